@@ -1,0 +1,520 @@
+"""Typed YAML configs for every stage, dotted command-line overrides, and the one-line user-error convention.
+
+Each stage script declares a root dataclass whose fields are sections (``data``, ``model``, ``training``, ...), each
+section itself a dataclass. ``load_config`` reads the YAML, applies ``section.key=value`` overrides, refuses unknown keys,
+wrong types and out-of-range values with a message that names the file, the key and what is allowed, and returns the
+typed config. ``save_config`` writes the resolved config next to a stage's outputs.
+
+YAML 1.1 reads ``3e-4`` as a string; float fields accept such strings, so configs can use the usual notation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin
+
+import yaml
+
+
+class UserError(Exception):
+    """Bad input from the user: printed as one line, no traceback, exit status 2."""
+
+
+class ConfigError(UserError):
+    """A config value is wrong. ``key`` is the dotted key; the loader prefixes the file name."""
+
+    def __init__(self, key: str, message: str):
+        self.key, self.message = key, message
+        super().__init__(f"{key}: {message}")
+
+
+def run_cli(main, argv=None) -> int:
+    """Run a stage's ``main(argv)`` as a command: a UserError becomes one line on stderr and exit status 2."""
+    try:
+        rc = main(argv)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return int(rc or 0)
+
+
+def field(default=dataclasses.MISSING, help: str = "", **kw):
+    """A dataclass field with help text (shown by ``--help-config``)."""
+    if isinstance(default, (list, dict)):
+        value = default
+        return dataclasses.field(default_factory=lambda: type(value)(value), metadata={"help": help}, **kw)
+    return dataclasses.field(default=default, metadata={"help": help}, **kw)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# value checks used by __post_init__ methods
+
+
+def check_range(section: str, name: str, value, lo=None, hi=None, lo_open=False, hi_open=False):
+    if value is None:
+        return
+    bad = (lo is not None and (value <= lo if lo_open else value < lo)) or (
+        hi is not None and (value >= hi if hi_open else value > hi))
+    if bad:
+        left = "(" if lo_open else "["
+        right = ")" if hi_open else "]"
+        allowed = f"{left}{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}{right}"
+        raise ConfigError(f"{section}.{name}", f"{value!r} is out of range; allowed {allowed}")
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# building dataclasses from plain YAML values, with type checks
+
+
+def _type_name(tp) -> str:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in get_args(tp))
+    if origin in (Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in get_args(tp))
+    if origin is list:
+        return f"list of {_type_name(get_args(tp)[0])}"
+    if origin is dict:
+        return "mapping"
+    if tp is type(None):
+        return "null"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _convert(value, tp, key: str):
+    """Return ``value`` as type ``tp`` or raise ConfigError naming ``key``."""
+    origin = get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        args = get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _convert(value, a, key)
+            except ConfigError as e:
+                errors.append(e)
+        raise ConfigError(key, f"got {value!r}; expected {_type_name(tp)}")
+    if origin is Literal:
+        if value in get_args(tp):
+            return value
+        raise ConfigError(key, f"got {value!r}; allowed: {_type_name(tp)}")
+    if origin is list:
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+            raise ConfigError(key, f"got {value!r}; expected {_type_name(tp)}")
+        (inner,) = get_args(tp)
+        return [_convert(v, inner, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(key, f"got {value!r}; expected a mapping")
+        kt, vt = get_args(tp) or (Any, Any)
+        return {_convert(k, kt, key): _convert(v, vt, f"{key}.{k}") for k, v in value.items()}
+    if dataclasses.is_dataclass(tp):
+        return build(tp, value, key)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(key, f"got {value!r}; expected true or false")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConfigError(key, f"got {value!r}; expected an integer")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(key, f"got {value!r}; expected a number")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(key, f"got {value!r}; expected a string")
+    raise TypeError(f"unsupported config type {tp!r} for {key}")
+
+
+def build(cls, data, prefix: str = ""):
+    """Build dataclass ``cls`` from a mapping, refusing unknown keys, missing required keys and wrong types."""
+    where = prefix or "top level"
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(where, f"expected a mapping of keys, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        key = f"{prefix}.{unknown[0]}" if prefix else str(unknown[0])
+        raise ConfigError(key, f"unknown key; allowed keys{' in ' + prefix if prefix else ''}: {', '.join(fields)}")
+    kwargs = {}
+    for name, f in fields.items():
+        key = f"{prefix}.{name}" if prefix else name
+        if name in data:
+            kwargs[name] = _convert(data[name], hints[name], key)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            if dataclasses.is_dataclass(hints[name]):
+                kwargs[name] = build(hints[name], {}, key)
+            else:
+                raise ConfigError(key, f"required key is missing ({_type_name(hints[name])})")
+    return cls(**kwargs)
+
+
+def to_dict(cfg) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# files and overrides
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    if "=" not in text:
+        raise UserError(f"override {text!r}: expected section.key=value, e.g. training.lr=1e-4")
+    key, raw = text.split("=", 1)
+    parts = key.strip().split(".")
+    if not all(parts):
+        raise UserError(f"override {text!r}: expected section.key=value, e.g. training.lr=1e-4")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as e:
+        raise UserError(f"override {text!r}: value is not valid YAML ({e.problem})")
+    return parts, value
+
+
+def apply_overrides(data: dict, overrides) -> dict:
+    for text in overrides or []:
+        parts, value = parse_override(text)
+        node = data
+        for p in parts[:-1]:
+            child = node.get(p)
+            if child is None:
+                child = node[p] = {}
+            if not isinstance(child, dict):
+                raise UserError(f"override {text!r}: {p} is not a section")
+            node = child
+        node[parts[-1]] = value
+    return data
+
+
+def read_yaml(path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise UserError(f"{path}:{where} not valid YAML ({getattr(e, 'problem', e)})")
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text")
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping of sections at the top level")
+    return data
+
+
+def load_config(cls, path=None, overrides=None, data: dict | None = None):
+    """Load YAML ``path`` (or a plain ``data`` dict) with dotted ``overrides`` into root dataclass ``cls``."""
+    source = str(path) if path is not None else "<config>"
+    raw = read_yaml(path) if path is not None else dict(data or {})
+    raw = apply_overrides(raw, overrides)
+    try:
+        return build(cls, raw)
+    except ConfigError as e:
+        raise UserError(f"{source}: {e}") from None
+
+
+def save_config(cfg, out_dir, name: str = "config.yaml") -> Path:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / name
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def describe(cls, prefix: str = "") -> str:
+    """Every key of a schema with its type, default and help text: what ``--help-config`` prints."""
+    lines = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        key = f"{prefix}.{f.name}" if prefix else f.name
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            lines.append(f"{key}:")
+            lines.append(describe(tp, key))
+            continue
+        if f.default is not dataclasses.MISSING:
+            default = repr(f.default)
+        elif f.default_factory is not dataclasses.MISSING:
+            default = repr(f.default_factory())
+        else:
+            default = "required"
+        lines.append(f"  {key} ({_type_name(tp)}, default {default}): {f.metadata.get('help', '')}")
+    return "\n".join(lines)
+
+
+def add_config_args(parser, default_config: str | None = None):
+    """The arguments every stage script takes: --config PATH, dotted overrides, --help-config."""
+    parser.add_argument("--config", default=default_config, required=default_config is None,
+                        help="YAML config file" + (f" (default {default_config})" if default_config else ""))
+    parser.add_argument("overrides", nargs="*", metavar="section.key=value",
+                        help="override config values, e.g. training.lr=1e-4 data.seq_length=256")
+    parser.add_argument("--help-config", action="store_true", help="list every config key with its help and exit")
+    return parser
+
+
+# ======================================================================================================================
+# The schema: one dataclass per YAML section. Stage scripts use the root classes at the bottom.
+
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+
+
+@dataclasses.dataclass
+class CleanSection:
+    input_dirs: list[str] = field(help="split folders of raw BabyLM files (e.g. data/babylm_10M data/babylm_dev)")
+    output_dir: str = field(help="each split folder is cleaned into output_dir/<split folder name>")
+    passthrough_unknown: bool = field(False, help="copy files of unknown sources unchanged instead of failing")
+
+    def __post_init__(self):
+        if not self.input_dirs:
+            raise ConfigError("clean.input_dirs", "give at least one split folder")
+
+
+@dataclasses.dataclass
+class TokenizerSection:
+    train_dir: str = field(help="folder of cleaned *.train files; .dev/.test files are refused")
+    output_dir: str = field(help="where the tokenizer folder is written (AutoTokenizer.from_pretrained loads it)")
+    vocab_size: int = field(16000, help="BPE vocabulary size including the 256 byte symbols and specials (paper: 16000)")
+    min_frequency: int = field(2, help="minimum pair count for a merge")
+
+    def __post_init__(self):
+        check_range("tokenizer", "vocab_size", self.vocab_size, 260, 1_000_000)
+        check_range("tokenizer", "min_frequency", self.min_frequency, 1)
+
+
+@dataclasses.dataclass
+class DataSection:
+    train_dir: str = field(help="folder of cleaned *.train files")
+    dev_dir: str = field(help="folder of cleaned *.dev files; a fixed random subset of its chunks is the eval set")
+    tokenizer_dir: str = field(help="tokenizer folder written by tokenizer.py")
+    seq_length: int = field(128, help="tokens per chunk (paper: 128 for GPT-2 and the students, 256 for the LLaMA teacher)")
+    random_offset: bool = field(False, help="shift each training chunk by a random 0..seq_length-1 tokens (paper footnote 5; "
+                                           "off in the paper's final models)")
+    eval_samples: int = field(8192, help="number of dev chunks in the eval subset (authors: 8192); capped at what exists")
+    eval_seed: int = field(2023, help="seed that draws the eval subset; the same for every model so losses compare")
+    eos_between: Literal["none", "files", "lines"] = field(
+        "none", help="insert </s> between files, between lines too, or nowhere (authors' code: none; newlines stay as "
+                     "tokens either way)")
+    cache_dir: str = field("cache", help="token-id cache, keyed by tokenizer and file contents")
+
+    def __post_init__(self):
+        check_range("data", "seq_length", self.seq_length, 2, 1_000_000)
+        check_range("data", "eval_samples", self.eval_samples, 1)
+
+
+@dataclasses.dataclass
+class ModelSection:
+    type: Literal["llama", "gpt2", "gptj"] = field(help="architecture")
+    hidden_size: int = field(help="model width")
+    num_layers: int = field(help="transformer blocks")
+    num_heads: int = field(help="attention heads; must divide hidden_size")
+    intermediate_size: int | None = field(None, help="MLP width (default: 4*hidden for gpt2/gptj, required for llama)")
+    num_kv_heads: int | None = field(None, help="llama only: key/value heads for grouped-query attention (default: num_heads)")
+    max_position_embeddings: int | None = field(None, help="positions the model accepts (default: 2*seq_length, as the "
+                                                          "authors); must be >= data.seq_length")
+    tie_word_embeddings: bool | None = field(None, help="tie input and output embeddings (default: transformers' per-type "
+                                                        "default: true for gpt2, false for llama and gptj)")
+    dropout: float = field(0.0, help="llama: attention dropout; gpt2/gptj: default for the three dropouts below")
+    resid_pdrop: float | None = field(None, help="gpt2/gptj residual dropout (default: dropout)")
+    embd_pdrop: float | None = field(None, help="gpt2/gptj embedding dropout (default: dropout)")
+    attn_pdrop: float | None = field(None, help="gpt2/gptj attention dropout (default: dropout)")
+    rope_theta: float = field(10000.0, help="llama/gptj RoPE base")
+    rotary_dim: int | None = field(None, help="gptj only: dimensions per head that get RoPE (default: head_dim)")
+    attn_implementation: Literal["sdpa", "eager"] = field("sdpa", help="attention kernel")
+
+    def __post_init__(self):
+        for name in ("hidden_size", "num_layers", "num_heads"):
+            check_range("model", name, getattr(self, name), 1)
+        if self.hidden_size % self.num_heads:
+            raise ConfigError("model.num_heads", f"{self.num_heads} heads do not divide hidden_size {self.hidden_size}; "
+                                                 "pick a divisor")
+        if self.type == "llama" and self.intermediate_size is None:
+            raise ConfigError("model.intermediate_size", "required for llama (paper: 1024 for 58M, 3072 for 360M)")
+        if self.num_kv_heads is not None:
+            if self.type != "llama":
+                raise ConfigError("model.num_kv_heads", "only llama has grouped-query attention; remove the key")
+            if self.num_kv_heads < 1 or self.num_heads % self.num_kv_heads:
+                raise ConfigError("model.num_kv_heads", f"{self.num_kv_heads} must divide num_heads {self.num_heads}")
+        for name in ("dropout", "resid_pdrop", "embd_pdrop", "attn_pdrop"):
+            check_range("model", name, getattr(self, name), 0.0, 1.0, hi_open=True)
+        if self.rotary_dim is not None and self.type != "gptj":
+            raise ConfigError("model.rotary_dim", "only gptj takes rotary_dim; remove the key")
+
+
+@dataclasses.dataclass
+class TrainingSection:
+    output_dir: str = field(help="model, tokenizer, config.yaml, metrics.json and checkpoints go here")
+    num_epochs: float = field(6.0, help="passes over the training chunks")
+    max_steps: int = field(-1, help="stop after this many optimizer steps (-1: use num_epochs)")
+    batch_size: int = field(32, help="global batch in sequences per optimizer step")
+    per_device_batch_size: int | None = field(None, help="micro-batch per device; gradient accumulation makes up the "
+                                                         "global batch (default: the whole batch at once)")
+    lr: float = field(3e-4, help="peak learning rate")
+    lr_scheduler: Literal["cosine", "linear", "constant_with_warmup"] = field("cosine", help="schedule after warm-up")
+    warmup_steps: int = field(200, help="linear warm-up steps (paper: 200)")
+    weight_decay: float = field(0.0, help="AdamW weight decay")
+    adam_beta1: float = field(0.9, help="AdamW beta1")
+    adam_beta2: float = field(0.999, help="AdamW beta2")
+    max_grad_norm: float = field(1.0, help="gradient clipping norm (0: off)")
+    precision: Precision = field("auto", help="auto: bf16 where the hardware has it (CUDA with bf16, or a CPU with AMX/"
+                                              "avx512_bf16), else fp32")
+    seed: int = field(42, help="seed for weights init and data order")
+    eval_steps: int | None = field(None, help="also evaluate every N steps (evaluation always runs each epoch)")
+    logging_steps: int = field(20, help="log every N steps")
+    save_total_limit: int = field(2, help="checkpoints kept (the best one is never deleted)")
+    load_best_model_at_end: bool = field(True, help="the final model is the checkpoint with the best eval metric")
+    report_to: Literal["none", "wandb", "tensorboard"] = field("none", help="logger (wandb works offline with "
+                                                                            "WANDB_MODE=offline)")
+    run_name: str | None = field(None, help="run name for the logger (default: output folder name)")
+    push_to_hub: bool = field(False, help="push the final model, tokenizer and a model card to the Hub")
+    hub_model_id: str | None = field(None, help="Hub repo id, e.g. user/baby-llama-58m; required with push_to_hub")
+    dataloader_num_workers: int = field(0, help="DataLoader worker processes")
+    torch_compile: bool = field(False, help="compile the model with torch.compile")
+    blimp_dir: str | None = field(None, help="folder of BLiMP JSON-lines files scored during training (None: off)")
+    blimp_steps: int = field(500, help="score the BLiMP subset every N steps")
+    blimp_pairs_per_file: int = field(20, help="pairs per BLiMP file in that subset")
+
+    def __post_init__(self):
+        check_range("training", "num_epochs", self.num_epochs, 0, lo_open=True)
+        check_range("training", "batch_size", self.batch_size, 1)
+        check_range("training", "per_device_batch_size", self.per_device_batch_size, 1)
+        if self.per_device_batch_size and self.batch_size % self.per_device_batch_size:
+            raise ConfigError("training.per_device_batch_size", f"{self.per_device_batch_size} must divide batch_size "
+                                                                f"{self.batch_size}")
+        check_range("training", "lr", self.lr, 0, lo_open=True)
+        check_range("training", "warmup_steps", self.warmup_steps, 0)
+        check_range("training", "weight_decay", self.weight_decay, 0)
+        check_range("training", "adam_beta1", self.adam_beta1, 0, 1, hi_open=True)
+        check_range("training", "adam_beta2", self.adam_beta2, 0, 1, hi_open=True)
+        check_range("training", "max_grad_norm", self.max_grad_norm, 0)
+        check_range("training", "eval_steps", self.eval_steps, 1)
+        check_range("training", "logging_steps", self.logging_steps, 1)
+        check_range("training", "save_total_limit", self.save_total_limit, 1)
+        check_range("training", "blimp_steps", self.blimp_steps, 1)
+        check_range("training", "blimp_pairs_per_file", self.blimp_pairs_per_file, 1)
+        if self.push_to_hub and not self.hub_model_id:
+            raise ConfigError("training.hub_model_id", "required when push_to_hub is true (e.g. user/baby-llama-58m)")
+
+
+@dataclasses.dataclass
+class DistillationSection:
+    teachers: list[str] = field(help="teacher model folders (any number, any mix of gpt2/llama/gptj)")
+    teacher_weights: list[float] | None = field(None, help="per-teacher weights in the mean (default: equal)")
+    teacher_combine: Literal["logits", "probs"] = field("logits", help="average the teachers' logits (paper) or "
+                                                                       "their temperature-softened probabilities")
+    alpha: float = field(0.5, help="weight of the CE term; 1-alpha weighs the KL term (paper: 0.5)")
+    temperature: float = field(2.0, help="softening temperature T of both distributions (paper: 2)")
+    kl_normalization: Literal["batchmean", "token_mean"] = field(
+        "batchmean", help="batchmean: KL summed over positions and divided by the batch size, as the authors' "
+                          "KLDivLoss(reduction='batchmean') on [B,T,V] (the paper's numbers); token_mean: divided by the "
+                          "number of scored tokens, like the CE (seq_length times smaller)")
+    teacher_precision: Literal["auto", "fp32", "bf16"] = field("auto", help="teacher weights dtype (auto: bf16 where "
+                                                                            "the hardware has it)")
+    best_metric: Literal["loss", "ce"] = field("loss", help="pick the best checkpoint by eval mixed loss or eval CE")
+    loss_chunk_size: int = field(4096, help="positions per chunk in the loss: bounds memory to chunk x vocab floats")
+
+    def __post_init__(self):
+        if not self.teachers:
+            raise ConfigError("distillation.teachers", "list at least one teacher folder")
+        if self.teacher_weights is not None:
+            if len(self.teacher_weights) != len(self.teachers):
+                raise ConfigError("distillation.teacher_weights", f"{len(self.teacher_weights)} weights for "
+                                                                  f"{len(self.teachers)} teachers; give one per teacher")
+            if any(w < 0 for w in self.teacher_weights) or sum(self.teacher_weights) <= 0:
+                raise ConfigError("distillation.teacher_weights", "weights must be >= 0 with a positive sum")
+        check_range("distillation", "alpha", self.alpha, 0.0, 1.0)
+        check_range("distillation", "temperature", self.temperature, 0.0, lo_open=True)
+        check_range("distillation", "loss_chunk_size", self.loss_chunk_size, 1)
+
+
+@dataclasses.dataclass
+class EvalSection:
+    blimp_dir: str = field(help="folder of JSON-lines files with sentence_good/sentence_bad (BLiMP, its BabyLM filter, "
+                                "or the BabyLM supplement)")
+    models: dict[str, str] = field(help="name -> model folder; each is scored")
+    ensembles: dict[str, list[str]] = field({}, help="name -> list of model folders scored as one logit-averaged model")
+    output_dir: str = field("results", help="results JSON per model, table.md and the plot go here")
+    prefix: Literal["bos", "eos"] = field("bos", help="bos: lm-evaluation-harness (BOS if the tokenizer has one, else "
+                                                      "EOS); eos: the 2023 BabyLM pipeline's EOS prefix")
+    batch_size: int = field(64, help="pairs per forward pass (two sentences each)")
+    precision: Literal["fp32", "bf16"] = field("fp32", help="model dtype while scoring")
+    max_pairs_per_file: int | None = field(None, help="score only the first N pairs of each file (None: all)")
+
+    def __post_init__(self):
+        if not self.models and not self.ensembles:
+            raise ConfigError("eval.models", "name at least one model folder")
+        check_range("eval", "batch_size", self.batch_size, 1)
+        check_range("eval", "max_pairs_per_file", self.max_pairs_per_file, 1)
+
+
+# root schemas, one per stage script ----------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class CleanConfig:
+    clean: CleanSection
+
+
+@dataclasses.dataclass
+class TokenizerConfig:
+    tokenizer: TokenizerSection
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    data: DataSection
+    model: ModelSection
+    training: TrainingSection
+
+    def __post_init__(self):
+        mp = self.model.max_position_embeddings
+        if mp is not None and mp < self.data.seq_length:
+            raise ConfigError("model.max_position_embeddings", f"{mp} is below data.seq_length {self.data.seq_length}; "
+                                                               "raise it or shorten the sequences")
+
+
+@dataclasses.dataclass
+class DistillConfig(TrainConfig):
+    distillation: DistillationSection = None  # type: ignore[assignment]  # required: build() fills it
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.distillation is None:
+            raise ConfigError("distillation", "required section is missing")
+
+
+@dataclasses.dataclass
+class EvalConfig:
+    eval: EvalSection
