@@ -1,0 +1,146 @@
+"""Token ids of a split, cached on disk, cut into contiguous fixed-length chunks.
+
+The paper concatenates every token of the split and cuts it into contiguous ``seq_length`` chunks (128 for the
+student and GPT-2, 256 for the LLaMA teacher); the Trainer's sampler draws a new permutation of the chunks every
+epoch. Optionally each training chunk is shifted by a random 0..seq_length-1 tokens (paper footnote 5; off in the
+paper's final models). Evaluation uses a fixed random subset of the dev chunks, drawn by seed, so every model is scored
+on the same tokens.
+
+Tokenization runs once per split: files are read line by line and encoded in batches by the fast tokenizer's threads
+(each line keeps its newline, so newlines stay tokens as in the authors' whole-file encoding). The ids go to
+``<cache_dir>/<split>-<key>.npy`` where the key hashes the tokenizer files, the ``eos_between`` setting and each input
+file's name and contents: change a corpus file or the tokenizer and the cache is rebuilt, never read stale.
+
+``eos_between``: ``none`` (authors' code: files are concatenated as they are), ``files`` (a ``</s>`` after each file),
+``lines`` (a ``</s>`` after every line, i.e. between documents/utterances, and so between files too).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from config import UserError
+from tokenizer import tokenizer_fingerprint
+
+SPLIT_SUFFIXES = (".train", ".dev", ".test")
+ENCODE_BATCH_LINES = 4096  # lines per encode_batch call: big enough to keep the tokenizer's threads busy
+
+
+def split_files(folder) -> list[Path]:
+    """The corpus files (``*.train``/``*.dev``/``*.test``) of a split folder, sorted by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"{folder}: split folder not found; run clean_data.py first or fix data.train_dir/dev_dir")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in SPLIT_SUFFIXES)
+    if not files:
+        raise UserError(f"{folder}: no .train/.dev/.test files in this split folder")
+    return files
+
+
+def cache_key(files, tokenizer_dir, eos_between: str) -> str:
+    h = hashlib.sha256()
+    h.update(tokenizer_fingerprint(tokenizer_dir).encode())
+    h.update(eos_between.encode())
+    for f in files:
+        h.update(f.name.encode())
+        h.update(hashlib.sha256(f.read_bytes()).digest())
+    return h.hexdigest()[:20]
+
+
+def encode_files(files, tokenizer_dir, eos_between: str = "none") -> np.ndarray:
+    """Encode ``files`` into one flat id array (uint16 when the vocab fits, else int32)."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(Path(tokenizer_dir) / "tokenizer.json"))
+    eos = tok.token_to_id("</s>")
+    dtype = np.uint16 if tok.get_vocab_size() <= np.iinfo(np.uint16).max else np.int32
+    parts = []
+    for f in files:
+        try:
+            lines = f.read_text(encoding="utf-8").splitlines(keepends=True)
+        except UnicodeDecodeError as e:
+            raise UserError(f"{f}: not UTF-8 text (byte {e.start}); clean it with clean_data.py first")
+        for start in range(0, len(lines), ENCODE_BATCH_LINES):
+            batch = lines[start:start + ENCODE_BATCH_LINES]
+            for enc in tok.encode_batch_fast(batch, add_special_tokens=False):
+                parts.append(np.asarray(enc.ids, dtype=dtype))
+                if eos_between == "lines":
+                    parts.append(np.array([eos], dtype=dtype))
+        if eos_between == "files":
+            parts.append(np.array([eos], dtype=dtype))
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+
+
+def load_split_ids(folder, tokenizer_dir, cache_dir="cache", eos_between: str = "none", verbose: bool = True):
+    """Token ids of a split folder, from the cache when it matches, else encoded and cached (atomically)."""
+    files = split_files(folder)
+    key = cache_key(files, tokenizer_dir, eos_between)
+    path = Path(cache_dir) / f"{Path(folder).name}-{key}.npy"
+    if path.is_file():
+        if verbose:
+            print(f"token ids: {path} (cached)")
+        return np.load(path, mmap_mode="r")
+    ids = encode_files(files, tokenizer_dir, eos_between)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        np.save(fh, ids)
+    os.replace(tmp, path)  # atomic: a killed run never leaves a half-written cache behind
+    if verbose:
+        print(f"token ids: {len(ids):,} tokens from {len(files)} files -> {path}")
+    return ids
+
+
+class ChunkDataset(Dataset):
+    """Contiguous ``seq_length`` chunks of a flat id array; items are dicts with ``input_ids`` and ``labels``.
+
+    With ``random_offset`` every item is read ``randrange(seq_length)`` tokens later than its aligned start, so the
+    last aligned chunk is dropped to keep every read inside the array (as in the authors' code).
+    """
+
+    def __init__(self, ids, seq_length: int, random_offset: bool = False, seed: int = 0, indices=None):
+        self.ids = ids
+        self.seq_length = seq_length
+        self.random_offset = random_offset
+        n = len(ids) // seq_length - (1 if random_offset else 0)
+        if n <= 0:
+            raise UserError(f"only {len(ids)} tokens: fewer than one chunk of data.seq_length {seq_length}; "
+                            "use more text or a shorter seq_length")
+        self.indices = np.arange(n) if indices is None else np.asarray(indices)
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self):
+        return len(self.indices)
+
+    def __getitem__(self, i):
+        start = int(self.indices[i]) * self.seq_length
+        if self.random_offset:
+            start += int(self.rng.integers(self.seq_length))
+        chunk = torch.from_numpy(np.asarray(self.ids[start:start + self.seq_length], dtype=np.int64))
+        return {"input_ids": chunk, "labels": chunk.clone()}
+
+
+def eval_subset(n_chunks: int, n_samples: int, seed: int) -> np.ndarray:
+    """A fixed random subset of chunk indices, the same for every model with the same seed."""
+    if n_samples >= n_chunks:
+        return np.arange(n_chunks)
+    return np.sort(np.random.default_rng(seed).choice(n_chunks, size=n_samples, replace=False))
+
+
+def build_datasets(data, seed: int = 42, verbose: bool = True):
+    """Train and eval ``ChunkDataset`` from a ``DataSection``."""
+    train_ids = load_split_ids(data.train_dir, data.tokenizer_dir, data.cache_dir, data.eos_between, verbose)
+    dev_ids = load_split_ids(data.dev_dir, data.tokenizer_dir, data.cache_dir, data.eos_between, verbose)
+    train = ChunkDataset(train_ids, data.seq_length, data.random_offset, seed=seed)
+    n_dev = len(dev_ids) // data.seq_length
+    if n_dev == 0:
+        raise UserError(f"{data.dev_dir}: {len(dev_ids)} tokens, fewer than one chunk of data.seq_length "
+                        f"{data.seq_length}")
+    dev = ChunkDataset(dev_ids, data.seq_length, indices=eval_subset(n_dev, data.eval_samples, data.eval_seed))
+    return train, dev

@@ -1,0 +1,318 @@
+"""Distil an ensemble of teachers into a student: the heart of Baby Llama.
+
+    python distill_train.py --config config/baby-llama-58M.yaml
+    python distill_train.py --config config/tiny-distill.yaml distillation.alpha=0.7 --resume
+
+    L = alpha * CE(student, labels) + (1 - alpha) * T^2 * KL(p_teacher || q_student)
+
+both distributions softened by temperature T; the teacher distribution comes from the mean of the teachers' logits (the
+paper) or of their probabilities (``teacher_combine: probs``), optionally weighted. Positions labelled -100 are ignored.
+
+Normalisation of the KL term (``distillation.kl_normalization``):
+- ``batchmean`` (paper, authors' code): ``KLDivLoss(reduction="batchmean")`` on [batch, seq, vocab] sums the KL over
+  every position and divides by the number of sequences only, so at seq 128 the KL weighs 128 times more per token
+  than the CE. The paper's numbers were produced this way.
+- ``token_mean``: the KL summed over positions divided by the number of scored positions, like the CE.
+KL is scored at every position whose own token is not masked, the last position of a chunk included (it has no
+next-token label but the teachers still predict it), which is what the authors' code does on unpadded chunks. CE is the
+usual shifted next-token loss. Under gradient accumulation both terms are normalised over the whole accumulated batch,
+so 2 x 4 sequences give the same update as 1 x 8.
+
+The loss is computed in chunks of positions in one fused pass that also writes the gradient w.r.t. the student logits:
+each log-softmax is taken once, no [B,T,V] softmax copies are kept, and memory beyond the logits and their gradient is
+bounded by ``loss_chunk_size`` x vocab floats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from config import DistillConfig, UserError, add_config_args, describe, load_config, run_cli, save_config
+
+# ----------------------------------------------------------------------------------------------------------------------
+# the pure loss
+
+
+@dataclass
+class DistillLoss:
+    loss: torch.Tensor  # alpha * ce + (1 - alpha) * T^2 * kl, differentiable w.r.t. the student logits
+    ce: torch.Tensor  # normalised cross-entropy (detached)
+    kl: torch.Tensor  # normalised KL(p_teacher || q_student) at temperature T, before T^2 and (1 - alpha) (detached)
+
+
+def teacher_log_probs(teacher_chunks: Sequence[torch.Tensor], weights, combine: str, temperature: float):
+    """Log of the teacher distribution at temperature T for a chunk of positions, [n, V] float32."""
+    if len(teacher_chunks) == 1:
+        return torch.log_softmax(teacher_chunks[0].float() / temperature, dim=-1)
+    if combine == "logits":
+        mean = sum(w * t.float() for w, t in zip(weights, teacher_chunks))
+        return torch.log_softmax(mean / temperature, dim=-1)
+    logs = [torch.log_softmax(t.float() / temperature, dim=-1) + torch.log(torch.tensor(w)) for w, t in
+            zip(weights, teacher_chunks) if w > 0]
+    return torch.logsumexp(torch.stack(logs), dim=0)
+
+
+class _FusedDistillLoss(torch.autograd.Function):
+    """Computes ``ce_scale*CE_sum + kl_scale*KL_sum`` chunk by chunk over [N, V] flattened positions, writing the
+    gradient w.r.t. the student logits in the same pass; backward only scales it. Also returns the two sums."""
+
+    @staticmethod
+    def forward(ctx, student, targets, kl_mask, ce_scale, kl_scale, temperature, weights, combine, chunk, *teachers):
+        n = student.shape[0]
+        grad = torch.empty_like(student) if student.requires_grad else None
+        ce_sum = torch.zeros((), dtype=torch.float32, device=student.device)
+        kl_sum = torch.zeros((), dtype=torch.float32, device=student.device)
+        for s0 in range(0, n, chunk):
+            sl = slice(s0, min(n, s0 + chunk))
+            s = student[sl].float()
+            tgt = targets[sl].unsqueeze(1)
+            valid = tgt.ne(-100).to(s.dtype)  # [n, 1]
+            m = kl_mask[sl].to(s.dtype).unsqueeze(1)  # [n, 1]
+            # cross-entropy at T=1
+            log_q1 = torch.log_softmax(s, dim=-1)
+            ce_sum -= (log_q1.gather(1, tgt.clamp_min(0)) * valid).sum()
+            # KL(p || q) at temperature T
+            log_q = torch.log_softmax(s / temperature, dim=-1) if temperature != 1.0 else log_q1
+            log_p = teacher_log_probs([t[sl] for t in teachers], weights, combine, temperature)
+            p = log_p.exp()
+            kl_sum += ((p * (log_p - log_q)) * m).sum()
+            if grad is not None:
+                # d CE/ds = softmax(s) - onehot(target);  d KL/ds = (softmax(s/T) - p) / T
+                g = log_q1.exp_()
+                g.scatter_add_(1, tgt.clamp_min(0), -valid)
+                g.mul_(valid * ce_scale)
+                q = log_q.exp_() if temperature != 1.0 else g.new_empty(0)
+                if temperature != 1.0:
+                    g.add_(q.sub_(p).mul_(m * (kl_scale / temperature)))
+                else:
+                    g.add_((torch.softmax(s, dim=-1) - p) * (m * kl_scale))
+                grad[sl] = g.to(grad.dtype)
+        ctx.save_for_backward(grad)
+        ctx.n_inputs = 9 + len(teachers)
+        ctx.mark_non_differentiable(ce_sum, kl_sum)
+        return ce_scale * ce_sum + kl_scale * kl_sum, ce_sum, kl_sum
+
+    @staticmethod
+    def backward(ctx, grad_loss, _grad_ce, _grad_kl):
+        (grad,) = ctx.saved_tensors
+        return (grad * grad_loss.to(grad.dtype),) + (None,) * (ctx.n_inputs - 1)
+
+
+def distillation_loss(student_logits, teacher_logits, labels, *, alpha: float = 0.5, temperature: float = 2.0,
+                      kl_normalization: str = "batchmean", teacher_weights=None, teacher_combine: str = "logits",
+                      ce_denominator=None, kl_denominator=None, chunk_size: int = 1024) -> DistillLoss:
+    """``alpha*CE + (1-alpha)*T^2*KL(p_teacher || q_student)`` for causal LMs.
+
+    student_logits: [B, T, V]; teacher_logits: one [B, T, V] tensor or a sequence of them (N teachers, combined by
+    ``teacher_combine`` with ``teacher_weights``); labels: [B, T] with -100 where nothing is scored. CE is the shifted
+    next-token loss over labels != -100; KL is scored at positions whose own label is not -100. Denominators default to
+    this batch (CE: scored tokens; KL: sequences for ``batchmean``, scored positions for ``token_mean``); pass the whole
+    accumulated batch's counts under gradient accumulation.
+    """
+    teachers = [teacher_logits] if torch.is_tensor(teacher_logits) else list(teacher_logits)
+    B, T, V = student_logits.shape
+    for t in teachers:
+        if t.shape != student_logits.shape:
+            raise ValueError(f"teacher logits {tuple(t.shape)} do not match student logits {tuple(student_logits.shape)}")
+    w = [1.0 / len(teachers)] * len(teachers) if teacher_weights is None else [float(x) for x in teacher_weights]
+    w = [x / sum(w) for x in w]
+    targets = torch.full_like(labels, -100)
+    targets[:, :-1] = labels[:, 1:]  # position t predicts token t+1
+    kl_mask = labels.ne(-100)
+    if ce_denominator is None:
+        ce_denominator = targets.ne(-100).sum()
+    if kl_denominator is None:
+        kl_denominator = B if kl_normalization == "batchmean" else kl_mask.sum()
+    ce_den = float(ce_denominator) if not torch.is_tensor(ce_denominator) else ce_denominator.float().clamp_min(1).item()
+    kl_den = float(kl_denominator) if not torch.is_tensor(kl_denominator) else kl_denominator.float().clamp_min(1).item()
+    ce_den, kl_den = max(ce_den, 1.0), max(kl_den, 1.0)
+    ce_scale = alpha / ce_den
+    kl_scale = (1.0 - alpha) * temperature ** 2 / kl_den
+    loss, ce_sum, kl_sum = _FusedDistillLoss.apply(
+        student_logits.reshape(B * T, V), targets.reshape(-1), kl_mask.reshape(-1), ce_scale, kl_scale,
+        float(temperature), w, teacher_combine, int(chunk_size), *[t.detach().reshape(B * T, V) for t in teachers])
+    return DistillLoss(loss=loss, ce=ce_sum / ce_den, kl=kl_sum / kl_den)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# the trainer
+
+
+def _trainer_base():
+    from transformers import Trainer
+
+    return Trainer
+
+
+class DistillationTrainer(_trainer_base()):
+    """A thin ``Trainer`` whose loss distils ``teachers`` (frozen causal LMs on the student's device) into the model.
+
+    CE and KL are logged separately (``ce``/``kl`` in training logs, ``eval_ce``/``eval_kl`` at evaluation).
+    """
+
+    def __init__(self, *args, teachers, distill, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.distill = distill
+        self.teachers = [t.to(self.args.device) for t in teachers]  # not submodules: never saved nor optimised
+        for t in self.teachers:
+            t.eval()
+            t.requires_grad_(False)
+        self.loss_is_scaled_for_ga = True  # compute_loss normalises over the whole accumulated batch itself
+        self._denominators = None  # [CE tokens, sequences, KL positions] of the current accumulated batch
+        self._train_sums = {"ce": 0.0, "kl": 0.0}  # since the last log; each step adds its CE and KL
+        self._eval_sums = {"ce": 0.0, "kl": 0.0, "n": 0}
+        self._last_logged_step = 0
+
+    # normalisers over the accumulated batch (and over processes), computed once per optimizer step
+    def get_batch_samples(self, epoch_iterator, num_batches, device):
+        batches, num_items = super().get_batch_samples(epoch_iterator, num_batches, device)
+        if batches:
+            counts = torch.tensor([[b["labels"][:, 1:].ne(-100).sum(), b["labels"].shape[0], b["labels"].ne(-100).sum()]
+                                   for b in batches], dtype=torch.float64).sum(0).to(device)
+            if self.args.world_size > 1:
+                counts = self.accelerator.gather(counts.unsqueeze(0)).sum(0)
+            self._denominators = counts.tolist()
+        return batches, num_items
+
+    @torch.no_grad()
+    def teacher_logits(self, inputs):
+        with torch.inference_mode():
+            return [t(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"), use_cache=False).logits
+                    for t in self.teachers]
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        d = self.distill
+        labels = inputs["labels"]
+        # the student is called without labels: the loss below computes its CE, no second pass over the logits
+        outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"), use_cache=False)
+        teacher_logits = self.teacher_logits(inputs)
+        ce_den = kl_den = None
+        if model.training and self._denominators is not None:
+            n_ce, n_seq, n_kl = self._denominators
+            ce_den = n_ce
+            kl_den = n_seq if d.kl_normalization == "batchmean" else n_kl
+        out = distillation_loss(outputs.logits, teacher_logits, labels, alpha=d.alpha, temperature=d.temperature,
+                                kl_normalization=d.kl_normalization, teacher_weights=d.teacher_weights,
+                                teacher_combine=d.teacher_combine, ce_denominator=ce_den, kl_denominator=kl_den,
+                                chunk_size=d.loss_chunk_size)
+        loss = out.loss
+        if model.training and self.args.world_size > 1:
+            loss = loss * self.args.world_size  # DDP averages gradients; the denominators already span all processes
+        if model.training:
+            # normalised by the whole accumulated batch, the micro-batches' terms add up to the step's CE and KL
+            self._train_sums["ce"] += out.ce.item()
+            self._train_sums["kl"] += out.kl.item()
+        else:
+            self._eval_sums["ce"] += out.ce.item() * labels.shape[0]
+            self._eval_sums["kl"] += out.kl.item() * labels.shape[0]
+            self._eval_sums["n"] += labels.shape[0]
+        return (loss, outputs) if return_outputs else loss
+
+    def evaluation_loop(self, *args, **kwargs):
+        self._eval_sums = {"ce": 0.0, "kl": 0.0, "n": 0}
+        output = super().evaluation_loop(*args, **kwargs)
+        prefix = kwargs.get("metric_key_prefix", "eval")
+        n = max(self._eval_sums["n"], 1)
+        output.metrics[f"{prefix}_ce"] = self._eval_sums["ce"] / n
+        output.metrics[f"{prefix}_kl"] = self._eval_sums["kl"] / n
+        return output
+
+    def log(self, logs, *args, **kwargs):
+        if "loss" in logs:  # a training log: add the mean CE and KL per step since the last one
+            steps = max(self.state.global_step - self._last_logged_step, 1)
+            logs["ce"] = round(self._train_sums["ce"] / steps, 4)
+            logs["kl"] = round(self._train_sums["kl"] / steps, 4)
+            self._train_sums = {"ce": 0.0, "kl": 0.0}
+            self._last_logged_step = self.state.global_step
+        return super().log(logs, *args, **kwargs)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# loading and checking the teachers
+
+
+def load_teachers(cfg, tokenizer, dtype):
+    """Load the teacher folders after checking each shares the student's tokenizer and accepts the sequence length."""
+    from pathlib import Path
+
+    from models import check_same_vocab, freeze, load_causal_lm, max_positions
+    from tokenizer import load_tokenizer
+
+    from transformers import AutoConfig
+
+    student_tok = f"student tokenizer {cfg.data.tokenizer_dir}"
+    for path in cfg.distillation.teachers:
+        folder = Path(path)
+        if not (folder / "config.json").is_file():
+            raise UserError(f"{folder}: teacher folder has no config.json; train it with train.py first or fix "
+                            "distillation.teachers")
+        check_same_vocab(f"teacher {folder}", load_tokenizer(folder), student_tok, tokenizer)
+        tcfg = AutoConfig.from_pretrained(str(folder))
+        if tcfg.vocab_size != len(tokenizer):
+            raise UserError(f"teacher {folder} has an output vocab of {tcfg.vocab_size} but the {student_tok} has "
+                            f"{len(tokenizer)} entries; teachers and student must use the same tokenizer")
+        mp = max_positions(tcfg)
+        if mp is not None and mp < cfg.data.seq_length:
+            raise UserError(f"teacher {folder} accepts {mp} positions but data.seq_length is {cfg.data.seq_length}; "
+                            "shorten the sequences or use another teacher")
+    return [freeze(load_causal_lm(p, dtype=dtype)) for p in cfg.distillation.teachers]
+
+
+def run(cfg: DistillConfig, resume: bool = False, callbacks=()) -> dict:
+    from transformers import default_data_collator, set_seed
+
+    from models import build_model, count_parameters
+    from train import (attach_callbacks, bf16_supported, finish_run, is_main_process, load_data, make_callbacks,
+                       resolve_precision, resume_checkpoint, training_arguments, world_size)
+
+    t, d = cfg.training, cfg.distillation
+    ckpt = resume_checkpoint(t.output_dir, resume)
+    precision = resolve_precision(t.precision)
+    metric = "eval_ce" if d.best_metric == "ce" else "eval_loss"
+    args = training_arguments(t, precision, metric=metric)
+    tokenizer, train_ds, eval_ds = load_data(cfg, args)
+    teacher_bf16 = d.teacher_precision == "bf16" or (d.teacher_precision == "auto" and bf16_supported())
+    teachers = load_teachers(cfg, tokenizer, torch.bfloat16 if teacher_bf16 else torch.float32)
+    set_seed(t.seed)
+    student = build_model(cfg.model, tokenizer, cfg.data.seq_length)
+    if is_main_process():
+        sizes = ", ".join(f"{count_parameters(m):,}" for m in teachers)
+        print(f"student {cfg.model.type}: {count_parameters(student):,} parameters; teachers: {sizes} "
+              f"({'bf16' if teacher_bf16 else 'fp32'}); {len(train_ds):,} train chunks, {len(eval_ds):,} eval chunks; "
+              f"precision {precision}; batch {t.batch_size} = {args.per_device_train_batch_size} x "
+              f"{args.gradient_accumulation_steps} accumulation x {world_size()} processes")
+        save_config(cfg, t.output_dir)
+    trainer = DistillationTrainer(model=student, args=args, data_collator=default_data_collator,
+                                  train_dataset=train_ds, eval_dataset=eval_ds, processing_class=tokenizer,
+                                  callbacks=make_callbacks(t, tokenizer) + list(callbacks), teachers=teachers,
+                                  distill=d)
+    attach_callbacks(trainer, trainer.callback_handler.callbacks)
+    start = time.time()
+    result = trainer.train(resume_from_checkpoint=ckpt)
+    extra = {"train_runtime_s": round(time.time() - start, 1), "train_loss": result.training_loss,
+             "precision": precision, "teachers": list(d.teachers)}
+    return finish_run(trainer, cfg, tokenizer, "distillation", extra)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_config_args(parser)
+    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in the output folder")
+    args = parser.parse_args(argv)
+    if args.help_config:
+        print(describe(DistillConfig))
+        return 0
+    cfg = load_config(DistillConfig, args.config, args.overrides)
+    run(cfg, resume=args.resume)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

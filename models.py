@@ -1,0 +1,188 @@
+"""Model factory (GPT-2, LLaMA, GPT-J from the YAML ``model`` section), model loading, and the teacher ensemble.
+
+The factory goes through transformers' config classes, so every model saves and loads with the Auto classes. Vocab
+size and special-token ids come from the tokenizer. ``TeacherEnsemble`` wraps N causal LMs sharing a tokenizer and
+acts as one: its logits are the (weighted) mean of theirs, the paper's "ensemble of teachers".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from config import ModelSection, UserError
+
+# ----------------------------------------------------------------------------------------------------------------------
+# building a fresh model from the YAML
+
+
+def model_config(m: ModelSection, tokenizer, seq_length: int):
+    """A transformers config for ``m``; ``max_position_embeddings`` defaults to 2*seq_length, as in the authors' code."""
+    from transformers import GPT2Config, GPTJConfig, LlamaConfig
+
+    max_pos = m.max_position_embeddings or 2 * seq_length
+    if max_pos < seq_length:
+        raise UserError(f"model.max_position_embeddings {max_pos} is below data.seq_length {seq_length}; raise it or "
+                        "shorten the sequences")
+    if m.hidden_size % m.num_heads:
+        raise UserError(f"model.num_heads {m.num_heads} does not divide model.hidden_size {m.hidden_size}")
+    special = dict(vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                   pad_token_id=tokenizer.pad_token_id)
+    tie = {} if m.tie_word_embeddings is None else {"tie_word_embeddings": m.tie_word_embeddings}
+    if m.type == "llama":
+        cfg = LlamaConfig(hidden_size=m.hidden_size, intermediate_size=m.intermediate_size,
+                          num_hidden_layers=m.num_layers, num_attention_heads=m.num_heads,
+                          num_key_value_heads=m.num_kv_heads or m.num_heads, max_position_embeddings=max_pos,
+                          attention_dropout=m.dropout,
+                          rope_parameters={"rope_type": "default", "rope_theta": m.rope_theta}, **tie, **special)
+    else:
+        drop = dict(resid_pdrop=m.dropout if m.resid_pdrop is None else m.resid_pdrop,
+                    embd_pdrop=m.dropout if m.embd_pdrop is None else m.embd_pdrop,
+                    attn_pdrop=m.dropout if m.attn_pdrop is None else m.attn_pdrop)
+        common = dict(n_embd=m.hidden_size, n_layer=m.num_layers, n_head=m.num_heads, n_inner=m.intermediate_size,
+                      n_positions=max_pos, **drop, **tie, **special)
+        if m.type == "gpt2":
+            cfg = GPT2Config(**common)
+        else:
+            cfg = GPTJConfig(rotary_dim=m.rotary_dim or m.hidden_size // m.num_heads, **common)
+    return cfg
+
+
+def attn_implementation(m: ModelSection) -> str:
+    # transformers has no SDPA path for GPT-J: it always runs the eager attention
+    return "eager" if m.type == "gptj" else m.attn_implementation
+
+
+def build_model(m: ModelSection, tokenizer, seq_length: int, device: str | torch.device | None = None):
+    """A freshly initialised causal LM; ``device="meta"`` builds it without memory (for counting parameters)."""
+    from transformers import AutoModelForCausalLM
+
+    cfg = model_config(m, tokenizer, seq_length)
+    if device == "meta":
+        with torch.device("meta"):
+            return AutoModelForCausalLM.from_config(cfg, attn_implementation=attn_implementation(m))
+    return AutoModelForCausalLM.from_config(cfg, attn_implementation=attn_implementation(m))
+
+
+def count_parameters(model) -> int:
+    """Unique parameters (tied embeddings counted once)."""
+    seen, total = set(), 0
+    for p in model.parameters():
+        if id(p) not in seen:
+            seen.add(id(p))
+            total += p.numel()
+    return total
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# loading trained models
+
+
+def load_causal_lm(path, dtype: torch.dtype | None = None, device=None):
+    """Load a causal-LM folder (train.py's or distill_train.py's output, or any HF checkpoint)."""
+    from transformers import AutoModelForCausalLM
+
+    folder = Path(path)
+    if not (folder / "config.json").is_file():
+        raise UserError(f"{folder}: no config.json here; point at a model folder written by train.py or "
+                        "distill_train.py")
+    model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype or torch.float32)
+    if device is not None:
+        model.to(device)
+    return model
+
+
+def freeze(model):
+    """Eval mode and no gradients: what a teacher needs."""
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def check_same_vocab(name_a: str, tok_a, name_b: str, tok_b):
+    """Teachers and student must share the tokenizer: same size and the same token-to-id map."""
+    if len(tok_a) != len(tok_b):
+        raise UserError(f"vocab size differs: {name_a} has {len(tok_a)}, {name_b} has {len(tok_b)}; teachers and "
+                        "student must use the same tokenizer")
+    va, vb = tok_a.get_vocab(), tok_b.get_vocab()
+    if va != vb:
+        diff = next(t for t in sorted(va) if vb.get(t) != va[t])
+        raise UserError(f"token-to-id map differs: {diff!r} is {va[diff]} in {name_a} but {vb.get(diff)} in {name_b}; "
+                        "teachers and student must use the same tokenizer")
+
+
+def max_positions(config) -> int | None:
+    return getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+
+
+class TeacherEnsemble(nn.Module):
+    """N causal LMs acting as one: logits are the weighted mean of theirs (``combine="logits"``, the paper), or the
+    log of the weighted mean of their probabilities (``combine="probs"``). Returns a ``CausalLMOutput`` with the
+    mean-token CE as ``loss`` when ``labels`` are given, like a transformers causal LM."""
+
+    def __init__(self, models, weights=None, combine: str = "logits"):
+        super().__init__()
+        if not models:
+            raise UserError("a teacher ensemble needs at least one model")
+        self.models = nn.ModuleList(models)
+        w = torch.ones(len(models)) if weights is None else torch.as_tensor(weights, dtype=torch.float32)
+        self.register_buffer("weights", w / w.sum(), persistent=False)
+        self.combine = combine
+        self.config = models[0].config  # vocab size and special ids are shared (checked by the loader)
+
+    @classmethod
+    def from_pretrained(cls, paths, weights=None, combine="logits", dtype=None, device=None):
+        from tokenizer import load_tokenizer
+
+        models, first_tok = [], None
+        for p in paths:
+            tok = load_tokenizer(p)
+            if first_tok is None:
+                first_tok = tok
+            else:
+                check_same_vocab(str(paths[0]), first_tok, str(p), tok)
+            models.append(freeze(load_causal_lm(p, dtype=dtype, device=device)))
+        return cls(models, weights, combine)
+
+    @property
+    def device(self):
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self):
+        return next(self.parameters()).dtype
+
+    def forward(self, input_ids, attention_mask=None, labels=None, **kw):
+        from transformers.modeling_outputs import CausalLMOutput
+
+        logits = combine_logits([m(input_ids=input_ids, attention_mask=attention_mask).logits for m in self.models],
+                                self.weights, self.combine)
+        loss = None
+        if labels is not None:
+            loss = nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(),
+                                               ignore_index=-100)
+        return CausalLMOutput(loss=loss, logits=logits)
+
+
+def combine_logits(logits_list, weights=None, combine: str = "logits", temperature: float = 1.0):
+    """Combine N teachers' [B,T,V] logits into one tensor of logits at ``temperature``.
+
+    ``logits``: the weighted mean of the logits (the paper). ``probs``: the log of the weighted mean of the
+    temperature-softened probabilities, returned multiplied by T so that dividing by T again gives those log-probs.
+    """
+    n = len(logits_list)
+    w = torch.full((n,), 1.0 / n) if weights is None else torch.as_tensor(weights, dtype=torch.float32)
+    w = (w / w.sum()).tolist()
+    if n == 1:
+        return logits_list[0]
+    if combine == "logits":
+        out = logits_list[0] * w[0]
+        for wi, li in zip(w[1:], logits_list[1:]):
+            out = out + wi * li
+        return out
+    logp = torch.stack([torch.log_softmax(li.float() / temperature, dim=-1) + torch.log(torch.tensor(wi))
+                        for wi, li in zip(w, logits_list)])
+    return torch.logsumexp(logp, dim=0) * temperature

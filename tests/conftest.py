@@ -1,0 +1,53 @@
+"""Shared fixtures: a tiny corpus in the BabyLM layout and a tokenizer trained on it, built once per test session."""
+
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+NAMES = ["the dog", "the cat", "a bird", "mommy", "daddy", "the baby", "my ball", "the big truck"]
+VERBS = ["sees", "likes", "wants", "has", "throws", "finds"]
+PLURAL = ["the dogs", "the cats", "the birds", "the babies"]
+PVERBS = ["see", "like", "want", "have", "throw", "find"]
+ENDS = [".", "!", "?"]
+
+
+def make_lines(n: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        if rng.random() < 0.5:
+            s = f"{rng.choice(NAMES)} {rng.choice(VERBS)} {rng.choice(NAMES + PLURAL)}"
+        else:
+            s = f"{rng.choice(PLURAL)} {rng.choice(PVERBS)} {rng.choice(NAMES)}"
+        out.append(s[0].upper() + s[1:] + rng.choice(ENDS))
+    return out
+
+
+def write_split(folder: Path, suffix: str, n_lines: int, seed: int) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, source in enumerate(["aochildes", "switchboard"]):
+        lines = make_lines(n_lines, seed + i)
+        (folder / f"{source}{suffix}").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory):
+    """{'train': folder of 2 *.train files, 'dev': folder of 2 *.dev files}, child-like sentences."""
+    root = tmp_path_factory.mktemp("corpus")
+    return {"train": write_split(root / "train", ".train", 600, 0), "dev": write_split(root / "dev", ".dev", 200, 100)}
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer_dir(tiny_corpus, tmp_path_factory):
+    """A byte-level BPE tokenizer folder (vocab 320) trained on tiny_corpus['train']."""
+    from tokenizer import build_tokenizer, train_files
+
+    out = tmp_path_factory.mktemp("tok") / "tokenizer"
+    build_tokenizer(train_files(tiny_corpus["train"]), vocab_size=320).save_pretrained(str(out))
+    return out

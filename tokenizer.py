@@ -1,0 +1,125 @@
+"""Train the byte-level BPE tokenizer on the cleaned train split (paper: vocab 16000).
+
+    python tokenizer.py --config config/tokenizer.yaml
+    python tokenizer.py --config config/tokenizer.yaml tokenizer.vocab_size=8000
+
+Only ``*.train`` files are read: a ``.dev`` or ``.test`` file in the folder is an error, since a vocabulary learnt on
+held-out text leaks it into the model. The output folder loads with ``AutoTokenizer.from_pretrained`` and has
+``<s>`` (bos), ``</s>`` (eos) and ``<pad>`` set. Text is NFKC-normalised, then split GPT-2 style into bytes, so every
+string round-trips: ``decode(encode(x)) == NFKC(x)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from config import TokenizerConfig, UserError, add_config_args, describe, load_config, run_cli, save_config
+
+SPECIAL_TOKENS = ["<pad>", "<s>", "</s>"]  # ids 0, 1, 2
+HELD_OUT_SUFFIXES = (".dev", ".test")
+
+
+def train_files(train_dir) -> list[Path]:
+    """The ``*.train`` files of a split folder, sorted; refuses held-out files and empty folders."""
+    folder = Path(train_dir)
+    if not folder.is_dir():
+        raise UserError(f"{folder}: tokenizer.train_dir not found; run clean_data.py first or fix the path")
+    held_out = sorted(p for p in folder.iterdir() if p.suffix in HELD_OUT_SUFFIXES)
+    if held_out:
+        raise UserError(f"{held_out[0]}: held-out ({held_out[0].suffix}) file in tokenizer.train_dir; the tokenizer is "
+                        "trained on the train split only, point train_dir at the *.train folder")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix == ".train")
+    if not files:
+        raise UserError(f"{folder}: no *.train files in tokenizer.train_dir")
+    for f in files:
+        try:
+            f.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise UserError(f"{f}: not UTF-8 text (byte {e.start}); clean it with clean_data.py first")
+    return files
+
+
+def build_tokenizer(files, vocab_size: int = 16000, min_frequency: int = 2):
+    """Train and return a ``PreTrainedTokenizerFast`` on ``files``."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.normalizer = normalizers.NFKC()
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),  # all 256 bytes: nothing is ever out of vocabulary
+        show_progress=False,
+    )
+    tok.train([str(f) for f in files], trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        clean_up_tokenization_spaces=False,  # keep "do n't" / " ." exactly as written
+        add_prefix_space=False,
+        model_max_length=1_000_000,  # chunking, not the tokenizer, bounds sequence length
+    )
+
+
+def load_tokenizer(path):
+    """Load a tokenizer folder with a clear error when it is missing."""
+    from transformers import AutoTokenizer
+
+    folder = Path(path)
+    if not (folder / "tokenizer.json").is_file():
+        raise UserError(f"{folder}: no tokenizer.json here; train one with `python tokenizer.py` or fix "
+                        "data.tokenizer_dir")
+    tok = AutoTokenizer.from_pretrained(str(folder))
+    for name in ("bos_token", "eos_token", "pad_token"):
+        if getattr(tok, name) is None:
+            raise UserError(f"{folder}: tokenizer has no {name}; retrain it with tokenizer.py")
+    return tok
+
+
+def tokenizer_fingerprint(path) -> str:
+    """Content hash of a tokenizer folder (the files that decide token ids)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    folder = Path(path)
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        f = folder / name
+        if f.is_file():
+            h.update(name.encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def main(argv=None) -> int:
+    parser = add_config_args(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]), "config/tokenizer.yaml")
+    args = parser.parse_args(argv)
+    if args.help_config:
+        print(describe(TokenizerConfig))
+        return 0
+    cfg = load_config(TokenizerConfig, args.config, args.overrides)
+    t = cfg.tokenizer
+    files = train_files(t.train_dir)
+    print(f"training byte-level BPE (vocab {t.vocab_size}) on {len(files)} files: {', '.join(f.name for f in files)}")
+    tok = build_tokenizer(files, t.vocab_size, t.min_frequency)
+    out = Path(t.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tok.save_pretrained(str(out))
+    save_config(cfg, out, "train_config.yaml")
+    size = len(tok)
+    print(f"saved tokenizer with {size} entries to {out}")
+    if size < t.vocab_size:
+        print(f"warning: the corpus supports only {size} entries (< tokenizer.vocab_size {t.vocab_size})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
