@@ -1,0 +1,101 @@
+"""The config schema: every shipped YAML loads; bad keys, types and values are refused with one line naming them."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import config
+from config import UserError, load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def schema_for(path: Path):
+    """Which root schema a shipped YAML uses, from its top-level sections."""
+    import yaml
+
+    sections = set(yaml.safe_load(path.read_text()) or {})
+    if "pipeline" in sections:
+        import run_pipeline
+
+        return run_pipeline.PipelineConfig
+    for cls, keys in [(config.DistillConfig, {"distillation"}), (config.TrainConfig, {"model", "training"}),
+                      (config.CleanConfig, {"clean"}), (config.TokenizerConfig, {"tokenizer"}),
+                      (config.EvalConfig, {"eval"})]:
+        if keys <= sections:
+            return cls
+    raise AssertionError(f"{path}: no schema for sections {sorted(sections)}")
+
+
+SHIPPED = sorted(p for p in (ROOT / "config").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_every_shipped_yaml_loads(path):
+    text = path.read_text()
+    assert text.startswith("# python "), f"{path.name} must start with the command that uses it"
+    cfg = load_config(schema_for(path), path)
+    assert cfg is not None
+
+
+def test_paper_values():
+    d = load_config(config.DistillConfig, ROOT / "config/baby-llama-58M.yaml")
+    assert (d.model.num_layers, d.model.num_heads, d.model.hidden_size, d.model.intermediate_size) == (16, 8, 512, 1024)
+    assert (d.distillation.temperature, d.distillation.alpha, d.training.batch_size, d.training.lr) == (2.0, 0.5, 32, 3e-4)
+    assert d.distillation.kl_normalization == "batchmean" and d.training.num_epochs == 6
+    g = load_config(config.TrainConfig, ROOT / "config/gpt2-705M.yaml")
+    assert (g.data.seq_length, g.training.batch_size, g.training.lr, g.training.num_epochs) == (128, 256, 2.5e-4, 6)
+    ll = load_config(config.TrainConfig, ROOT / "config/llama-360M.yaml")
+    assert (ll.data.seq_length, ll.training.batch_size, ll.training.lr, ll.training.num_epochs) == (256, 128, 3e-4, 4)
+    for c in (d, g, ll):
+        assert c.training.lr_scheduler == "cosine" and c.training.warmup_steps == 200
+
+
+def test_overrides_and_float_strings():
+    cfg = load_config(config.TrainConfig, ROOT / "config/tiny-llama.yaml",
+                      ["training.lr=1e-4", "data.seq_length=32", "model.num_kv_heads=2", "training.report_to=wandb"])
+    assert cfg.training.lr == 1e-4 and isinstance(cfg.training.lr, float)
+    assert cfg.data.seq_length == 32 and cfg.model.num_kv_heads == 2 and cfg.training.report_to == "wandb"
+
+
+@pytest.mark.parametrize("override, needle", [
+    ("training.lrate=1", "training.lrate: unknown key"),
+    ("training.batch_size=big", "training.batch_size: got 'big'; expected an integer"),
+    ("training.lr=-1", "training.lr: -1.0 is out of range"),
+    ("model.type=bert", "model.type: got 'bert'; allowed: 'llama' | 'gpt2' | 'gptj'"),
+    ("model.num_heads=5", "model.num_heads: 5 heads do not divide hidden_size 64"),
+    ("model.max_position_embeddings=32", "model.max_position_embeddings: 32 is below data.seq_length 64"),
+    ("distillation.alpha=1", "distillation: unknown key"),
+])
+def test_bad_values_name_file_and_key(override, needle):
+    with pytest.raises(UserError) as e:
+        load_config(config.TrainConfig, ROOT / "config/tiny-llama.yaml", [override])
+    msg = str(e.value)
+    assert msg.startswith(str(ROOT / "config/tiny-llama.yaml")) and needle in msg and "\n" not in msg
+
+
+def test_resolved_config_roundtrips(tmp_path):
+    cfg = load_config(config.DistillConfig, ROOT / "config/tiny-distill.yaml", ["distillation.temperature=3"])
+    path = config.save_config(cfg, tmp_path)
+    again = load_config(config.DistillConfig, path)
+    assert again == cfg and again.distillation.temperature == 3.0
+
+
+@pytest.mark.parametrize("script, args, needle", [
+    ("train.py", ["--config", "{bad}"], "unknown key"),
+    ("train.py", ["--config", "{typo}"], "training.num_epochs: got 'six'"),
+    ("distill_train.py", ["--config", "config/tiny-distill.yaml", "distillation.teacher_weights=[1]"],
+     "1 weights for 2 teachers"),
+    ("train.py", ["--config", "missing.yaml"], "missing.yaml: config file not found"),
+])
+def test_cli_errors_are_one_line(tmp_path, script, args, needle):
+    (tmp_path / "bad.yaml").write_text((ROOT / "config/tiny-llama.yaml").read_text() + "extra:\n  x: 1\n")
+    (tmp_path / "typo.yaml").write_text((ROOT / "config/tiny-llama.yaml").read_text().replace("num_epochs: 1",
+                                                                                           "num_epochs: six"))
+    args = [a.format(bad=tmp_path / "bad.yaml", typo=tmp_path / "typo.yaml") for a in args]
+    r = subprocess.run([sys.executable, script, *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0] and "Traceback" not in r.stderr, r.stderr

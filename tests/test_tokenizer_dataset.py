@@ -1,0 +1,115 @@
+"""tokenizer.py and babylm_dataset.py: round trip, determinism, held-out refusal, chunking and the token cache."""
+
+import shutil
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from babylm_dataset import ChunkDataset, eval_subset, load_split_ids
+from config import UserError, run_cli
+from tokenizer import build_tokenizer, load_tokenizer, main as tokenizer_main, train_files
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_tokenizer_folder_loads_with_specials_and_round_trips(tiny_tokenizer_dir):
+    tok = load_tokenizer(tiny_tokenizer_dir)
+    assert len(tok) == 320
+    assert (tok.pad_token, tok.bos_token, tok.eos_token) == ("<pad>", "<s>", "</s>")
+    assert (tok.pad_token_id, tok.bos_token_id, tok.eos_token_id) == (0, 1, 2)
+    for line in ["The dog sees mommy.", "ﬁne  ½ café — do n't ?", "Ünïcödé ✓ 日本語", "  leading and trailing  "]:
+        ids = tok.encode(line, add_special_tokens=False)
+        assert tok.decode(ids) == unicodedata.normalize("NFKC", line)
+
+
+def test_same_files_same_vocab(tiny_corpus):
+    files = train_files(tiny_corpus["train"])
+    a = build_tokenizer(files, vocab_size=300).get_vocab()
+    b = build_tokenizer(files, vocab_size=300).get_vocab()
+    assert a == b and len(a) == 300
+
+
+def test_tokenizer_refuses_held_out_and_empty(tmp_path, tiny_corpus, capsys):
+    mixed = tmp_path / "mixed"
+    shutil.copytree(tiny_corpus["train"], mixed)
+    shutil.copy(next(tiny_corpus["dev"].iterdir()), mixed)
+    rc = run_cli(tokenizer_main, ["--config", str(ROOT / "config/tokenizer.yaml"), f"tokenizer.train_dir={mixed}",
+                                  f"tokenizer.output_dir={tmp_path / 'out'}"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and ".dev: held-out" in err and "train split only" in err and len(err.splitlines()) == 1
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="no \\*.train files"):
+        train_files(tmp_path / "empty")
+    assert not (tmp_path / "out").exists()
+
+
+def test_chunks_cover_every_token_once(tiny_corpus, tiny_tokenizer_dir, tmp_path):
+    ids = np.asarray(load_split_ids(tiny_corpus["train"], tiny_tokenizer_dir, tmp_path / "cache", verbose=False))
+    ds = ChunkDataset(ids, 32)
+    assert len(ds) == len(ids) // 32
+    joined = np.concatenate([ds[i]["input_ids"].numpy() for i in range(len(ds))])
+    np.testing.assert_array_equal(joined, ids[: len(ds) * 32])  # every token once, in order; only the tail is left
+    assert len(ids) - len(joined) < 32
+    item = ds[3]
+    assert item["input_ids"].dtype.is_floating_point is False and (item["labels"] == item["input_ids"]).all()
+
+
+def test_random_offset_stays_in_range(tiny_corpus, tiny_tokenizer_dir, tmp_path):
+    ids = np.asarray(load_split_ids(tiny_corpus["train"], tiny_tokenizer_dir, tmp_path / "cache", verbose=False))
+    ds = ChunkDataset(ids, 32, random_offset=True, seed=1)
+    assert len(ds) == len(ids) // 32 - 1
+    starts = set()
+    for i in [0, 1, len(ds) - 1] * 20:
+        x = ds[i]["input_ids"].numpy()
+        assert len(x) == 32
+        pos = [s for s in range(i * 32, i * 32 + 32) if np.array_equal(ids[s:s + 32], x)]
+        assert pos, "chunk must be a contiguous window starting within its aligned block"
+        starts.add(pos[0] - i * 32)
+    assert len(starts) > 3
+
+
+def test_eos_between_options(tiny_corpus, tiny_tokenizer_dir, tmp_path):
+    tok = load_tokenizer(tiny_tokenizer_dir)
+    none = load_split_ids(tiny_corpus["dev"], tiny_tokenizer_dir, tmp_path, "none", verbose=False)
+    files = load_split_ids(tiny_corpus["dev"], tiny_tokenizer_dir, tmp_path, "files", verbose=False)
+    lines = load_split_ids(tiny_corpus["dev"], tiny_tokenizer_dir, tmp_path, "lines", verbose=False)
+    n_lines = sum(len(f.read_text().splitlines()) for f in tiny_corpus["dev"].iterdir())
+    eos = tok.eos_token_id
+    assert (np.asarray(none) == eos).sum() == 0
+    assert (np.asarray(files) == eos).sum() == 2 and len(files) == len(none) + 2
+    assert (np.asarray(lines) == eos).sum() == n_lines and len(lines) == len(none) + n_lines
+
+
+def test_cache_rebuilds_when_corpus_or_tokenizer_changes(tiny_corpus, tiny_tokenizer_dir, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(tiny_corpus["dev"], data)
+    cache = tmp_path / "cache"
+    first = np.asarray(load_split_ids(data, tiny_tokenizer_dir, cache, verbose=False))
+    assert len(list(cache.glob("*.npy"))) == 1
+    again = load_split_ids(data, tiny_tokenizer_dir, cache, verbose=False)
+    assert isinstance(again, np.memmap) and len(list(cache.glob("*.npy"))) == 1  # read from the cache
+    # change one corpus file: new key, new ids
+    f = next(data.iterdir())
+    f.write_text(f.read_text() + "A brand new line.\n")
+    changed = np.asarray(load_split_ids(data, tiny_tokenizer_dir, cache, verbose=False))
+    assert len(list(cache.glob("*.npy"))) == 2 and len(changed) > len(first)
+    # change the tokenizer: new key, different ids
+    tok2 = tmp_path / "tok2"
+    build_tokenizer(train_files(tiny_corpus["train"]), vocab_size=280).save_pretrained(str(tok2))
+    other = np.asarray(load_split_ids(data, tok2, cache, verbose=False))
+    assert len(list(cache.glob("*.npy"))) == 3 and len(other) != len(changed)
+
+
+def test_eval_subset_is_fixed_by_seed():
+    a, b, c = eval_subset(1000, 64, 2023), eval_subset(1000, 64, 2023), eval_subset(1000, 64, 7)
+    assert (a == b).all() and not (a == c).all() and len(set(a)) == 64
+    assert (eval_subset(10, 64, 0) == np.arange(10)).all()
+
+
+def test_non_utf8_corpus_file_is_refused(tmp_path, tiny_tokenizer_dir):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "aochildes.dev").write_bytes(b"ok\n\xff\xfe bad\n")
+    with pytest.raises(UserError, match="aochildes.dev: not UTF-8 text"):
+        load_split_ids(tmp_path / "d", tiny_tokenizer_dir, tmp_path / "c", verbose=False)

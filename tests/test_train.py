@@ -1,0 +1,102 @@
+"""train.py: model factory sizes, tiny runs that learn and load back, exact resume, one-line errors."""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import config
+from conftest import tiny_run_config
+from models import build_model, count_parameters
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class FakeTokenizer:
+    """Only what the factory reads: the vocab size and the special ids of the paper's 16000-entry tokenizer."""
+    bos_token_id, eos_token_id, pad_token_id = 1, 2, 0
+
+    def __len__(self):
+        return 16000
+
+
+@pytest.mark.parametrize("name, expected", [("gpt2-705M.yaml", 705e6), ("llama-360M.yaml", 360e6),
+                                            ("llama-58M.yaml", 58e6), ("baby-llama-58M.yaml", 58e6)])
+def test_paper_models_have_the_paper_sizes(name, expected):
+    cls = config.DistillConfig if name.startswith("baby") else config.TrainConfig
+    cfg = config.load_config(cls, ROOT / "config" / name)
+    model = build_model(cfg.model, FakeTokenizer(), cfg.data.seq_length, device="meta")
+    n = count_parameters(model)
+    assert abs(n - expected) / expected < 0.01, f"{name}: {n:,} parameters"
+
+
+@pytest.mark.parametrize("model_type", ["llama", "gpt2"])
+def test_tiny_model_learns_and_loads_back(tmp_path, tiny_corpus, tiny_tokenizer_dir, model_type):
+    import train
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    cfg = tiny_run_config(tmp_path, tiny_corpus, tiny_tokenizer_dir, model_type, ["training.max_steps=40"])
+    metrics = train.run(cfg)
+    start = math.log(320)  # a random init predicts ~uniformly over the 320 tokens
+    assert metrics["eval_loss"] < start - 2.0, metrics["eval_loss"]
+    out = Path(cfg.training.output_dir)
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["eval_loss"] == pytest.approx(metrics["eval_loss"]) and saved["global_step"] == 40
+    assert config.load_config(config.TrainConfig, out / "config.yaml") == cfg
+    assert "## Hyperparameters" in (out / "README.md").read_text()
+    model = AutoModelForCausalLM.from_pretrained(str(out))
+    tok = AutoTokenizer.from_pretrained(str(out))
+    ids = tok("The dog", return_tensors="pt").input_ids
+    gen = model.generate(ids, max_new_tokens=8, do_sample=False, pad_token_id=tok.pad_token_id)
+    assert gen.shape[1] == ids.shape[1] + 8 and isinstance(tok.decode(gen[0]), str)
+
+
+def test_resume_matches_uninterrupted_run(tmp_path, tiny_corpus, tiny_tokenizer_dir):
+    import train
+    from transformers import TrainerCallback
+
+    class StopAt(TrainerCallback):
+        """Save and stop at step k: what a killed run leaves behind."""
+
+        def __init__(self, k):
+            self.k = k
+
+        def on_step_end(self, args, state, control, **kw):
+            if state.global_step == self.k:
+                control.should_save = True
+                control.should_training_stop = True
+
+    k, over = 6, ["training.max_steps=12", "training.eval_steps=100", "training.load_best_model_at_end=false"]
+    full = train.run(tiny_run_config(tmp_path / "full", tiny_corpus, tiny_tokenizer_dir, overrides=over))
+    part_cfg = tiny_run_config(tmp_path / "part", tiny_corpus, tiny_tokenizer_dir, overrides=over)
+    train.run(part_cfg, callbacks=[StopAt(k)])
+    assert [p.name for p in train.checkpoints_in(part_cfg.training.output_dir)] == [f"checkpoint-{k}"]
+    with pytest.raises(config.UserError, match="pass --resume"):
+        train.run(part_cfg)  # never starts over a folder that holds checkpoints
+    resumed = train.run(part_cfg, resume=True)
+    assert resumed["global_step"] == 12
+    assert resumed["last_train_loss"] == pytest.approx(full["last_train_loss"], abs=1e-5)
+    assert resumed["eval_loss"] == pytest.approx(full["eval_loss"], abs=1e-5)
+
+
+@pytest.mark.parametrize("overrides, needle", [
+    (["model.type=mamba"], "model.type: got 'mamba'"),
+    (["model.num_heads=3"], "model.num_heads: 3 heads do not divide hidden_size 64"),
+    (["model.max_position_embeddings=32", "data.seq_length=64"], "is below data.seq_length 64"),
+    (["data.tokenizer_dir={tmp}/nope"], "nope: no tokenizer.json here"),
+])
+def test_train_cli_errors(tmp_path, overrides, needle):
+    args = [o.format(tmp=tmp_path) for o in overrides]
+    # a train/dev folder that exists, so only the tested error can fire
+    for split, suffix in (("train", ".train"), ("dev", ".dev")):
+        (tmp_path / split).mkdir()
+        (tmp_path / split / f"aochildes{suffix}").write_text("hello there.\n" * 50)
+    cmd = [sys.executable, "train.py", "--config", "config/tiny-llama.yaml", f"data.train_dir={tmp_path / 'train'}",
+           f"data.dev_dir={tmp_path / 'dev'}", f"training.output_dir={tmp_path / 'out'}", *args]
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and needle in lines[0] and "Traceback" not in r.stderr, r.stderr
