@@ -51,3 +51,39 @@ def tiny_tokenizer_dir(tiny_corpus, tmp_path_factory):
     out = tmp_path_factory.mktemp("tok") / "tokenizer"
     build_tokenizer(train_files(tiny_corpus["train"]), vocab_size=320).save_pretrained(str(out))
     return out
+
+
+def tiny_run_config(tmp_path, corpus, tokenizer_dir, model_type="llama", overrides=(), distill_teachers=None):
+    """A TrainConfig (or DistillConfig when teachers are given) for a 2-layer, hidden-32 model on the tiny corpus:
+    fp32, no logger, seq 32."""
+    import config
+
+    data = {
+        "data": {"train_dir": str(corpus["train"]), "dev_dir": str(corpus["dev"]), "tokenizer_dir": str(tokenizer_dir),
+                 "seq_length": 32, "eval_samples": 16, "cache_dir": str(tmp_path / "cache")},
+        "model": {"type": model_type, "hidden_size": 32, "num_layers": 2, "num_heads": 4, "intermediate_size": 64},
+        "training": {"output_dir": str(tmp_path / "out"), "num_epochs": 1, "batch_size": 8, "lr": 3e-3,
+                     "warmup_steps": 2, "logging_steps": 1, "precision": "fp32", "report_to": "none", "seed": 0},
+    }
+    cls = config.TrainConfig
+    if distill_teachers is not None:
+        data["distillation"] = {"teachers": [str(t) for t in distill_teachers]}
+        cls = config.DistillConfig
+    return config.load_config(cls, data=data, overrides=list(overrides))
+
+
+def save_random_model(folder, model_type, tokenizer_dir, seed=0, hidden=32):
+    """A random-init causal LM saved with the tokenizer: a stand-in teacher."""
+    import torch
+
+    from config import ModelSection
+    from models import build_model
+    from tokenizer import load_tokenizer
+
+    tok = load_tokenizer(tokenizer_dir)
+    torch.manual_seed(seed)
+    model = build_model(ModelSection(type=model_type, hidden_size=hidden, num_layers=2, num_heads=4,
+                                     intermediate_size=2 * hidden), tok, 32)
+    model.save_pretrained(str(folder))
+    tok.save_pretrained(str(folder))
+    return folder
