@@ -18,9 +18,7 @@ def schema_for(path: Path):
 
     sections = set(yaml.safe_load(path.read_text()) or {})
     if "pipeline" in sections:
-        import run_pipeline
-
-        return run_pipeline.PipelineConfig
+        return config.PipelineConfig
     for cls, keys in [(config.DistillConfig, {"distillation"}), (config.TrainConfig, {"model", "training"}),
                       (config.CleanConfig, {"clean"}), (config.TokenizerConfig, {"tokenizer"}),
                       (config.EvalConfig, {"eval"})]:
@@ -65,7 +63,7 @@ def test_overrides_and_float_strings():
     ("training.batch_size=big", "training.batch_size: got 'big'; expected an integer"),
     ("training.lr=-1", "training.lr: -1.0 is out of range"),
     ("model.type=bert", "model.type: got 'bert'; allowed: 'llama' | 'gpt2' | 'gptj'"),
-    ("model.num_heads=5", "model.num_heads: 5 heads do not divide hidden_size 64"),
+    ("model.num_heads=5", "model.num_heads: 5 heads do not divide hidden_size 128"),
     ("model.max_position_embeddings=32", "model.max_position_embeddings: 32 is below data.seq_length 64"),
     ("distillation.alpha=1", "distillation: unknown key"),
 ])

@@ -85,7 +85,7 @@ def test_resume_matches_uninterrupted_run(tmp_path, tiny_corpus, tiny_tokenizer_
 
 @pytest.mark.parametrize("overrides, needle", [
     (["model.type=mamba"], "model.type: got 'mamba'"),
-    (["model.num_heads=3"], "model.num_heads: 3 heads do not divide hidden_size 64"),
+    (["model.num_heads=3"], "model.num_heads: 3 heads do not divide hidden_size 128"),
     (["model.max_position_embeddings=32", "data.seq_length=64"], "is below data.seq_length 64"),
     (["data.tokenizer_dir={tmp}/nope"], "nope: no tokenizer.json here"),
 ])
