@@ -92,8 +92,9 @@ def load_split_ids(folder, tokenizer_dir, cache_dir="cache", eos_between: str = 
     with open(tmp, "wb") as fh:
         np.save(fh, ids)
     os.replace(tmp, path)  # atomic: a killed run never leaves a half-written cache behind
-    if verbose:
-        print(f"token ids: {len(ids):,} tokens from {len(files)} files -> {path}")
+    rank = int(os.environ.get("RANK", "0"))
+    if verbose or rank:  # a non-main process tokenizing means the cache was not shared with it: always say so
+        print(f"token ids: {len(ids):,} tokens from {len(files)} files -> {path}" + (f" (rank {rank})" if rank else ""))
     return ids
 
 
@@ -102,10 +103,14 @@ class ChunkDataset(Dataset):
 
     With ``random_offset`` every item is read ``randrange(seq_length)`` tokens later than its aligned start, so the
     last aligned chunk is dropped to keep every read inside the array (as in the authors' code).
+    With ``return_index`` items also carry ``chunk_index``, the chunk's aligned index in the id array (the teacher
+    cache's lookup key; the trainer strips it before calling a model).
     """
 
-    def __init__(self, ids, seq_length: int, random_offset: bool = False, seed: int = 0, indices=None):
+    def __init__(self, ids, seq_length: int, random_offset: bool = False, seed: int = 0, indices=None,
+                 return_index: bool = False):
         self.ids = ids
+        self.return_index = return_index
         self.seq_length = seq_length
         self.random_offset = random_offset
         n = len(ids) // seq_length - (1 if random_offset else 0)
@@ -123,7 +128,10 @@ class ChunkDataset(Dataset):
         if self.random_offset:
             start += int(self.rng.integers(self.seq_length))
         chunk = torch.from_numpy(np.asarray(self.ids[start:start + self.seq_length], dtype=np.int64))
-        return {"input_ids": chunk, "labels": chunk.clone()}
+        item = {"input_ids": chunk, "labels": chunk.clone()}
+        if self.return_index:
+            item["chunk_index"] = torch.tensor(int(self.indices[i]))
+        return item
 
 
 def eval_subset(n_chunks: int, n_samples: int, seed: int) -> np.ndarray:

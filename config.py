@@ -443,7 +443,18 @@ class DistillationSection:
     teacher_precision: Literal["auto", "fp32", "bf16"] = field("auto", help="teacher weights dtype (auto: bf16 where "
                                                                             "the hardware has it)")
     best_metric: Literal["loss", "ce"] = field("loss", help="pick the best checkpoint by eval mixed loss or eval CE")
-    loss_chunk_size: int = field(4096, help="positions per chunk in the loss: bounds memory to chunk x vocab floats")
+    loss_chunk_size: int = field(256, help="positions per chunk in the loss: bounds its extra memory to about 4 x chunk x "
+                                           "vocab floats (256: cache-sized on CPU; see BENCHMARKS.md)")
+    teacher_cache: bool = field(False, help="write the teachers' top-k distribution of every train/eval chunk once "
+                                            "(first use) and read it instead of running the teachers (needs "
+                                            "data.random_offset false); see teacher_cache.py")
+    teacher_cache_topk: int = field(64, help="tokens kept per position in the teacher cache (1..vocab; k=vocab is "
+                                             "exact)")
+    teacher_cache_dir: str | None = field(None, help="teacher cache folder (default: <data.cache_dir>/teacher); "
+                                                     "entries are keyed by teacher contents, T, combine, k and data")
+    teacher_cache_tail: Literal["renorm", "uniform"] = field(
+        "uniform", help="cached loss outside the top-k: uniform: spread the missing mass evenly over the other tokens "
+                        "(measured far closer to the exact loss, BENCHMARKS.md); renorm: renormalise p over the top-k")
 
     def __post_init__(self):
         if not self.teachers:
@@ -457,6 +468,9 @@ class DistillationSection:
         check_range("distillation", "alpha", self.alpha, 0.0, 1.0)
         check_range("distillation", "temperature", self.temperature, 0.0, lo_open=True)
         check_range("distillation", "loss_chunk_size", self.loss_chunk_size, 1)
+        check_range("distillation", "teacher_cache_topk", self.teacher_cache_topk, 1, 1_000_000)
+        if self.teacher_cache_dir is not None and not self.teacher_cache_dir.strip():
+            raise ConfigError("distillation.teacher_cache_dir", "empty path; give a folder or null for the default")
 
 
 @dataclasses.dataclass
@@ -513,8 +527,48 @@ class DistillConfig(TrainConfig):
         super().__post_init__()
         if self.distillation is None:
             raise ConfigError("distillation", "required section is missing")
+        if self.distillation.teacher_cache and self.data.random_offset:
+            raise ConfigError("distillation.teacher_cache", "needs data.random_offset false: with random offsets the "
+                                                            "chunks change every epoch; turn one of them off")
 
 
 @dataclasses.dataclass
 class EvalConfig:
     eval: EvalSection
+
+
+@dataclasses.dataclass
+class PipelineSection:
+    work_dir: str = field("runs/embedded", help="every stage's output goes under this folder")
+    raw_data: str | None = field(None, help="folder holding the raw BabyLM split folders (babylm_10M/, babylm_dev/); "
+                                            "null: write the embedded synthetic corpus instead")
+    train_split: str = field("babylm_10M", help="name of the train split folder inside raw_data")
+    dev_split: str = field("babylm_dev", help="name of the dev split folder inside raw_data")
+    blimp_dir: str | None = field(None, help="folder of BLiMP JSON-lines files; null: the synthetic corpus's pairs")
+    synthetic_seed: int = field(0, help="seed of the embedded synthetic corpus")
+    synthetic_train_words: int = field(200_000, help="words in the synthetic train split")
+    synthetic_dev_words: int = field(40_000, help="words in the synthetic dev split")
+    synthetic_pairs: int = field(200, help="minimal pairs per synthetic paradigm")
+    clean: str = field("config/clean.yaml", help="config of the cleaning stage")
+    tokenizer: str = field("config/tokenizer.yaml", help="config of the tokenizer stage")
+    teacher1: str = field("config/tiny-llama.yaml", help="config of the first teacher (train.py)")
+    teacher2: str = field("config/tiny-gpt2.yaml", help="config of the second teacher (train.py)")
+    student: str = field("config/tiny-student.yaml", help="config of the student trained without distillation")
+    distilled: str = field("config/tiny-distill.yaml", help="config of the distilled student (distill_train.py)")
+    eval: str = field("config/eval.yaml", help="config of the BLiMP evaluation")
+    stage_overrides: dict[str, list[str]] = field({}, help="extra dotted overrides per stage, e.g. "
+                                                           "{teacher1: [training.num_epochs=2]}")
+
+    def __post_init__(self):
+        check_range("pipeline", "synthetic_train_words", self.synthetic_train_words, 1000)
+        check_range("pipeline", "synthetic_dev_words", self.synthetic_dev_words, 1000)
+        check_range("pipeline", "synthetic_pairs", self.synthetic_pairs, 1)
+        known = {"clean", "tokenizer", "teacher1", "teacher2", "student", "distilled", "eval"}
+        for stage in self.stage_overrides:
+            if stage not in known:
+                raise ConfigError(f"pipeline.stage_overrides.{stage}", f"unknown stage; allowed: {', '.join(sorted(known))}")
+
+
+@dataclasses.dataclass
+class PipelineConfig:
+    pipeline: PipelineSection

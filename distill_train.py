@@ -21,6 +21,10 @@ so 2 x 4 sequences give the same update as 1 x 8.
 The loss is computed in chunks of positions in one fused pass that also writes the gradient w.r.t. the student logits:
 each log-softmax is taken once, no [B,T,V] softmax copies are kept, and memory beyond the logits and their gradient is
 bounded by ``loss_chunk_size`` x vocab floats.
+
+With ``distillation.teacher_cache`` (and ``data.random_offset`` off) the teachers' top-k distribution of every chunk is
+written once before training (teacher_cache.py) and read instead of running the teachers; the loss then uses
+``teacher_cache.topk_distillation_loss``. See BENCHMARKS.md for speed and the approximation error per k.
 """
 
 from __future__ import annotations
@@ -65,35 +69,43 @@ class _FusedDistillLoss(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, student, targets, kl_mask, ce_scale, kl_scale, temperature, weights, combine, chunk, *teachers):
+        # Per chunk of positions, with s the student logits, log q1 = log_softmax(s), log q = log_softmax(s/T) and
+        # log p the teacher's log-probs at T:
+        #   CE_row = -log q1[target];  KL_row = sum_v p_v (log p_v - log q_v)
+        #   dCE/ds = q1 - onehot(target);  dKL/ds = (q - p) / T
+        # The fused (log_)softmax kernels are used throughout and buffers are reused in place: four float32 [chunk, V]
+        # buffers live at a time; small chunks stay in cache.
         n = student.shape[0]
         grad = torch.empty_like(student) if student.requires_grad else None
         ce_sum = torch.zeros((), dtype=torch.float32, device=student.device)
         kl_sum = torch.zeros((), dtype=torch.float32, device=student.device)
+        inv_t = 1.0 / temperature
         for s0 in range(0, n, chunk):
             sl = slice(s0, min(n, s0 + chunk))
             s = student[sl].float()
             tgt = targets[sl].unsqueeze(1)
-            valid = tgt.ne(-100).to(s.dtype)  # [n, 1]
-            m = kl_mask[sl].to(s.dtype).unsqueeze(1)  # [n, 1]
-            # cross-entropy at T=1
+            tgt0 = tgt.clamp_min(0)
+            valid = tgt.ne(-100).float()  # [n, 1]
+            m = kl_mask[sl].float().unsqueeze(1)  # [n, 1]
             log_q1 = torch.log_softmax(s, dim=-1)
-            ce_sum -= (log_q1.gather(1, tgt.clamp_min(0)) * valid).sum()
-            # KL(p || q) at temperature T
-            log_q = torch.log_softmax(s / temperature, dim=-1) if temperature != 1.0 else log_q1
-            log_p = teacher_log_probs([t[sl] for t in teachers], weights, combine, temperature)
-            p = log_p.exp()
-            kl_sum += ((p * (log_p - log_q)) * m).sum()
+            ce_sum -= (log_q1.gather(1, tgt0) * valid).sum()
+            log_q = torch.log_softmax(s * inv_t, dim=-1) if temperature != 1.0 else log_q1.clone()
+            if combine == "logits" or len(teachers) == 1:
+                mean = teachers[0][sl].to(torch.float32, copy=True).mul_(weights[0] * inv_t)
+                for w, t in zip(weights[1:], teachers[1:]):
+                    mean.add_(t[sl], alpha=w * inv_t)
+                log_p = torch.log_softmax(mean, dim=-1)
+                p = torch.exp(log_p, out=mean)
+            else:
+                log_p = teacher_log_probs([t[sl] for t in teachers], weights, combine, temperature)
+                p = log_p.exp()
+            kl_rows = torch.linalg.vecdot(p, log_p.sub_(log_q))  # sum_v p (log p - log q), no product buffer
+            kl_sum += (kl_rows * m.squeeze(1)).sum()
             if grad is not None:
-                # d CE/ds = softmax(s) - onehot(target);  d KL/ds = (softmax(s/T) - p) / T
-                g = log_q1.exp_()
-                g.scatter_add_(1, tgt.clamp_min(0), -valid)
-                g.mul_(valid * ce_scale)
-                q = log_q.exp_() if temperature != 1.0 else g.new_empty(0)
-                if temperature != 1.0:
-                    g.add_(q.sub_(p).mul_(m * (kl_scale / temperature)))
-                else:
-                    g.add_((torch.softmax(s, dim=-1) - p) * (m * kl_scale))
-                grad[sl] = g.to(grad.dtype)
+                g = log_q.exp_().sub_(p).mul_(m * (kl_scale * inv_t))  # KL part, in log_q's buffer
+                g.add_(log_q1.exp_().mul_(valid * ce_scale))  # CE part
+                g.scatter_add_(1, tgt0, -valid * ce_scale)
+                grad[sl].copy_(g)
         ctx.save_for_backward(grad)
         ctx.n_inputs = 9 + len(teachers)
         ctx.mark_non_differentiable(ce_sum, kl_sum)
@@ -102,7 +114,24 @@ class _FusedDistillLoss(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_loss, _grad_ce, _grad_kl):
         (grad,) = ctx.saved_tensors
-        return (grad * grad_loss.to(grad.dtype),) + (None,) * (ctx.n_inputs - 1)
+        if not (grad_loss.numel() == 1 and float(grad_loss) == 1.0):  # the usual case needs no [N,V] copy
+            grad = grad * grad_loss.to(grad.dtype)
+        return (grad,) + (None,) * (ctx.n_inputs - 1)
+
+
+def loss_scales(labels, alpha, temperature, kl_normalization, ce_denominator=None, kl_denominator=None):
+    """Shifted CE targets, the KL mask, the two denominators and the CE/KL scales (shared with teacher_cache)."""
+    targets = torch.full_like(labels, -100)
+    targets[:, :-1] = labels[:, 1:]  # position t predicts token t+1
+    kl_mask = labels.ne(-100)
+    if ce_denominator is None:
+        ce_denominator = targets.ne(-100).sum()
+    if kl_denominator is None:
+        kl_denominator = labels.shape[0] if kl_normalization == "batchmean" else kl_mask.sum()
+    ce_den = float(ce_denominator) if not torch.is_tensor(ce_denominator) else ce_denominator.float().clamp_min(1).item()
+    kl_den = float(kl_denominator) if not torch.is_tensor(kl_denominator) else kl_denominator.float().clamp_min(1).item()
+    ce_den, kl_den = max(ce_den, 1.0), max(kl_den, 1.0)
+    return targets, kl_mask, ce_den, kl_den, alpha / ce_den, (1.0 - alpha) * temperature ** 2 / kl_den
 
 
 def distillation_loss(student_logits, teacher_logits, labels, *, alpha: float = 0.5, temperature: float = 2.0,
@@ -123,18 +152,8 @@ def distillation_loss(student_logits, teacher_logits, labels, *, alpha: float = 
             raise ValueError(f"teacher logits {tuple(t.shape)} do not match student logits {tuple(student_logits.shape)}")
     w = [1.0 / len(teachers)] * len(teachers) if teacher_weights is None else [float(x) for x in teacher_weights]
     w = [x / sum(w) for x in w]
-    targets = torch.full_like(labels, -100)
-    targets[:, :-1] = labels[:, 1:]  # position t predicts token t+1
-    kl_mask = labels.ne(-100)
-    if ce_denominator is None:
-        ce_denominator = targets.ne(-100).sum()
-    if kl_denominator is None:
-        kl_denominator = B if kl_normalization == "batchmean" else kl_mask.sum()
-    ce_den = float(ce_denominator) if not torch.is_tensor(ce_denominator) else ce_denominator.float().clamp_min(1).item()
-    kl_den = float(kl_denominator) if not torch.is_tensor(kl_denominator) else kl_denominator.float().clamp_min(1).item()
-    ce_den, kl_den = max(ce_den, 1.0), max(kl_den, 1.0)
-    ce_scale = alpha / ce_den
-    kl_scale = (1.0 - alpha) * temperature ** 2 / kl_den
+    targets, kl_mask, ce_den, kl_den, ce_scale, kl_scale = loss_scales(
+        labels, alpha, temperature, kl_normalization, ce_denominator, kl_denominator)
     loss, ce_sum, kl_sum = _FusedDistillLoss.apply(
         student_logits.reshape(B * T, V), targets.reshape(-1), kl_mask.reshape(-1), ce_scale, kl_scale,
         float(temperature), w, teacher_combine, int(chunk_size), *[t.detach().reshape(B * T, V) for t in teachers])
@@ -157,9 +176,10 @@ class DistillationTrainer(_trainer_base()):
     CE and KL are logged separately (``ce``/``kl`` in training logs, ``eval_ce``/``eval_kl`` at evaluation).
     """
 
-    def __init__(self, *args, teachers, distill, **kwargs):
+    def __init__(self, *args, teachers, distill, teacher_cache=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.distill = distill
+        self.teacher_cache = teacher_cache  # {split: teacher_cache.TeacherCache} or None: run the teachers live
         self.teachers = [t.to(self.args.device) for t in teachers]  # not submodules: never saved nor optimised
         for t in self.teachers:
             t.eval()
@@ -183,25 +203,52 @@ class DistillationTrainer(_trainer_base()):
 
     @torch.no_grad()
     def teacher_logits(self, inputs):
+        """The teachers' logits for a batch (a list, one [B,T,V] tensor per teacher), or a ``TopKTeacher`` from the
+        teacher cache when one is configured and holds every chunk of the batch (checked against the tokens)."""
+        if self.teacher_cache and inputs.get("chunk_index") is not None:
+            for cache in self.teacher_cache.values():
+                hit = cache.lookup(inputs["chunk_index"], inputs["input_ids"])
+                if hit is not None:
+                    return hit
         with torch.inference_mode():
             return [t(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"), use_cache=False).logits
                     for t in self.teachers]
+
+    def student_forward(self, model, inputs):
+        """The student's forward, without labels. Under bf16, accelerate wraps the prepared model's forward in autocast
+        *and* an fp32 conversion of its outputs: a full [B,T,V] fp32 copy of the logits (and of their gradient) that
+        the loss does not need, as it upcasts chunk by chunk. Where that wrapper sits directly on the model (no DDP,
+        no torch.compile wrapper), call the original forward under the same autocast and keep bf16 logits."""
+        kw = dict(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"), use_cache=False)
+        original = model.__dict__.get("_original_forward")
+        if original is not None and self.args.bf16 and not isinstance(model, torch.nn.parallel.DistributedDataParallel):
+            with torch.autocast(device_type=inputs["input_ids"].device.type, dtype=torch.bfloat16):
+                return original(**kw)
+        return model(**kw)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         d = self.distill
         labels = inputs["labels"]
         # the student is called without labels: the loss below computes its CE, no second pass over the logits
-        outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"), use_cache=False)
+        outputs = self.student_forward(model, inputs)
         teacher_logits = self.teacher_logits(inputs)
         ce_den = kl_den = None
         if model.training and self._denominators is not None:
             n_ce, n_seq, n_kl = self._denominators
             ce_den = n_ce
             kl_den = n_seq if d.kl_normalization == "batchmean" else n_kl
-        out = distillation_loss(outputs.logits, teacher_logits, labels, alpha=d.alpha, temperature=d.temperature,
-                                kl_normalization=d.kl_normalization, teacher_weights=d.teacher_weights,
-                                teacher_combine=d.teacher_combine, ce_denominator=ce_den, kl_denominator=kl_den,
-                                chunk_size=d.loss_chunk_size)
+        if hasattr(teacher_logits, "logp"):  # a cached top-k teacher
+            from teacher_cache import topk_distillation_loss
+
+            out = topk_distillation_loss(outputs.logits, teacher_logits, labels, alpha=d.alpha,
+                                         temperature=d.temperature, kl_normalization=d.kl_normalization,
+                                         ce_denominator=ce_den, kl_denominator=kl_den, chunk_size=d.loss_chunk_size,
+                                         tail=d.teacher_cache_tail)
+        else:
+            out = distillation_loss(outputs.logits, teacher_logits, labels, alpha=d.alpha, temperature=d.temperature,
+                                    kl_normalization=d.kl_normalization, teacher_weights=d.teacher_weights,
+                                    teacher_combine=d.teacher_combine, ce_denominator=ce_den, kl_denominator=kl_den,
+                                    chunk_size=d.loss_chunk_size)
         loss = out.loss
         if model.training and self.args.world_size > 1:
             loss = loss * self.args.world_size  # DDP averages gradients; the denominators already span all processes
@@ -219,16 +266,27 @@ class DistillationTrainer(_trainer_base()):
         self._eval_sums = {"ce": 0.0, "kl": 0.0, "n": 0}
         output = super().evaluation_loop(*args, **kwargs)
         prefix = kwargs.get("metric_key_prefix", "eval")
-        n = max(self._eval_sums["n"], 1)
-        output.metrics[f"{prefix}_ce"] = self._eval_sums["ce"] / n
-        output.metrics[f"{prefix}_kl"] = self._eval_sums["kl"] / n
+        # each process scored its shard of the eval set: sum over processes (a shard padded to even batches counts
+        # its few repeated sequences, as the eval loss does not; eval_samples a multiple of the global batch avoids it)
+        ce, kl, n = self._sum_over_processes([self._eval_sums["ce"], self._eval_sums["kl"], self._eval_sums["n"]])
+        output.metrics[f"{prefix}_ce"] = ce / max(n, 1)
+        output.metrics[f"{prefix}_kl"] = kl / max(n, 1)
         return output
+
+    def _sum_over_processes(self, values):
+        """Python floats summed over the processes (as they are with one process)."""
+        if self.args.world_size <= 1:
+            return values
+        t = torch.tensor([values], dtype=torch.float64, device=self.args.device)
+        return self.accelerator.gather(t).sum(0).tolist()
 
     def log(self, logs, *args, **kwargs):
         if "loss" in logs:  # a training log: add the mean CE and KL per step since the last one
             steps = max(self.state.global_step - self._last_logged_step, 1)
-            logs["ce"] = round(self._train_sums["ce"] / steps, 4)
-            logs["kl"] = round(self._train_sums["kl"] / steps, 4)
+            # every process calls log() at a logging step; each holds its share of the globally normalised CE and KL
+            ce, kl = self._sum_over_processes([self._train_sums["ce"], self._train_sums["kl"]])
+            logs["ce"] = round(ce / steps, 4)
+            logs["kl"] = round(kl / steps, 4)
             self._train_sums = {"ce": 0.0, "kl": 0.0}
             self._last_logged_step = self.state.global_step
         return super().log(logs, *args, **kwargs)
@@ -280,6 +338,15 @@ def run(cfg: DistillConfig, resume: bool = False, callbacks=()) -> dict:
     tokenizer, train_ds, eval_ds = load_data(cfg, args)
     teacher_bf16 = d.teacher_precision == "bf16" or (d.teacher_precision == "auto" and bf16_supported())
     teachers = load_teachers(cfg, tokenizer, torch.bfloat16 if teacher_bf16 else torch.float32)
+    caches = None
+    if d.teacher_cache:  # built (first run) or opened before training; items then carry their chunk index
+        from teacher_cache import open_caches
+
+        teachers = [m.to(args.device) for m in teachers]
+        with args.main_process_first(desc="teacher cache"):
+            caches = open_caches(cfg, teachers, {"train": train_ds, "eval": eval_ds},
+                                 batch_size=args.per_device_eval_batch_size, verbose=is_main_process())
+        train_ds.return_index = eval_ds.return_index = True
     set_seed(t.seed)
     student = build_model(cfg.model, tokenizer, cfg.data.seq_length)
     if is_main_process():
@@ -292,7 +359,7 @@ def run(cfg: DistillConfig, resume: bool = False, callbacks=()) -> dict:
     trainer = DistillationTrainer(model=student, args=args, data_collator=default_data_collator,
                                   train_dataset=train_ds, eval_dataset=eval_ds, processing_class=tokenizer,
                                   callbacks=make_callbacks(t, tokenizer) + list(callbacks), teachers=teachers,
-                                  distill=d)
+                                  distill=d, teacher_cache=caches)
     attach_callbacks(trainer, trainer.callback_handler.callbacks)
     start = time.time()
     result = trainer.train(resume_from_checkpoint=ckpt)

@@ -80,6 +80,7 @@ def resume_checkpoint(output_dir, resume: bool) -> str | None:
         if not found:
             print(f"--resume: no checkpoint in {output_dir}; starting from scratch")
             return None
+        print(f"resuming from {found[-1]}")
         return str(found[-1])
     if found:
         raise UserError(f"{output_dir} already has {found[-1].name}; pass --resume to continue it, or pick another "
@@ -129,6 +130,7 @@ def training_arguments(t, precision: str, metric: str = "eval_loss", **extra):
         torch_compile=t.torch_compile,
         remove_unused_columns=False,
         include_num_input_tokens_seen="non_padding",
+        ddp_find_unused_parameters=False,  # every parameter gets a gradient; True costs a graph traversal per step
         disable_tqdm=not sys.stderr.isatty() and bool(os.environ.get("CI")),
         **extra,
     )
@@ -216,9 +218,10 @@ def finish_run(trainer, cfg, tokenizer, kind: str, extra_metrics: dict | None = 
     train_logs = [h for h in trainer.state.log_history if "loss" in h]
     if train_logs:
         metrics["last_train_loss"] = train_logs[-1]["loss"]
+    out = Path(t.output_dir)
+    # every process: under FSDP / DeepSpeed ZeRO-3 gathering the weights is collective; only the main process writes
+    trainer.save_model(str(out))
     if trainer.is_world_process_zero():
-        out = Path(t.output_dir)
-        trainer.save_model(str(out))
         tokenizer.save_pretrained(str(out))
         save_config(cfg, out)
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
