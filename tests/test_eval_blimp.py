@@ -1,0 +1,292 @@
+"""eval_blimp.py on tiny random models: scores against a one-sentence-at-a-time reference, padding safety, ensembles,
+grouping and averages, the CLI end to end, its errors, and the training callback."""
+
+import json
+
+import pytest
+import torch
+
+import eval_blimp as eb
+from config import run_cli
+
+PAIRS = [
+    ("The dog sees the cat.", "The dog see the cat."),
+    ("The dogs like my ball!", "The dogs likes my ball!"),
+    ("Mommy has a bird.", "Mommy have a bird."),
+    ("Daddy throws the big truck?", "Daddy throw the big truck?"),
+    ("The cats find the baby.", "The cats finds the baby."),
+    ("A bird wants the dogs.", "A bird want the dogs."),
+    ("The baby likes daddy and the dog sees mommy.", "The baby like daddy."),
+    ("My ball.", "My ball the the the big big truck truck sees."),
+]
+DIALOGUE = ("A: Where is the dog?\nB: The dog is here.", "A: Where is the dog?\nB: The dog are here.")
+
+
+def _save(model, tok, folder):
+    model.save_pretrained(str(folder))
+    tok.save_pretrained(str(folder))
+    return folder
+
+
+def _tiny(kind, tok, seed):
+    from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig
+
+    torch.manual_seed(seed)
+    special = dict(vocab_size=len(tok), bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                   pad_token_id=tok.pad_token_id)
+    if kind == "llama":
+        cfg = LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                          max_position_embeddings=128, **special)
+    else:
+        cfg = GPT2Config(n_embd=32, n_layer=2, n_head=4, n_positions=128, **special)
+    cfg.initializer_range = 0.2  # sharper than the default: distributions far from uniform, scores well apart
+    return AutoModelForCausalLM.from_config(cfg).eval()
+
+
+@pytest.fixture(scope="module")
+def tok(tiny_tokenizer_dir):
+    from tokenizer import load_tokenizer
+
+    return load_tokenizer(tiny_tokenizer_dir)
+
+
+@pytest.fixture(scope="module")
+def folders(tok, tmp_path_factory):
+    """Saved tiny models: two LLaMAs and a GPT-2, each with the tokenizer."""
+    root = tmp_path_factory.mktemp("models")
+    return {name: _save(_tiny(kind, tok, seed), tok, root / name)
+            for name, kind, seed in [("llama_a", "llama", 0), ("llama_b", "llama", 1), ("gpt2", "gpt2", 2)]}
+
+
+def _load(folder):
+    from models import freeze, load_causal_lm
+
+    return freeze(load_causal_lm(folder))
+
+
+def reference_score(model, tok, sentence, prefix_id, forward=None):
+    """The test's own scoring: one sentence, [prefix] + tokens(" " + sentence), log_softmax, sum over tokens 1.."""
+    ids = [prefix_id] + tok(" " + sentence, add_special_tokens=False)["input_ids"]
+    x = torch.tensor([ids])
+    with torch.no_grad():
+        logits = forward(x) if forward else model(input_ids=x).logits
+    logp = torch.log_softmax(logits[0].float(), dim=-1)
+    return sum(logp[t - 1, ids[t]].item() for t in range(1, len(ids)))
+
+
+def test_scores_and_decisions_match_reference(folders, tok):
+    model = _load(folders["llama_a"])
+    scores = eb.score_pairs(model, tok, PAIRS, batch_size=4)
+    for (good, bad), (sg, sb) in zip(PAIRS, scores):
+        rg, rb = reference_score(model, tok, good, tok.bos_token_id), reference_score(model, tok, bad, tok.bos_token_id)
+        assert sg == pytest.approx(rg, abs=1e-4) and sb == pytest.approx(rb, abs=1e-4)
+        assert (sg >= sb) == (rg >= rb)
+    assert len({round(s, 3) for pair in scores for s in pair}) > 8  # the sentences really get different scores
+
+
+def test_prefix_token(tok):
+    seqs = eb.encode_pairs(tok, [("Mommy has a bird.", "Mommy have a bird.")], "bos")
+    assert [s[0] for s in seqs] == [tok.bos_token_id] * 2
+    assert seqs[0][1:] == tok(" Mommy has a bird.", add_special_tokens=False)["input_ids"]  # the leading space
+    assert [s[0] for s in eb.encode_pairs(tok, [("a", "b")], "eos")] == [tok.eos_token_id] * 2
+
+
+@pytest.mark.parametrize("name", ["llama_a", "gpt2"])
+def test_batch_size_does_not_change_scores(folders, tok, name):
+    model = _load(folders[name])
+    pairs = PAIRS + [DIALOGUE] + [(g + " " + g, b) for g, b in PAIRS]  # lengths from 3 to ~40 tokens
+    one = eb.score_pairs(model, tok, pairs, batch_size=1)
+    many = eb.score_pairs(model, tok, pairs, batch_size=32)
+    assert torch.allclose(torch.tensor(one), torch.tensor(many), atol=1e-4)
+
+
+def test_ensemble_of_one_equals_the_model(folders, tok):
+    from models import TeacherEnsemble
+
+    model = _load(folders["llama_a"])
+    single = eb.score_pairs(model, tok, PAIRS, batch_size=8)
+    ens = eb.score_pairs(TeacherEnsemble.from_pretrained([folders["llama_a"]]), tok, PAIRS, batch_size=8)
+    assert torch.allclose(torch.tensor(single), torch.tensor(ens), atol=1e-5)
+
+
+def test_ensemble_of_two_is_the_mean_of_logits(folders, tok):
+    from models import TeacherEnsemble
+
+    a, g = _load(folders["llama_a"]), _load(folders["gpt2"])
+    ens = TeacherEnsemble.from_pretrained([folders["llama_a"], folders["gpt2"]])
+    scores = eb.score_pairs(ens, tok, PAIRS, batch_size=3)
+
+    def mean_logits(x):
+        return (a(input_ids=x).logits + g(input_ids=x).logits) / 2
+
+    for (good, bad), (sg, sb) in zip(PAIRS, scores):
+        assert sg == pytest.approx(reference_score(None, tok, good, tok.bos_token_id, mean_logits), abs=1e-4)
+        assert sb == pytest.approx(reference_score(None, tok, bad, tok.bos_token_id, mean_logits), abs=1e-4)
+
+
+def test_ties_count_as_correct(folders, tok):
+    model = _load(folders["llama_a"])
+    pairs = [eb.Pair("same", i + 1, s, s, None) for i, (s, _) in enumerate(PAIRS)]
+    scores = eb.score_pairs(model, tok, pairs)
+    assert all(g == b for g, b in scores)
+    assert eb.summarize(pairs, scores)["files"]["same"]["acc"] == 1.0
+
+
+def test_multiline_dialogue_is_scored(folders, tok):
+    model = _load(folders["llama_b"])
+    (sg, sb), = eb.score_pairs(model, tok, [DIALOGUE])
+    ids = tok(" " + DIALOGUE[0], add_special_tokens=False)["input_ids"]
+    assert "\n" in tok.decode(ids)  # the newline is a token, not dropped
+    assert sg == pytest.approx(reference_score(model, tok, DIALOGUE[0], tok.bos_token_id), abs=1e-4)
+    assert sb == pytest.approx(reference_score(model, tok, DIALOGUE[1], tok.bos_token_id), abs=1e-4)
+
+
+def _write_jsonl(path, records):
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+
+
+def test_grouping_and_macro_averages(tmp_path):
+    specs = {  # file -> (linguistics_term, number of pairs, number correct)
+        "anaphor_gender_agreement": ("anaphor_agreement", 4, 3),
+        "anaphor_number_agreement": ("anaphor_agreement", 2, 2),
+        "animate_subject_passive": ("s-selection", 5, 1),
+        "causative": ("argument_structure", 4, 4),
+        "hypernym": (None, 4, 2),
+        "turn_taking": (None, 2, 1),
+    }
+    scores = []
+    for name, (term, n, correct) in specs.items():
+        recs = [{"sentence_good": f"g{i}", "sentence_bad": f"b{i}", **({"linguistics_term": term} if term else {})}
+                for i in range(n)]
+        _write_jsonl(tmp_path / f"{name}.jsonl", recs)
+        scores += [(0.0, -1.0)] * correct + [(-1.0, 0.0)] * (n - correct)
+    pairs = eb.load_pairs(tmp_path)
+    assert [p.file for p in pairs][:4] == ["anaphor_gender_agreement"] * 4
+    res = eb.summarize(pairs, scores)
+    assert res["files"]["animate_subject_passive"]["phenomenon"] == "argument_structure"
+    assert list(res["phenomena"]) == ["anaphor_agreement", "argument_structure"]  # Table 1 order
+    assert res["phenomena"]["anaphor_agreement"]["acc"] == pytest.approx((3 / 4 + 2 / 2) / 2)
+    assert res["phenomena"]["argument_structure"]["acc"] == pytest.approx((1 / 5 + 4 / 4) / 2)
+    assert res["phenomena"]["argument_structure"]["files"] == ["animate_subject_passive", "causative"]
+    assert res["supplement"] == {"hypernym": 0.5, "turn_taking": 0.5}
+    assert res["averages"]["phenomena"] == pytest.approx(((3 / 4 + 1) / 2 + (1 / 5 + 1) / 2) / 2)
+    assert res["averages"]["supplement"] == pytest.approx(0.5)
+    assert res["averages"]["files"] == pytest.approx((3 / 4 + 1 + 1 / 5 + 1 + 1 / 2 + 1 / 2) / 6)
+    assert res["counts"] == {"pairs": 21, "correct": 13, "files": 6, "phenomena": 2, "supplement_files": 2}
+    assert len(eb.load_pairs(tmp_path, max_pairs_per_file=1)) == 6
+
+
+def _blimp_folder(root):
+    root.mkdir()
+    _write_jsonl(root / "regular_plural_subject_verb_agreement_1.jsonl",
+                 [{"sentence_good": g, "sentence_bad": b, "linguistics_term": "subject_verb_agreement"}
+                  for g, b in PAIRS])
+    _write_jsonl(root / "animate_subject_trans.jsonl",
+                 [{"sentence_good": g, "sentence_bad": b, "linguistics_term": "s-selection"} for g, b in PAIRS[:4]])
+    _write_jsonl(root / "turn_taking.jsonl", [{"sentence_good": DIALOGUE[0], "sentence_bad": DIALOGUE[1]}] * 3)
+    return root
+
+
+def test_cli_end_to_end(folders, tmp_path, capsys):
+    blimp, out = _blimp_folder(tmp_path / "blimp"), tmp_path / "results"
+    rc = run_cli(eb.main, [
+        "--blimp-dir", str(blimp), "--model", f"a={folders['llama_a']}", "--model", f"gpt2={folders['gpt2']}",
+        "--ensemble", f"ens={folders['llama_a']},{folders['llama_b']}", "--output-dir", str(out), "--batch-size", "3",
+        "--no-progress"])
+    assert rc == 0
+    for name in ("a", "gpt2", "ens"):
+        r = json.loads((out / f"{name}.json").read_text())
+        assert r["model"] == name and r["counts"]["pairs"] == 15 and r["settings"]["prefix"] == "bos"
+        assert set(r["phenomena"]) == {"subject_verb_agreement", "argument_structure"}
+        assert list(r["supplement"]) == ["turn_taking"]
+    table = (out / "table.md").read_text()
+    assert table.splitlines()[0] == "| Task | a | gpt2 | ens |"
+    assert "S-V Agr." in table and "Arg. Structure" in table and "Turn Taking" in table
+    assert table in capsys.readouterr().out  # printed too
+    import matplotlib.image
+
+    img = matplotlib.image.imread(str(out / "blimp.png"))
+    assert img.ndim == 3 and img.shape[0] > 100 and img.shape[1] > 100
+
+    # redraw from the saved JSONs alone
+    again = tmp_path / "again"
+    assert run_cli(eb.main, ["--plot-only", str(out / "a.json"), str(out / "ens.json"), "--output-dir", str(again)]) == 0
+    assert (again / "table.md").read_text().splitlines()[0] == "| Task | a | ens |"
+    assert (again / "blimp.png").stat().st_size > 1000
+
+
+def test_cli_config_file_and_overrides(folders, tmp_path):
+    blimp, out = _blimp_folder(tmp_path / "blimp"), tmp_path / "results"
+    cfg = tmp_path / "eval.yaml"
+    cfg.write_text(f"eval:\n  blimp_dir: {blimp}\n  models:\n    a: {folders['llama_a']}\n  output_dir: {out}\n"
+                   "  prefix: eos\n")
+    assert run_cli(eb.main, ["--config", str(cfg), "eval.max_pairs_per_file=2", "--no-progress"]) == 0
+    r = json.loads((out / "a.json").read_text())
+    assert r["counts"]["pairs"] == 6 and r["settings"]["prefix"] == "eos"
+
+
+def _error_line(capsys):
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and err[0].startswith("error: ")
+    return err[0]
+
+
+def test_cli_errors(folders, tmp_path, capsys):
+    blimp = _blimp_folder(tmp_path / "blimp")
+    base = ["--output-dir", str(tmp_path / "out"), "--no-progress"]
+
+    assert run_cli(eb.main, ["--blimp-dir", str(blimp), "--model", f"x={tmp_path / 'missing'}"] + base) == 2
+    assert "missing: model folder not found" in _error_line(capsys)
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "p.jsonl").write_text('{"sentence_good": "a", "sentence_bad": "b"}\n{"sentence_good": "a",\n')
+    assert run_cli(eb.main, ["--blimp-dir", str(bad), "--model", f"a={folders['llama_a']}"] + base) == 2
+    assert "p.jsonl:2: not valid JSON" in _error_line(capsys)
+
+    (bad / "p.jsonl").write_text('{"sentence_good": "a"}\n')
+    assert run_cli(eb.main, ["--blimp-dir", str(bad), "--model", f"a={folders['llama_a']}"] + base) == 2
+    assert "p.jsonl:1: sentence_bad is missing" in _error_line(capsys)
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert run_cli(eb.main, ["--blimp-dir", str(empty), "--model", f"a={folders['llama_a']}"] + base) == 2
+    assert "no *.jsonl" in _error_line(capsys)
+
+    assert run_cli(eb.main, ["--blimp-dir", str(tmp_path / "nope"), "--model", f"a={folders['llama_a']}"] + base) == 2
+    assert "BLiMP folder not found" in _error_line(capsys)
+
+    assert run_cli(eb.main, ["--model", f"a={folders['llama_a']}", "--config", str(tmp_path / "no.yaml")] + base) == 2
+    assert "config file not found" in _error_line(capsys)
+
+    assert not (tmp_path / "out" / "a.json").exists()  # nothing was scored
+
+
+def test_callback_logs_through_the_trainer(folders, tok, tmp_path):
+    from transformers import Trainer, TrainingArguments
+
+    blimp = _blimp_folder(tmp_path / "blimp")
+    model = _load(folders["llama_a"])
+    for p in model.parameters():
+        p.requires_grad_(True)
+    ids = torch.tensor(eb.encode_pairs(tok, PAIRS[:1], "bos")[0])
+    data = [{"input_ids": ids, "labels": ids}] * 8
+    args = TrainingArguments(output_dir=str(tmp_path / "run"), max_steps=2, per_device_train_batch_size=2,
+                             logging_steps=100, report_to=[], save_strategy="no", use_cpu=True)
+    trainer = Trainer(model=model, args=args, train_dataset=data, processing_class=tok)
+    cb = eb.BlimpCallback(blimp, every_steps=1, pairs_per_file=2, batch_size=4).attach(trainer)
+    seen_modes = []
+    orig = cb.evaluate
+    cb.evaluate = lambda m, t=None: (seen_modes.append(m.training), orig(m, t))[1]
+    trainer.train()
+    logged = [h for h in trainer.state.log_history if "blimp_acc" in h]
+    assert [h["step"] for h in logged] == [1, 2]
+    assert {"blimp_acc", "blimp_acc_files", "blimp_subject_verb_agreement", "blimp_argument_structure",
+            "blimp_supplement"} <= set(logged[0])
+    # the last scoring saw the final weights: the first 2 pairs of each file, scored like score_pairs
+    pairs = eb.load_pairs(blimp, 2)
+    expect = eb.summarize(pairs, eb.score_pairs(model, tok, pairs))["averages"]
+    model.train()
+    assert logged[-1]["blimp_acc"] == pytest.approx(expect["phenomena"])
+    assert logged[-1]["blimp_acc_files"] == pytest.approx(expect["files"])
+    assert seen_modes == [True, True] and model.training  # trained in train mode, restored after each scoring
