@@ -29,16 +29,14 @@ written once before training (teacher_cache.py) and read instead of running the 
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from dataclasses import dataclass
 from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 
-from config import DistillConfig, UserError, add_config_args, describe, load_config, run_cli, save_config
+from config import DistillConfig, UserError, run_cli, save_config
 
 # ----------------------------------------------------------------------------------------------------------------------
 # the pure loss
@@ -369,16 +367,9 @@ def run(cfg: DistillConfig, resume: bool = False, callbacks=()) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_config_args(parser)
-    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in the output folder")
-    args = parser.parse_args(argv)
-    if args.help_config:
-        print(describe(DistillConfig))
-        return 0
-    cfg = load_config(DistillConfig, args.config, args.overrides)
-    run(cfg, resume=args.resume)
-    return 0
+    from train import training_main
+
+    return training_main(argv, DistillConfig, run, __doc__)
 
 
 if __name__ == "__main__":

@@ -288,7 +288,6 @@ def open_caches(cfg, teachers, datasets: dict, batch_size: int = 32, verbose: bo
     d = cfg.distillation
     folder = Path(d.teacher_cache_dir) if d.teacher_cache_dir else Path(cfg.data.cache_dir) / "teacher"
     prints = [folder_fingerprint(p) for p in d.teachers]
-    dtype = next(teachers[0].parameters()).dtype
     return {split: TeacherCache.open_or_build(folder, split, ds, teachers, k=d.teacher_cache_topk,
                                               temperature=d.temperature, combine=d.teacher_combine,
                                               weights=d.teacher_weights, batch_size=batch_size, teacher_ids=prints,

@@ -151,7 +151,7 @@ def make_callbacks(t, tokenizer):
     if t.blimp_dir:
         from eval_blimp import BlimpCallback
 
-        callbacks.append(BlimpCallback(t.blimp_dir, tokenizer, every_steps=t.blimp_steps,
+        callbacks.append(BlimpCallback(t.blimp_dir, tokenizer=tokenizer, every_steps=t.blimp_steps,
                                        pairs_per_file=t.blimp_pairs_per_file))
     return callbacks
 
@@ -275,17 +275,21 @@ def run(cfg: TrainConfig, resume: bool = False, callbacks=()) -> dict:
     return finish_run(trainer, cfg, tokenizer, "pretraining", extra)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def training_main(argv, schema, run_fn, doc: str) -> int:
+    """The command line of a training stage (train.py, distill_train.py): --config, overrides, --resume."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     add_config_args(parser)
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in the output folder")
     args = parser.parse_args(argv)
     if args.help_config:
-        print(describe(TrainConfig))
+        print(describe(schema))
         return 0
-    cfg = load_config(TrainConfig, args.config, args.overrides)
-    run(cfg, resume=args.resume)
+    run_fn(load_config(schema, args.config, args.overrides), resume=args.resume)
     return 0
+
+
+def main(argv=None) -> int:
+    return training_main(argv, TrainConfig, run, __doc__)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """The config schema: every shipped YAML loads; bad keys, types and values are refused with one line naming them."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -90,8 +91,9 @@ def test_resolved_config_roundtrips(tmp_path):
 ])
 def test_cli_errors_are_one_line(tmp_path, script, args, needle):
     (tmp_path / "bad.yaml").write_text((ROOT / "config/tiny-llama.yaml").read_text() + "extra:\n  x: 1\n")
-    (tmp_path / "typo.yaml").write_text((ROOT / "config/tiny-llama.yaml").read_text().replace("num_epochs: 1",
-                                                                                           "num_epochs: six"))
+    typo = re.sub(r"num_epochs: \d+", "num_epochs: six", (ROOT / "config/tiny-llama.yaml").read_text())
+    assert "num_epochs: six" in typo
+    (tmp_path / "typo.yaml").write_text(typo)
     args = [a.format(bad=tmp_path / "bad.yaml", typo=tmp_path / "typo.yaml") for a in args]
     r = subprocess.run([sys.executable, script, *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2, r.stderr

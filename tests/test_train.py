@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 import config
 from conftest import tiny_run_config
@@ -100,3 +99,21 @@ def test_train_cli_errors(tmp_path, overrides, needle):
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 2 and len(lines) == 1 and needle in lines[0] and "Traceback" not in r.stderr, r.stderr
+
+
+def test_blimp_callback_logs_during_training(tmp_path, tiny_corpus, tiny_tokenizer_dir):
+    import train
+
+    blimp = tmp_path / "blimp"
+    blimp.mkdir()
+    pairs = [{"sentence_good": "The dog sees the cat.", "sentence_bad": "The dog see the cat.",
+              "linguistics_term": "subject_verb_agreement"},
+             {"sentence_good": "The dogs see mommy.", "sentence_bad": "The dogs sees mommy.",
+              "linguistics_term": "subject_verb_agreement"}]
+    (blimp / "sva.jsonl").write_text("\n".join(json.dumps(p) for p in pairs) + "\n")
+    cfg = tiny_run_config(tmp_path, tiny_corpus, tiny_tokenizer_dir,
+                          overrides=["training.max_steps=4", f"training.blimp_dir={blimp}", "training.blimp_steps=2"])
+    train.run(cfg)
+    state = json.loads(next(Path(cfg.training.output_dir).glob("checkpoint-*/trainer_state.json")).read_text())
+    scored = [h for h in state["log_history"] if "blimp_acc" in h]
+    assert [h["step"] for h in scored] == [2, 4] and all(h["blimp_acc"] in (0.0, 0.5, 1.0) for h in scored)
