@@ -118,7 +118,18 @@ class ChunkDataset(Dataset):
             raise UserError(f"only {len(ids)} tokens: fewer than one chunk of data.seq_length {seq_length}; "
                             "use more text or a shorter seq_length")
         self.indices = np.arange(n) if indices is None else np.asarray(indices)
+        self.seed = seed
         self.rng = np.random.default_rng(seed)
+        self._worker_seed = None
+
+    def _offset_rng(self):
+        """In DataLoader workers each worker holds a copy of ``rng``: reseed it from torch's per-worker seed, which
+        also changes every epoch, so workers and epochs draw different offsets."""
+        info = torch.utils.data.get_worker_info()
+        if info is not None and self._worker_seed != torch.initial_seed():
+            self._worker_seed = torch.initial_seed()
+            self.rng = np.random.default_rng([self.seed, self._worker_seed % 2**63])
+        return self.rng
 
     def __len__(self):
         return len(self.indices)
@@ -126,7 +137,7 @@ class ChunkDataset(Dataset):
     def __getitem__(self, i):
         start = int(self.indices[i]) * self.seq_length
         if self.random_offset:
-            start += int(self.rng.integers(self.seq_length))
+            start += int(self._offset_rng().integers(self.seq_length))
         chunk = torch.from_numpy(np.asarray(self.ids[start:start + self.seq_length], dtype=np.int64))
         item = {"input_ids": chunk, "labels": chunk.clone()}
         if self.return_index:
@@ -143,6 +154,13 @@ def eval_subset(n_chunks: int, n_samples: int, seed: int) -> np.ndarray:
 
 def build_datasets(data, seed: int = 42, verbose: bool = True):
     """Train and eval ``ChunkDataset`` from a ``DataSection``."""
+    if Path(data.train_dir).resolve() == Path(data.dev_dir).resolve():
+        raise UserError(f"data.train_dir and data.dev_dir are the same folder ({data.train_dir}); the eval set must be "
+                        "held out")
+    held_out = [f for f in split_files(data.train_dir) if f.suffix != ".train"]
+    if held_out:
+        raise UserError(f"{held_out[0]}: held-out ({held_out[0].suffix}) file in data.train_dir; train on *.train "
+                        "files only")
     train_ids = load_split_ids(data.train_dir, data.tokenizer_dir, data.cache_dir, data.eos_between, verbose)
     dev_ids = load_split_ids(data.dev_dir, data.tokenizer_dir, data.cache_dir, data.eos_between, verbose)
     train = ChunkDataset(train_ids, data.seq_length, data.random_offset, seed=seed)

@@ -102,6 +102,13 @@ def clean_folders(input_dirs, output_dir, passthrough_unknown: bool = False, log
         log(row(name, source or "(copied)", r["bytes_in"], r["bytes_out"], r["words_in"], r["words_out"]))
     log("-" * len(header))
     log(row("total", "", *(sum(r[k] for r in rows) for k in ("bytes_in", "bytes_out", "words_in", "words_out"))))
+    # corpus files left in the output split folders by an earlier run over other inputs would be trained on too
+    written = {out for _, _, out in jobs}
+    for folder in {out.parent for out in written}:
+        for stale in sorted(folder.iterdir()):
+            if stale.is_file() and stale.suffix in (".train", ".dev", ".test") and stale not in written:
+                stale.unlink()
+                log(f"removed {stale}: not among this run's inputs")
     return rows
 
 

@@ -32,11 +32,11 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 
 from config import DistillConfig, UserError, run_cli, save_config
+from models import normalized_weights, teacher_log_probs
 
 # ----------------------------------------------------------------------------------------------------------------------
 # the pure loss
@@ -47,18 +47,6 @@ class DistillLoss:
     loss: torch.Tensor  # alpha * ce + (1 - alpha) * T^2 * kl, differentiable w.r.t. the student logits
     ce: torch.Tensor  # normalised cross-entropy (detached)
     kl: torch.Tensor  # normalised KL(p_teacher || q_student) at temperature T, before T^2 and (1 - alpha) (detached)
-
-
-def teacher_log_probs(teacher_chunks: Sequence[torch.Tensor], weights, combine: str, temperature: float):
-    """Log of the teacher distribution at temperature T for a chunk of positions, [n, V] float32."""
-    if len(teacher_chunks) == 1:
-        return torch.log_softmax(teacher_chunks[0].float() / temperature, dim=-1)
-    if combine == "logits":
-        mean = sum(w * t.float() for w, t in zip(weights, teacher_chunks))
-        return torch.log_softmax(mean / temperature, dim=-1)
-    logs = [torch.log_softmax(t.float() / temperature, dim=-1) + torch.log(torch.tensor(w)) for w, t in
-            zip(weights, teacher_chunks) if w > 0]
-    return torch.logsumexp(torch.stack(logs), dim=0)
 
 
 class _FusedDistillLoss(torch.autograd.Function):
@@ -148,8 +136,7 @@ def distillation_loss(student_logits, teacher_logits, labels, *, alpha: float = 
     for t in teachers:
         if t.shape != student_logits.shape:
             raise ValueError(f"teacher logits {tuple(t.shape)} do not match student logits {tuple(student_logits.shape)}")
-    w = [1.0 / len(teachers)] * len(teachers) if teacher_weights is None else [float(x) for x in teacher_weights]
-    w = [x / sum(w) for x in w]
+    w = normalized_weights(teacher_weights, len(teachers))
     targets, kl_mask, ce_den, kl_den, ce_scale, kl_scale = loss_scales(
         labels, alpha, temperature, kl_normalization, ce_denominator, kl_denominator)
     loss, ce_sum, kl_sum = _FusedDistillLoss.apply(
@@ -162,13 +149,21 @@ def distillation_loss(student_logits, teacher_logits, labels, *, alpha: float = 
 # the trainer
 
 
-def _trainer_base():
-    from transformers import Trainer
-
-    return Trainer
+from transformers import Trainer, TrainerCallback  # noqa: E402
 
 
-class DistillationTrainer(_trainer_base()):
+class _StepCounterReset(TrainerCallback):
+    """At train begin (after a resumed state is loaded) the CE/KL log averages start from the current step."""
+
+    def __init__(self, trainer):
+        self.trainer = trainer
+
+    def on_train_begin(self, args, state, control, **kw):
+        self.trainer._last_logged_step = state.global_step
+        self.trainer._train_sums = {"ce": 0.0, "kl": 0.0}
+
+
+class DistillationTrainer(Trainer):
     """A thin ``Trainer`` whose loss distils ``teachers`` (frozen causal LMs on the student's device) into the model.
 
     CE and KL are logged separately (``ce``/``kl`` in training logs, ``eval_ce``/``eval_kl`` at evaluation).
@@ -187,6 +182,7 @@ class DistillationTrainer(_trainer_base()):
         self._train_sums = {"ce": 0.0, "kl": 0.0}  # since the last log; each step adds its CE and KL
         self._eval_sums = {"ce": 0.0, "kl": 0.0, "n": 0}
         self._last_logged_step = 0
+        self.add_callback(_StepCounterReset(self))
 
     # normalisers over the accumulated batch (and over processes), computed once per optimizer step
     def get_batch_samples(self, epoch_iterator, num_batches, device):

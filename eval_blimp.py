@@ -378,13 +378,15 @@ def load_model_tokenizer(path):
                         "the model")
 
 
-def load_scorer(paths, dtype: torch.dtype):
-    """A frozen causal LM, or a logit-averaging TeacherEnsemble of several."""
+def load_scorer(paths, dtype: torch.dtype, device=None):
+    """A frozen causal LM, or a logit-averaging TeacherEnsemble of several, on ``device`` (default: CUDA when there
+    is one, else the CPU)."""
     from models import TeacherEnsemble, freeze, load_causal_lm
 
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if len(paths) == 1:
-        return freeze(load_causal_lm(paths[0], dtype=dtype))
-    return freeze(TeacherEnsemble.from_pretrained(list(paths), dtype=dtype))
+        return freeze(load_causal_lm(paths[0], dtype=dtype, device=device))
+    return freeze(TeacherEnsemble.from_pretrained(list(paths), dtype=dtype, device=device))
 
 
 def _max_positions(paths) -> int | None:

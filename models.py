@@ -119,8 +119,8 @@ def max_positions(config) -> int | None:
 
 
 class TeacherEnsemble(nn.Module):
-    """N causal LMs acting as one: logits are the weighted mean of theirs (``combine="logits"``, the paper), or the
-    log of the weighted mean of their probabilities (``combine="probs"``). Returns a ``CausalLMOutput`` with the
+    """N causal LMs acting as one: its logits are the log-softmax of the weighted mean of theirs (``combine="logits"``,
+    the paper), or the log of the weighted mean of their probabilities (``combine="probs"``). Returns a ``CausalLMOutput`` with the
     mean-token CE as ``loss`` when ``labels`` are given, like a transformers causal LM."""
 
     def __init__(self, models, weights=None, combine: str = "logits"):
@@ -128,8 +128,7 @@ class TeacherEnsemble(nn.Module):
         if not models:
             raise UserError("a teacher ensemble needs at least one model")
         self.models = nn.ModuleList(models)
-        w = torch.ones(len(models)) if weights is None else torch.as_tensor(weights, dtype=torch.float32)
-        self.register_buffer("weights", w / w.sum(), persistent=False)
+        self.weights = normalized_weights(weights, len(models))
         self.combine = combine
         self.config = models[0].config  # vocab size and special ids are shared (checked by the loader)
 
@@ -158,8 +157,9 @@ class TeacherEnsemble(nn.Module):
     def forward(self, input_ids, attention_mask=None, labels=None, **kw):
         from transformers.modeling_outputs import CausalLMOutput
 
-        logits = combine_logits([m(input_ids=input_ids, attention_mask=attention_mask).logits for m in self.models],
-                                self.weights, self.combine)
+        # log-probabilities are valid logits: softmax(log p) = p
+        logits = teacher_log_probs([m(input_ids=input_ids, attention_mask=attention_mask).logits for m in self.models],
+                                   self.weights, self.combine)
         loss = None
         if labels is not None:
             loss = nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(),
@@ -167,22 +167,21 @@ class TeacherEnsemble(nn.Module):
         return CausalLMOutput(loss=loss, logits=logits)
 
 
-def combine_logits(logits_list, weights=None, combine: str = "logits", temperature: float = 1.0):
-    """Combine N teachers' [B,T,V] logits into one tensor of logits at ``temperature``.
+def normalized_weights(weights, n: int) -> list[float]:
+    """Per-teacher weights summing to 1 (equal when ``weights`` is None)."""
+    w = [1.0] * n if weights is None else [float(x) for x in weights]
+    return [x / sum(w) for x in w]
 
-    ``logits``: the weighted mean of the logits (the paper). ``probs``: the log of the weighted mean of the
-    temperature-softened probabilities, returned multiplied by T so that dividing by T again gives those log-probs.
-    """
-    n = len(logits_list)
-    w = torch.full((n,), 1.0 / n) if weights is None else torch.as_tensor(weights, dtype=torch.float32)
-    w = (w / w.sum()).tolist()
-    if n == 1:
-        return logits_list[0]
+
+def teacher_log_probs(teacher_logits, weights, combine: str = "logits", temperature: float = 1.0):
+    """Log of the combined teacher distribution at temperature T, float32, from N teachers' logits (any shape
+    [..., V]; ``weights`` already normalised). ``logits``: softmax of the weighted mean of the logits (the paper);
+    ``probs``: the weighted mean of the teachers' softened probabilities."""
+    if len(teacher_logits) == 1:
+        return torch.log_softmax(teacher_logits[0].float() / temperature, dim=-1)
     if combine == "logits":
-        out = logits_list[0] * w[0]
-        for wi, li in zip(w[1:], logits_list[1:]):
-            out = out + wi * li
-        return out
-    logp = torch.stack([torch.log_softmax(li.float() / temperature, dim=-1) + torch.log(torch.tensor(wi))
-                        for wi, li in zip(w, logits_list)])
-    return torch.logsumexp(logp, dim=0) * temperature
+        mean = sum(w * t.float() for w, t in zip(weights, teacher_logits))
+        return torch.log_softmax(mean / temperature, dim=-1)
+    logs = [torch.log_softmax(t.float() / temperature, dim=-1) + torch.log(torch.tensor(w)) for w, t in
+            zip(weights, teacher_logits) if w > 0]
+    return torch.logsumexp(torch.stack(logs), dim=0)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from config import PipelineConfig, UserError, add_config_args, describe, load_config, run_cli
 
+ROOT = Path(__file__).resolve().parent
 STAGES = ["data", "clean", "tokenizer", "teacher1", "teacher2", "student", "distilled", "eval", "report"]
 MODEL_STAGES = {"teacher1": "teacher-1", "teacher2": "teacher-2", "student": "student", "distilled": "distilled"}
 ENSEMBLE = "teachers-ensemble"
@@ -41,6 +42,13 @@ class Plan:
         self.results = self.work / "results"
         self.blimp = Path(p.blimp_dir) if p.blimp_dir else self.raw / "blimp"
 
+    @staticmethod
+    def yaml(path: str) -> str:
+        """A stage YAML path as given, or under the repo when the current folder does not have it."""
+        if Path(path).is_absolute() or Path(path).is_file() or not (ROOT / path).is_file():
+            return path
+        return str(ROOT / path)
+
     def data_overrides(self) -> list[str]:
         return [f"data.train_dir={self.clean / self.p.train_split}", f"data.dev_dir={self.clean / self.p.dev_split}",
                 f"data.tokenizer_dir={self.tokenizer}", f"data.cache_dir={self.work / 'cache'}"]
@@ -49,21 +57,21 @@ class Plan:
         p, extra = self.p, self.p.stage_overrides.get(stage, [])
         if stage == "clean":
             dirs = f"[{self.raw / p.train_split},{self.raw / p.dev_split}]"
-            return ["--config", p.clean, f"clean.input_dirs={dirs}", f"clean.output_dir={self.clean}", *extra]
+            return ["--config", self.yaml(p.clean), f"clean.input_dirs={dirs}", f"clean.output_dir={self.clean}", *extra]
         if stage == "tokenizer":
-            return ["--config", p.tokenizer, f"tokenizer.train_dir={self.clean / p.train_split}",
+            return ["--config", self.yaml(p.tokenizer), f"tokenizer.train_dir={self.clean / p.train_split}",
                     f"tokenizer.output_dir={self.tokenizer}", *extra]
         if stage in ("teacher1", "teacher2", "student"):
-            return ["--config", getattr(p, stage), *self.data_overrides(),
+            return ["--config", self.yaml(getattr(p, stage)), *self.data_overrides(),
                     f"training.output_dir={self.models[stage]}", *extra, "--resume"]
         if stage == "distilled":
             teachers = f"[{self.models['teacher1']},{self.models['teacher2']}]"
-            return ["--config", p.distilled, *self.data_overrides(), f"training.output_dir={self.models[stage]}",
+            return ["--config", self.yaml(p.distilled), *self.data_overrides(), f"training.output_dir={self.models[stage]}",
                     f"distillation.teachers={teachers}", *extra, "--resume"]
         if stage == "eval":
             models = "{" + ", ".join(f"{MODEL_STAGES[s]}: {self.models[s]}" for s in MODEL_STAGES) + "}"
             ensemble = "{" + f"{ENSEMBLE}: [{self.models['teacher1']}, {self.models['teacher2']}]" + "}"
-            return ["--config", p.eval, f"eval.blimp_dir={self.blimp}", f"eval.models={models}",
+            return ["--config", self.yaml(p.eval), f"eval.blimp_dir={self.blimp}", f"eval.models={models}",
                     f"eval.ensembles={ensemble}", f"eval.output_dir={self.results}", *extra]
         return []
 
@@ -71,9 +79,13 @@ class Plan:
         return self.work / ".done" / stage
 
     def fingerprint(self, stage: str) -> str:
-        """What decides a stage's output: its arguments and the text of its YAML."""
+        """What decides a stage's output: its arguments, the text of its YAML and the previous stage's fingerprint
+        (so redoing a stage invalidates every later one)."""
         args = self.argv(stage)
         h = hashlib.sha256(json.dumps(args).encode())
+        i = STAGES.index(stage)
+        if i > 0:
+            h.update(self.fingerprint(STAGES[i - 1]).encode())
         if "--config" in args:
             cfg = Path(args[args.index("--config") + 1])
             h.update(cfg.read_bytes() if cfg.is_file() else b"")
@@ -87,10 +99,16 @@ class Plan:
         m = self.marker(stage)
         return m.is_file() and m.read_text().strip() == self.fingerprint(stage)
 
-    def mark_done(self, stage: str):
-        m = self.marker(stage)
+    def mark(self, stage: str, suffix: str = ""):
+        m = self.marker(stage).with_name(stage + suffix)
         m.parent.mkdir(parents=True, exist_ok=True)
         m.write_text(self.fingerprint(stage) + "\n")
+
+    def resumable(self, stage: str) -> bool:
+        """A model stage killed midway with the same arguments (and inputs) it has now."""
+        started = self.marker(stage).with_name(stage + ".started")
+        return (not self.marker(stage).is_file() and started.is_file()
+                and started.read_text().strip() == self.fingerprint(stage))
 
 
 def run_stage(plan: Plan, stage: str):
@@ -153,7 +171,7 @@ def report(plan: Plan):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_config_args(parser, "config/pipeline.yaml")
+    add_config_args(parser, Plan.yaml("config/pipeline.yaml"))
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--from", dest="start", choices=STAGES, help="redo this stage and every later one")
     group.add_argument("--only", choices=STAGES, help="run (redo) this stage alone")
@@ -176,14 +194,14 @@ def main(argv=None) -> int:
             continue
         print(f"\n== [{i}/{len(stages)}] {stage} " + "=" * 60, flush=True)
         start = time.time()
-        # a model stage resumes its checkpoints only when it was killed midway with the same arguments (no marker);
-        # forced, or finished before with other arguments (stale marker), it trains from scratch
-        stale = plan.marker(stage).is_file()
-        if stage in MODEL_STAGES and (stage in forced or stale) and plan.models[stage].exists():
+        # a model stage resumes its checkpoints only when it was killed midway with the same arguments and inputs;
+        # forced, finished before, or started with other arguments, it trains from scratch
+        if stage in MODEL_STAGES and plan.models[stage].exists() and (stage in forced or not plan.resumable(stage)):
             shutil.rmtree(plan.models[stage])
         plan.marker(stage).unlink(missing_ok=True)
+        plan.mark(stage, ".started")
         run_stage(plan, stage)
-        plan.mark_done(stage)
+        plan.mark(stage)
         print(f"== {stage} finished in {time.time() - start:.0f} s (total {time.time() - total:.0f} s)", flush=True)
     return 0
 

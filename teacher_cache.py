@@ -155,13 +155,12 @@ class TeacherCache:
 def build_cache(folder, dataset, teachers, *, k: int, temperature: float, combine: str, weights=None,
                 batch_size: int = 32, key: str = "", chunk_size: int = 1024):
     """Run the teachers over every chunk of ``dataset`` and write the top-k cache folder atomically."""
-    from distill_train import teacher_log_probs
+    from models import normalized_weights, teacher_log_probs
 
     folder = Path(folder)
     n, seq = len(dataset), dataset.seq_length
     vocab = teachers[0].config.vocab_size
-    w = [1.0 / len(teachers)] * len(teachers) if weights is None else [float(x) for x in weights]
-    w = [x / sum(w) for x in w]
+    w = normalized_weights(weights, len(teachers))
     tmp = folder.with_name(f"{folder.name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)

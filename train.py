@@ -197,7 +197,8 @@ def model_card(cfg, metrics: dict, kind: str) -> str:
         lines += [f"- distilled from {', '.join(f'`{p}`' for p in dd.teachers)}: alpha {dd.alpha}, temperature "
                   f"{dd.temperature}, KL normalisation {dd.kl_normalization}, teachers combined by {dd.teacher_combine}"]
     lines += ["", "## Evaluation", "",
-              f"- eval loss {metrics.get('eval_loss', float('nan')):.4f}, "
+              f"- eval loss {metrics.get('eval_loss', float('nan')):.4f}"
+              + (f" (CE {metrics['eval_ce']:.4f}, KL {metrics['eval_kl']:.4f})" if "eval_ce" in metrics else "") + ", "
               f"perplexity {metrics.get('eval_perplexity', float('nan')):.2f}", ""]
     return "\n".join(lines)
 
@@ -209,7 +210,8 @@ def finish_run(trainer, cfg, tokenizer, kind: str, extra_metrics: dict | None = 
 
     t = cfg.training
     metrics = {k: v for k, v in trainer.evaluate().items()}
-    metrics["eval_perplexity"] = math.exp(min(metrics["eval_loss"], 50.0))
+    # the distilled student's eval_loss mixes CE and KL: perplexity comes from its CE alone
+    metrics["eval_perplexity"] = math.exp(min(metrics.get("eval_ce", metrics["eval_loss"]), 50.0))
     metrics.update(extra_metrics or {})
     metrics["parameters"] = count_parameters(trainer.model)
     metrics["global_step"] = trainer.state.global_step

@@ -154,3 +154,17 @@ def test_command_line_error_exits_2_with_one_line(tmp_path):
                        text=True, timeout=60)
     assert p.returncode == 2
     assert p.stderr.count("\n") == 1 and "Traceback" not in p.stderr and str(tmp_path / "missing") in p.stderr
+
+
+def test_stale_outputs_of_an_earlier_run_are_removed(tmp_path):
+    from clean_data import clean_folders
+
+    raw = tmp_path / "babylm_10M"
+    raw.mkdir()
+    (raw / "aochildes.train").write_text("hello there .\n")
+    clean_folders([raw], tmp_path / "out", log=lambda *_: None)
+    (raw / "aochildes.train").rename(raw / "childes.train")  # the 2024 name
+    lines = []
+    clean_folders([raw], tmp_path / "out", log=lines.append)
+    assert sorted(p.name for p in (tmp_path / "out" / "babylm_10M").iterdir()) == ["childes.train"]
+    assert any("removed" in line and "aochildes.train" in line for line in lines)

@@ -1,5 +1,6 @@
 """distill_train.py: the pure loss against F.kl_div references, the trainer on tiny teachers, accumulation, checks."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -165,14 +166,21 @@ def test_accumulation_gives_the_same_first_update(tmp_path, tiny_corpus, tiny_to
     import distill_train
     from models import load_causal_lm
 
+    # max_grad_norm huge: never clips, but the Trainer logs the gradient norm, which sees any scale error that
+    # Adam's scale-invariant first update would hide
     common = ["training.max_steps=1", "training.warmup_steps=0", "training.lr_scheduler=constant_with_warmup",
-              "training.max_grad_norm=0", "distillation.teacher_precision=fp32", "training.load_best_model_at_end=false"]
-    params = []
+              "training.max_grad_norm=1e9", "distillation.teacher_precision=fp32",
+              "training.load_best_model_at_end=false", "training.logging_steps=1"]
+    params, logs = [], []
     for name, micro in (("one", 8), ("two", 4)):
         cfg = tiny_run_config(tmp_path / name, tiny_corpus, tiny_tokenizer_dir, distill_teachers=teachers,
                               overrides=common + [f"training.per_device_batch_size={micro}"])
         distill_train.run(cfg)
         params.append(load_causal_lm(cfg.training.output_dir).state_dict())
+        state = json.loads(next(Path(cfg.training.output_dir).glob("checkpoint-*/trainer_state.json")).read_text())
+        logs.append(next(h for h in state["log_history"] if "grad_norm" in h))
+    for key in ("loss", "grad_norm", "ce", "kl"):
+        assert logs[0][key] == pytest.approx(logs[1][key], rel=1e-5), key
     for k in params[0]:
         torch.testing.assert_close(params[0][k], params[1][k], rtol=1e-5, atol=1e-6)
     # and the update is real: the weights moved away from the shared initialisation

@@ -58,7 +58,12 @@ def test_markers_skip_finished_stages_until_arguments_change(tmp_path, capsys):
     changed = run_pipeline.Plan(load_config(PipelineConfig, path, ["pipeline.stage_overrides.clean=[]"]).pipeline)
     assert changed.is_done("data") and changed.is_done("clean")  # same arguments
     other = run_pipeline.Plan(load_config(PipelineConfig, path, ["pipeline.synthetic_seed=5"]).pipeline)
-    assert not other.is_done("data")
+    assert not other.is_done("data") and not other.is_done("clean")  # a changed stage invalidates the later ones
+    plan.mark("teacher1")
+    assert plan.is_done("teacher1")
+    new_tok = run_pipeline.Plan(load_config(PipelineConfig, path,
+                                            ["pipeline.stage_overrides.tokenizer=[tokenizer.vocab_size=390]"]).pipeline)
+    assert new_tok.is_done("clean") and not new_tok.is_done("tokenizer") and not new_tok.is_done("teacher1")
 
 
 def test_missing_raw_data_is_a_clear_error(tmp_path):

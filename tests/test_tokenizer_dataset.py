@@ -113,3 +113,14 @@ def test_non_utf8_corpus_file_is_refused(tmp_path, tiny_tokenizer_dir):
     (tmp_path / "d" / "aochildes.dev").write_bytes(b"ok\n\xff\xfe bad\n")
     with pytest.raises(UserError, match="aochildes.dev: not UTF-8 text"):
         load_split_ids(tmp_path / "d", tiny_tokenizer_dir, tmp_path / "c", verbose=False)
+
+
+def test_random_offsets_differ_across_workers_and_epochs(tiny_corpus, tiny_tokenizer_dir, tmp_path):
+    from torch.utils.data import DataLoader
+
+    ids = np.asarray(load_split_ids(tiny_corpus["train"], tiny_tokenizer_dir, tmp_path / "cache", verbose=False))
+    ds = ChunkDataset(ids, 32, random_offset=True, seed=1, indices=[0] * 8)  # the same chunk 8 times
+    loader = DataLoader(ds, batch_size=1, num_workers=2)
+    epochs = [[tuple(b["input_ids"][0].tolist()) for b in loader] for _ in range(2)]
+    assert len(set(epochs[0])) > 2  # the two workers did not replay one sequence of offsets
+    assert epochs[0] != epochs[1]
