@@ -99,3 +99,20 @@ def test_cli_errors_are_one_line(tmp_path, script, args, needle):
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0] and "Traceback" not in r.stderr, r.stderr
+
+
+ACCELERATE = sorted((ROOT / "config" / "accelerate").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", ACCELERATE, ids=[p.name for p in ACCELERATE])
+def test_accelerate_configs_load(path):
+    """The launcher configs of docs/multi-gpu.md load with accelerate's own loader; a DeepSpeed file they name exists."""
+    import json
+
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    cfg = load_config_from_file(str(path))
+    assert str(cfg.distributed_type).split(".")[-1] in {"MULTI_GPU", "DEEPSPEED", "FSDP"}
+    ds = (cfg.deepspeed_config or {}).get("deepspeed_config_file")
+    if ds:
+        assert json.loads((ROOT / ds).read_text())["zero_optimization"]["stage"] == 2
