@@ -72,16 +72,31 @@ def checkpoints_in(output_dir) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
 
 
+def is_complete_checkpoint(folder: Path) -> bool:
+    """The Trainer writes trainer_state.json last (after weights, optimizer, scheduler and RNG states): a checkpoint
+    without a readable one was cut short by a kill."""
+    try:
+        json.loads((folder / "trainer_state.json").read_text())
+        return True
+    except (OSError, ValueError):
+        return False
+
+
 def resume_checkpoint(output_dir, resume: bool) -> str | None:
     """The checkpoint to resume from, or None. Refuses to start over a folder with checkpoints unless resuming, so a
-    finished or interrupted run's checkpoints are never rotated away by accident."""
+    finished or interrupted run's checkpoints are never rotated away by accident; skips a checkpoint a kill left
+    half-written and resumes from the newest complete one."""
     found = checkpoints_in(output_dir)
     if resume:
-        if not found:
-            print(f"--resume: no checkpoint in {output_dir}; starting from scratch")
+        complete = [c for c in found if is_complete_checkpoint(c)]
+        for c in found:
+            if c not in complete and (not complete or int(c.name.split("-")[-1]) > int(complete[-1].name.split("-")[-1])):
+                print(f"--resume: skipping {c}, left incomplete by an interrupted save")
+        if not complete:
+            print(f"--resume: no complete checkpoint in {output_dir}; starting from scratch")
             return None
-        print(f"resuming from {found[-1]}")
-        return str(found[-1])
+        print(f"resuming from {complete[-1]}")
+        return str(complete[-1])
     if found:
         raise UserError(f"{output_dir} already has {found[-1].name}; pass --resume to continue it, or pick another "
                         "training.output_dir")

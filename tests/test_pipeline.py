@@ -81,7 +81,7 @@ def test_killed_pipeline_resumes_without_redoing_stages(tmp_path):
                             start_new_session=True)
     deadline = time.time() + 600
     ckpt_dir = work / "models" / "teacher-2"
-    while time.time() < deadline and not list(ckpt_dir.glob("checkpoint-*")):
+    while time.time() < deadline and not list(ckpt_dir.glob("checkpoint-*/trainer_state.json")):
         assert proc.poll() is None, proc.stdout.read()
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)  # killed during the teacher-2 training stage

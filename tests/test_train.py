@@ -149,3 +149,17 @@ def test_tensorboard_logging(tmp_path, tiny_corpus, tiny_tokenizer_dir):
                           overrides=["training.max_steps=2", "training.report_to=tensorboard"])
     train.run(cfg)
     assert list(Path(cfg.training.output_dir).rglob("events.out.tfevents.*"))
+
+
+def test_resume_skips_a_half_written_checkpoint(tmp_path, capsys):
+    import train
+
+    for step, complete in ((10, True), (20, True), (30, False)):
+        c = tmp_path / f"checkpoint-{step}"
+        c.mkdir()
+        if complete:
+            (c / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    assert train.resume_checkpoint(tmp_path, resume=True) == str(tmp_path / "checkpoint-20")
+    assert "skipping" in capsys.readouterr().out
+    (tmp_path / "checkpoint-20" / "trainer_state.json").write_text('{"global_st')  # cut mid-write
+    assert train.resume_checkpoint(tmp_path, resume=True) == str(tmp_path / "checkpoint-10")
