@@ -302,6 +302,10 @@ def training_main(argv, schema, run_fn, doc: str) -> int:
         print(describe(schema))
         return 0
     run_fn(load_config(schema, args.config, args.overrides), resume=args.resume)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        # an orderly teardown: a rank leaving with the gloo/NCCL group alive can abort ("terminate called ...")
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
     return 0
 
 
