@@ -49,6 +49,16 @@ class DistillLoss:
     kl: torch.Tensor  # normalised KL(p_teacher || q_student) at temperature T, before T^2 and (1 - alpha) (detached)
 
 
+def loss_chunks(student, targets, kl_mask, chunk: int):
+    """Chunks of positions for the fused losses: (slice, float32 student logits [n, V], clamped targets [n, 1], CE mask
+    [n, 1], KL mask [n, 1]). Only one chunk is upcast to float32 at a time."""
+    n = student.shape[0]
+    for s0 in range(0, n, chunk):
+        sl = slice(s0, min(n, s0 + chunk))
+        tgt = targets[sl].unsqueeze(1)
+        yield sl, student[sl].float(), tgt.clamp_min(0), tgt.ne(-100).float(), kl_mask[sl].float().unsqueeze(1)
+
+
 class _FusedDistillLoss(torch.autograd.Function):
     """Computes ``ce_scale*CE_sum + kl_scale*KL_sum`` chunk by chunk over [N, V] flattened positions, writing the
     gradient w.r.t. the student logits in the same pass; backward only scales it. Also returns the two sums."""
@@ -61,18 +71,11 @@ class _FusedDistillLoss(torch.autograd.Function):
         #   dCE/ds = q1 - onehot(target);  dKL/ds = (q - p) / T
         # The fused (log_)softmax kernels are used throughout and buffers are reused in place: four float32 [chunk, V]
         # buffers live at a time; small chunks stay in cache.
-        n = student.shape[0]
         grad = torch.empty_like(student) if student.requires_grad else None
         ce_sum = torch.zeros((), dtype=torch.float32, device=student.device)
         kl_sum = torch.zeros((), dtype=torch.float32, device=student.device)
         inv_t = 1.0 / temperature
-        for s0 in range(0, n, chunk):
-            sl = slice(s0, min(n, s0 + chunk))
-            s = student[sl].float()
-            tgt = targets[sl].unsqueeze(1)
-            tgt0 = tgt.clamp_min(0)
-            valid = tgt.ne(-100).float()  # [n, 1]
-            m = kl_mask[sl].float().unsqueeze(1)  # [n, 1]
+        for sl, s, tgt0, valid, m in loss_chunks(student, targets, kl_mask, chunk):
             log_q1 = torch.log_softmax(s, dim=-1)
             ce_sum -= (log_q1.gather(1, tgt0) * valid).sum()
             log_q = torch.log_softmax(s * inv_t, dim=-1) if temperature != 1.0 else log_q1.clone()

@@ -209,19 +209,15 @@ class _FusedTopKDistillLoss(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, student, targets, kl_mask, topk_ids, topk_logp, ce_scale, kl_scale, temperature, chunk, tail):
+        from distill_train import loss_chunks
+
         n, V = student.shape
         k = topk_ids.shape[1]
         grad = torch.empty_like(student) if student.requires_grad else None
         ce_sum = torch.zeros((), dtype=torch.float32, device=student.device)
         kl_sum = torch.zeros((), dtype=torch.float32, device=student.device)
         inv_t = 1.0 / temperature
-        for s0 in range(0, n, chunk):
-            sl = slice(s0, min(n, s0 + chunk))
-            s = student[sl].float()
-            tgt = targets[sl].unsqueeze(1)
-            tgt0 = tgt.clamp_min(0)
-            valid = tgt.ne(-100).float()
-            m = kl_mask[sl].float().unsqueeze(1)
+        for sl, s, tgt0, valid, m in loss_chunks(student, targets, kl_mask, chunk):
             ids = topk_ids[sl]
             lp = topk_logp[sl].float()
             lse1 = torch.logsumexp(s, dim=-1, keepdim=True)
