@@ -392,11 +392,9 @@ def load_scorer(paths, dtype: torch.dtype, device=None):
 def _max_positions(paths) -> int | None:
     from transformers import AutoConfig
 
-    limits = []
-    for p in paths:
-        cfg = AutoConfig.from_pretrained(str(p))
-        limits.append(getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None))
-    limits = [x for x in limits if x]
+    from models import max_positions
+
+    limits = [x for x in (max_positions(AutoConfig.from_pretrained(str(p))) for p in paths) if x]
     return min(limits) if limits else None
 
 

@@ -26,8 +26,6 @@ def model_config(m: ModelSection, tokenizer, seq_length: int):
     if max_pos < seq_length:
         raise UserError(f"model.max_position_embeddings {max_pos} is below data.seq_length {seq_length}; raise it or "
                         "shorten the sequences")
-    if m.hidden_size % m.num_heads:
-        raise UserError(f"model.num_heads {m.num_heads} does not divide model.hidden_size {m.hidden_size}")
     special = dict(vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                    pad_token_id=tokenizer.pad_token_id)
     tie = {} if m.tie_word_embeddings is None else {"tie_word_embeddings": m.tie_word_embeddings}

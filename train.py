@@ -218,13 +218,24 @@ def model_card(cfg, metrics: dict, kind: str) -> str:
     return "\n".join(lines)
 
 
+def final_eval_metrics(trainer) -> dict:
+    """Eval metrics of the model the run ends with: taken from the log when that model (the best checkpoint, or the
+    last step) was evaluated already, so the eval set (and, distilling, the teachers) is not run a second time."""
+    st = trainer.state
+    step = st.best_global_step if trainer.args.load_best_model_at_end and st.best_global_step else st.global_step
+    logged = [h for h in st.log_history if "eval_loss" in h and h.get("step") == step]
+    if logged:
+        return {k: v for k, v in logged[-1].items() if k.startswith("eval_") or k == "epoch"}
+    return dict(trainer.evaluate())
+
+
 def finish_run(trainer, cfg, tokenizer, kind: str, extra_metrics: dict | None = None) -> dict:
     """Final eval, then model + tokenizer + config + metrics.json + model card into the output folder (main process
     only), and the optional push to the Hub."""
     from models import count_parameters
 
     t = cfg.training
-    metrics = {k: v for k, v in trainer.evaluate().items()}
+    metrics = final_eval_metrics(trainer)
     # the distilled student's eval_loss mixes CE and KL: perplexity comes from its CE alone
     metrics["eval_perplexity"] = math.exp(min(metrics.get("eval_ce", metrics["eval_loss"]), 50.0))
     metrics.update(extra_metrics or {})
