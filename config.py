@@ -11,6 +11,7 @@ YAML 1.1 reads ``3e-4`` as a string; float fields accept such strings, so config
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import sys
 import types
@@ -474,21 +475,65 @@ class DistillationSection:
 
 
 @dataclasses.dataclass
+class PairFields:
+    good: list[str] = field(["sentence_good", "good", "good_continuation", "continuation_good"],
+                            help="field of the good sentence (blimp layout) or good continuation (context layout); the "
+                                 "first name present in a record is used")
+    bad: list[str] = field(["sentence_bad", "bad", "bad_continuation", "continuation_bad"],
+                           help="field of the bad sentence or continuation")
+    context: list[str] = field(["context"], help="field of the context both continuations follow (context layout)")
+    context_good: list[str] = field(["context_good", "good_context"], help="two-context layout: the good context")
+    context_bad: list[str] = field(["context_bad", "bad_context"], help="two-context layout: the bad context")
+    target: list[str] = field(["target"], help="two-context layout: the continuation scored after each context")
+
+    def __post_init__(self):
+        for name in ("good", "bad", "context", "context_good", "context_bad", "target"):
+            if not getattr(self, name):
+                raise ConfigError(f"eval.fields.{name}", "list at least one field name")
+
+
+@dataclasses.dataclass
+class EnsembleSpec:
+    models: list[str] = field(help="model folders sharing one tokenizer")
+    combine: Literal["logits", "probs"] = field("logits", help="mean of the models' logits (the paper's teacher) or "
+                                                               "of their probabilities")
+    weights: list[float] | None = field(None, help="per-model weights in the mean (default: equal)")
+
+
+@dataclasses.dataclass
 class EvalSection:
-    blimp_dir: str = field(help="folder of JSON-lines files with sentence_good/sentence_bad (BLiMP, its BabyLM filter, "
-                                "or the BabyLM supplement)")
-    models: dict[str, str] = field(help="name -> model folder; each is scored")
-    ensembles: dict[str, list[str]] = field({}, help="name -> list of model folders scored as one logit-averaged model")
+    blimp_dir: str = field(help="folder of JSON-lines pair files: BLiMP, its BabyLM filter, the BabyLM supplement, or "
+                                "pairs with a context (see eval.fields)")
+    models: dict[str, str] = field({}, help="name -> model folder; each is scored")
+    ensembles: dict[str, list[str] | EnsembleSpec] = field(
+        {}, help="name -> list of model folders scored as one logit-averaged model, or {models: [...], combine: "
+                 "logits|probs, weights: [...]} (e.g. the distillation's teacher_combine and teacher_weights)")
     output_dir: str = field("results", help="results JSON per model, table.md and the plot go here")
     prefix: Literal["bos", "eos"] = field("bos", help="bos: lm-evaluation-harness (BOS if the tokenizer has one, else "
                                                       "EOS); eos: the 2023 BabyLM pipeline's EOS prefix")
-    batch_size: int = field(64, help="pairs per forward pass (two sentences each)")
+    batch_size: int = field(64, help="pairs per forward pass (one row each: shared prefix + both continuations)")
     precision: Literal["fp32", "bf16"] = field("fp32", help="model dtype while scoring")
     max_pairs_per_file: int | None = field(None, help="score only the first N pairs of each file (None: all)")
+    log_pairs: bool = field(False, help="also write <name>.pairs.jsonl per model: file, line, both texts, both "
+                                        "log-likelihoods and token counts of every pair")
+    fields: PairFields = dataclasses.field(default_factory=PairFields, metadata={
+        "help": "record field names of each pair layout (first name present wins)"})
 
     def __post_init__(self):
         if not self.models and not self.ensembles:
             raise ConfigError("eval.models", "name at least one model folder")
+        self.ensembles = {n: e if isinstance(e, EnsembleSpec) else EnsembleSpec(models=list(e))
+                          for n, e in self.ensembles.items()}
+        for n, e in self.ensembles.items():
+            if not e.models:
+                raise ConfigError(f"eval.ensembles.{n}", "list at least one model folder")
+            if e.weights is not None and len(e.weights) != len(e.models):
+                raise ConfigError(f"eval.ensembles.{n}.weights", f"{len(e.weights)} weights for {len(e.models)} "
+                                                                 "models; give one per model")
+            w = e.weights
+            if w is not None and (any(not math.isfinite(x) or x < 0 for x in w) or sum(w) <= 0):
+                raise ConfigError(f"eval.ensembles.{n}.weights", f"{w}: weights must be finite and >= 0, with a "
+                                                                 "positive sum")
         check_range("eval", "batch_size", self.batch_size, 1)
         check_range("eval", "max_pairs_per_file", self.max_pairs_per_file, 1)
 

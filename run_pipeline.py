@@ -148,7 +148,7 @@ def run_stage(plan: Plan, stage: str):
 
 
 def report(plan: Plan):
-    from eval_blimp import load_results, markdown_table, plot_results
+    from report import load_results, markdown_table, plot_results
 
     names = list(MODEL_STAGES.values())[:2] + [ENSEMBLE] + list(MODEL_STAGES.values())[2:]
     paths = [plan.results / f"{n}.json" for n in names]

@@ -164,7 +164,7 @@ def make_callbacks(t, tokenizer):
 
     callbacks = [EpochEndEvalCallback()] if t.eval_steps else []
     if t.blimp_dir:
-        from eval_blimp import BlimpCallback
+        from callbacks import BlimpCallback
 
         callbacks.append(BlimpCallback(t.blimp_dir, tokenizer=tokenizer, every_steps=t.blimp_steps,
                                        pairs_per_file=t.blimp_pairs_per_file))

@@ -1,5 +1,6 @@
-"""eval_blimp.py on tiny random models: scores against a one-sentence-at-a-time reference, padding safety, ensembles,
-grouping and averages, the CLI end to end, its errors, and the training callback."""
+"""scoring.py, report.py, eval_blimp.py and the BLiMP callback on tiny random models: scores against a
+one-sentence-at-a-time reference, the fast path against the plain one, context layouts, ensembles (logits, probs,
+weights), grouping and averages, the CLI end to end with its per-pair logs, and every input it refuses."""
 
 import json
 
@@ -7,6 +8,8 @@ import pytest
 import torch
 
 import eval_blimp as eb
+import scoring as sc
+from callbacks import BlimpCallback
 from config import run_cli
 
 PAIRS = [
@@ -76,7 +79,7 @@ def reference_score(model, tok, sentence, prefix_id, forward=None):
 
 def test_scores_and_decisions_match_reference(folders, tok):
     model = _load(folders["llama_a"])
-    scores = eb.score_pairs(model, tok, PAIRS, batch_size=4)
+    scores = sc.score_pairs(model, tok, PAIRS, batch_size=4)
     for (good, bad), (sg, sb) in zip(PAIRS, scores):
         rg, rb = reference_score(model, tok, good, tok.bos_token_id), reference_score(model, tok, bad, tok.bos_token_id)
         assert sg == pytest.approx(rg, abs=1e-4) and sb == pytest.approx(rb, abs=1e-4)
@@ -85,18 +88,18 @@ def test_scores_and_decisions_match_reference(folders, tok):
 
 
 def test_prefix_token(tok):
-    seqs = eb.encode_pairs(tok, [("Mommy has a bird.", "Mommy have a bird.")], "bos")
-    assert [s[0] for s in seqs] == [tok.bos_token_id] * 2
-    assert seqs[0][1:] == tok(" Mommy has a bird.", add_special_tokens=False)["input_ids"]  # the leading space
-    assert [s[0] for s in eb.encode_pairs(tok, [("a", "b")], "eos")] == [tok.eos_token_id] * 2
+    enc = sc.encode_pairs(tok, [("Mommy has a bird.", "Mommy have a bird.")], "bos")
+    assert [s[0] for s in enc.seqs] == [tok.bos_token_id] * 2 and enc.starts == [1, 1]
+    assert enc.seqs[0][1:] == tok(" Mommy has a bird.", add_special_tokens=False)["input_ids"]  # the leading space
+    assert [s[0] for s in sc.encode_pairs(tok, [("a", "b")], "eos").seqs] == [tok.eos_token_id] * 2
 
 
 @pytest.mark.parametrize("name", ["llama_a", "gpt2"])
 def test_batch_size_does_not_change_scores(folders, tok, name):
     model = _load(folders[name])
     pairs = PAIRS + [DIALOGUE] + [(g + " " + g, b) for g, b in PAIRS]  # lengths from 3 to ~40 tokens
-    one = eb.score_pairs(model, tok, pairs, batch_size=1)
-    many = eb.score_pairs(model, tok, pairs, batch_size=32)
+    one = sc.score_pairs(model, tok, pairs, batch_size=1)
+    many = sc.score_pairs(model, tok, pairs, batch_size=32)
     assert torch.allclose(torch.tensor(one), torch.tensor(many), atol=1e-4)
 
 
@@ -104,8 +107,8 @@ def test_ensemble_of_one_equals_the_model(folders, tok):
     from models import TeacherEnsemble
 
     model = _load(folders["llama_a"])
-    single = eb.score_pairs(model, tok, PAIRS, batch_size=8)
-    ens = eb.score_pairs(TeacherEnsemble.from_pretrained([folders["llama_a"]]), tok, PAIRS, batch_size=8)
+    single = sc.score_pairs(model, tok, PAIRS, batch_size=8)
+    ens = sc.score_pairs(TeacherEnsemble.from_pretrained([folders["llama_a"]]), tok, PAIRS, batch_size=8)
     assert torch.allclose(torch.tensor(single), torch.tensor(ens), atol=1e-5)
 
 
@@ -114,7 +117,7 @@ def test_ensemble_of_two_is_the_mean_of_logits(folders, tok):
 
     a, g = _load(folders["llama_a"]), _load(folders["gpt2"])
     ens = TeacherEnsemble.from_pretrained([folders["llama_a"], folders["gpt2"]])
-    scores = eb.score_pairs(ens, tok, PAIRS, batch_size=3)
+    scores = sc.score_pairs(ens, tok, PAIRS, batch_size=3)
 
     def mean_logits(x):
         return (a(input_ids=x).logits + g(input_ids=x).logits) / 2
@@ -126,15 +129,15 @@ def test_ensemble_of_two_is_the_mean_of_logits(folders, tok):
 
 def test_ties_count_as_correct(folders, tok):
     model = _load(folders["llama_a"])
-    pairs = [eb.Pair("same", i + 1, s, s, None) for i, (s, _) in enumerate(PAIRS)]
-    scores = eb.score_pairs(model, tok, pairs)
+    pairs = [sc.Pair("same", i + 1, s, s, None) for i, (s, _) in enumerate(PAIRS)]
+    scores = sc.score_pairs(model, tok, pairs)
     assert all(g == b for g, b in scores)
-    assert eb.summarize(pairs, scores)["files"]["same"]["acc"] == 1.0
+    assert sc.summarize(pairs, scores)["files"]["same"]["acc"] == 1.0
 
 
 def test_multiline_dialogue_is_scored(folders, tok):
     model = _load(folders["llama_b"])
-    (sg, sb), = eb.score_pairs(model, tok, [DIALOGUE])
+    (sg, sb), = sc.score_pairs(model, tok, [DIALOGUE])
     ids = tok(" " + DIALOGUE[0], add_special_tokens=False)["input_ids"]
     assert "\n" in tok.decode(ids)  # the newline is a token, not dropped
     assert sg == pytest.approx(reference_score(model, tok, DIALOGUE[0], tok.bos_token_id), abs=1e-4)
@@ -160,9 +163,9 @@ def test_grouping_and_macro_averages(tmp_path):
                 for i in range(n)]
         _write_jsonl(tmp_path / f"{name}.jsonl", recs)
         scores += [(0.0, -1.0)] * correct + [(-1.0, 0.0)] * (n - correct)
-    pairs = eb.load_pairs(tmp_path)
+    pairs = sc.load_pairs(tmp_path)
     assert [p.file for p in pairs][:4] == ["anaphor_gender_agreement"] * 4
-    res = eb.summarize(pairs, scores)
+    res = sc.summarize(pairs, scores)
     assert res["files"]["animate_subject_passive"]["phenomenon"] == "argument_structure"
     assert list(res["phenomena"]) == ["anaphor_agreement", "argument_structure"]  # Table 1 order
     assert res["phenomena"]["anaphor_agreement"]["acc"] == pytest.approx((3 / 4 + 2 / 2) / 2)
@@ -173,7 +176,7 @@ def test_grouping_and_macro_averages(tmp_path):
     assert res["averages"]["supplement"] == pytest.approx(0.5)
     assert res["averages"]["files"] == pytest.approx((3 / 4 + 1 + 1 / 5 + 1 + 1 / 2 + 1 / 2) / 6)
     assert res["counts"] == {"pairs": 21, "correct": 13, "files": 6, "phenomena": 2, "supplement_files": 2}
-    assert len(eb.load_pairs(tmp_path, max_pairs_per_file=1)) == 6
+    assert len(sc.load_pairs(tmp_path, max_pairs_per_file=1)) == 6
 
 
 def _blimp_folder(root):
@@ -269,12 +272,12 @@ def test_callback_logs_through_the_trainer(folders, tok, tmp_path):
     model = _load(folders["llama_a"])
     for p in model.parameters():
         p.requires_grad_(True)
-    ids = torch.tensor(eb.encode_pairs(tok, PAIRS[:1], "bos")[0])
+    ids = torch.tensor(sc.encode_pairs(tok, PAIRS[:1], "bos").seqs[0])
     data = [{"input_ids": ids, "labels": ids}] * 8
     args = TrainingArguments(output_dir=str(tmp_path / "run"), max_steps=2, per_device_train_batch_size=2,
                              logging_steps=100, report_to=[], save_strategy="no", use_cpu=True)
     trainer = Trainer(model=model, args=args, train_dataset=data, processing_class=tok)
-    cb = eb.BlimpCallback(blimp, every_steps=1, pairs_per_file=2, batch_size=4).attach(trainer)
+    cb = BlimpCallback(blimp, every_steps=1, pairs_per_file=2, batch_size=4).attach(trainer)
     seen_modes = []
     orig = cb.evaluate
     cb.evaluate = lambda m, t=None: (seen_modes.append(m.training), orig(m, t))[1]
@@ -284,8 +287,8 @@ def test_callback_logs_through_the_trainer(folders, tok, tmp_path):
     assert {"blimp_acc", "blimp_acc_files", "blimp_subject_verb_agreement", "blimp_argument_structure",
             "blimp_supplement"} <= set(logged[0])
     # the last scoring saw the final weights: the first 2 pairs of each file, scored like score_pairs
-    pairs = eb.load_pairs(blimp, 2)
-    expect = eb.summarize(pairs, eb.score_pairs(model, tok, pairs))["averages"]
+    pairs = sc.load_pairs(blimp, 2)
+    expect = sc.summarize(pairs, sc.score_pairs(model, tok, pairs))["averages"]
     model.train()
     assert logged[-1]["blimp_acc"] == pytest.approx(expect["phenomena"])
     assert logged[-1]["blimp_acc_files"] == pytest.approx(expect["files"])

@@ -1,0 +1,177 @@
+"""Result tables and plots: rows x model columns as a Markdown table and a parallel-coordinates plot, for any value
+range and axis label (BLiMP accuracy 0..100, or an MCC axis -100..100 for fine-tuning); BLiMP's Table 1 and Figures
+1-2 on top of them; loading result JSONs.
+
+    rows = [Row("CoLA", "tasks", {"a": 31.2, "b": 28.0}), Row("Average", "averages", {"a": 70.1, "b": 68.3})]
+    Path("table.md").write_text(format_table(rows, ["a", "b"]))
+    parallel_plot(rows, ["a", "b"], "glue.png", ylabel="MCC x 100", ylim=(-100, 100), chance=0)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import NamedTuple
+
+from config import UserError
+
+# BLiMP's 12 phenomena in the order of the paper's Table 1, then the BabyLM supplement tasks, with their row labels
+BLIMP_LABELS = {
+    "anaphor_agreement": "Anaphor Agr.", "argument_structure": "Arg. Structure", "binding": "Binding",
+    "control_raising": "Control/Raising", "determiner_noun_agreement": "D-N Agr.", "ellipsis": "Ellipsis",
+    "filler_gap_dependency": "Filler-Gap", "irregular_forms": "Irregular Forms", "island_effects": "Island Effects",
+    "npi_licensing": "NPI Licensing", "quantifiers": "Quantifiers", "subject_verb_agreement": "S-V Agr.",
+    "hypernym": "Hypernym", "qa_congruence_easy": "QA Congr. Easy", "qa_congruence_tricky": "QA Congr. Tricky",
+    "subject_aux_inversion": "Subj.-Aux. Inversion", "turn_taking": "Turn Taking",
+}
+AVERAGE_LABELS = {"phenomena": "BLiMP avg. (phenomena)", "supplement": "Supplement avg.", "files": "Avg. over files"}
+
+
+class Row(NamedTuple):
+    label: str
+    group: str  # rows of one group sit together; the plot draws a line between groups; "averages" rows are not plotted
+    values: dict  # column name -> value in display units, or None when the column has none
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# generic: any rows, any columns, any range
+
+
+def format_table(rows: list[Row], columns: list[str], header: str = "Task", digits: int = 1,
+                 italic_groups=("averages",)) -> str:
+    """A Markdown table: a row per ``Row``, a column per name, the best value of each row in bold (with 2+ columns),
+    ``–`` where a column has no value."""
+    lines = [f"| {header} | " + " | ".join(columns) + " |", "| --- |" + " ---: |" * len(columns)]
+    for r in rows:
+        vals = [r.values.get(c) for c in columns]
+        best = max((v for v in vals if v is not None), default=None)
+        cells = []
+        for v in vals:
+            text = "–" if v is None else f"{v:.{digits}f}"
+            cells.append(f"**{text}**" if v is not None and len(columns) > 1 and v == best else text)
+        label = f"*{r.label}*" if r.group in italic_groups else r.label
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def parallel_plot(rows: list[Row], columns: list[str], out_png, ylabel: str, ylim: tuple | None = None,
+                  chance: float | None = None, title: str = "", skip_groups=("averages",)) -> Path:
+    """Parallel-coordinates plot: an axis per row, a line per column (model), a dashed line between groups, a dotted
+    line at ``chance``."""
+    import matplotlib  # slow to import: only when plotting
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in rows if r.group not in skip_groups]
+    if not rows:
+        raise UserError(f"nothing to plot for {out_png}: no rows")
+    x = list(range(len(rows)))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.55 * len(rows) + 2.5), 4.8), layout="constrained")
+    markers = "osD^vP*Xhp<>"
+    for k, name in enumerate(columns):
+        y = [math.nan if r.values.get(name) is None else r.values[name] for r in rows]
+        ax.plot(x, y, marker=markers[k % len(markers)], markersize=5, linewidth=1.6, alpha=0.9, label=name)
+    for xi in x:  # the parallel axes
+        ax.axvline(xi, color="0.85", linewidth=0.8, zorder=0)
+    for i in range(1, len(rows)):
+        if rows[i].group != rows[i - 1].group:
+            ax.axvline(i - 0.5, color="0.4", linestyle="--", linewidth=1)
+    ax.set_xticks(x, [r.label for r in rows], rotation=40, ha="right")
+    ax.set_xlim(-0.4, len(rows) - 0.6)
+    ax.set_ylabel(ylabel)
+    if chance is not None:
+        ax.axhline(chance, color="0.5", linestyle=":", linewidth=1)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.grid(axis="y", color="0.9")
+    ax.set_title(title)
+    ax.legend(loc="lower left", fontsize="small", framealpha=0.9)
+    out = Path(out_png)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=150)
+    plt.close(fig)
+    return out
+
+
+def read_json(path, required=()) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: result file not found")
+    try:
+        r = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: not a valid JSON file ({e})")
+    if not isinstance(r, dict) or not all(k in r for k in required):
+        raise UserError(f"{path}: not a result file ({'/'.join(required)} missing)")
+    return r
+
+
+def load_results(paths, read=None) -> dict:
+    """{model name: result} from result files, ``read(path) -> dict`` each (default: a BLiMP result JSON). The name is
+    the result's ``model``, else the file name; the same name twice gets its folder appended."""
+    read = read or (lambda p: read_json(p, ("phenomena", "supplement", "averages")))
+    out = {}
+    for path in paths:
+        path = Path(path)
+        r = read(path)
+        name = r.get("model") or path.name.split(".")[0]
+        if name in out:  # the same model from two runs: tell them apart by folder
+            name = f"{name} ({path.parent.name})"
+        while name in out:
+            name += "'"
+        out[name] = r
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# BLiMP: Table 1 and Figures 1-2 of the paper
+
+
+def blimp_rows(results_by_model: dict) -> list[Row]:
+    """Phenomena (Table 1 order), supplement tasks, then averages, as present in any model; accuracy in %."""
+    rows = []
+    for section in ("phenomena", "supplement"):
+        keys = []
+        for r in results_by_model.values():
+            keys += [k for k in r[section] if k not in keys]
+        if section == "phenomena":
+            order = list(BLIMP_LABELS)
+            keys.sort(key=lambda k: (order.index(k) if k in order else len(order), k))
+        for k in keys:
+            vals = {}
+            for name, r in results_by_model.items():
+                v = r[section].get(k)
+                v = v["acc"] if isinstance(v, dict) else v
+                vals[name] = None if v is None else 100 * v
+            rows.append(Row(BLIMP_LABELS.get(k) or k.replace("_", " ").capitalize(), section, vals))
+    for k, label in AVERAGE_LABELS.items():
+        vals = {n: None if r["averages"].get(k) is None else 100 * r["averages"][k]
+                for n, r in results_by_model.items()}
+        if any(v is not None for v in vals.values()):
+            rows.append(Row(label, "averages", vals))
+    return rows
+
+
+def markdown_table(results_by_model: dict) -> str:
+    """Table 1 layout: a row per phenomenon, supplement task and average; a column per model; accuracy in %."""
+    return format_table(blimp_rows(results_by_model), list(results_by_model))
+
+
+def plot_results(results_by_model: dict, out_png) -> Path:
+    """Figures 1-2: one line per model across phenomena and supplement tasks, accuracy 0-100 %, chance at 50."""
+    rows = blimp_rows(results_by_model)
+    groups = {r.group for r in rows}
+    title = "BLiMP accuracy per phenomenon" + (" and supplement task" if "supplement" in groups else "")
+    return parallel_plot(rows, list(results_by_model), out_png, "accuracy (%)", (0, 100), 50, title)
+
+
+def write_blimp_summary(results_by_model: dict, out_dir) -> str:
+    """table.md and blimp.png in ``out_dir``; returns the table."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    table = markdown_table(results_by_model)
+    (out / "table.md").write_text(table, encoding="utf-8")
+    plot_results(results_by_model, out / "blimp.png")
+    return table

@@ -1,0 +1,472 @@
+"""Zero-shot scoring of minimal pairs with a causal LM: reading pairs, encoding, the scorer, and accuracy summaries.
+
+Three layouts of JSON-lines records, picked per file from the fields of its first record (field names are settings,
+``eval.fields``; the defaults cover BLiMP, its BabyLM filter and supplement, and the common context layouts):
+
+- ``blimp``: ``sentence_good`` / ``sentence_bad``. A sentence's score is ``log P(" " + sentence | <prefix>)``, as
+  lm-evaluation-harness's ``blimp`` task: the sentence is the continuation of an empty context, written with the task's
+  target delimiter (a leading space) and conditioned on one prefix token (BOS if the tokenizer has one, else EOS;
+  ``eval.prefix=eos`` always uses EOS, as the 2023 BabyLM pipeline did).
+- ``context``: a ``context`` and a good and a bad continuation (``sentence_good`` / ``sentence_bad``). Each is scored
+  ``log P(" " + continuation | <prefix> + context)``: the context is tokenized as written, the continuation on its own
+  with the leading space, and only the continuation's tokens count.
+- ``two-context``: ``context_good`` / ``context_bad`` and one ``target``. Each context is scored
+  ``log P(" " + target | <prefix> + context)``: the same rule, the target in both.
+
+A score is the sum of the scored tokens' log-probabilities, without length normalisation; a pair is correct when
+good >= bad (ties count as correct, like lm-eval's argmax, which picks the first choice). A pair whose two texts are
+equal, or empty, is refused with the file and line.
+
+The fast scorer gives the plain one's numbers (fp32: within 1e-4, the same decisions) with less work: a sentence that
+occurs twice is scored once, and a pair is one row: the two sequences' shared token prefix once, then each sequence's
+remaining tokens, each attending to the prefix and to itself only (a 4-D attention mask, positions restarting after the
+prefix). Rows are sorted by length, so a batch pads little.
+
+Accuracies are reported per file, per BLiMP phenomenon (the 12 rows of the paper's Table 1, from ``linguistics_term``;
+``s-selection`` counts as argument_structure; a phenomenon's accuracy is the mean of its files' accuracies, as lm-eval
+averages its blimp group), and as macro averages: over phenomena, over supplement files (records without
+``linguistics_term``, e.g. the BabyLM supplement), and over all files.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from config import PairFields, UserError
+from models import TeacherEnsemble, teacher_log_probs
+
+# The 12 BLiMP phenomena, in the order of the paper's Table 1.
+PHENOMENA = ("anaphor_agreement", "argument_structure", "binding", "control_raising", "determiner_noun_agreement",
+             "ellipsis", "filler_gap_dependency", "irregular_forms", "island_effects", "npi_licensing", "quantifiers",
+             "subject_verb_agreement")
+TERM_ALIASES = {"s-selection": "argument_structure"}  # BLiMP's paper counts the two animacy paradigms here
+SUPPLEMENT = "supplement"  # group of files whose records have no linguistics_term
+LAYOUTS = ("blimp", "context", "two-context")
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# reading pairs
+
+
+@dataclass(frozen=True)
+class Pair:
+    file: str  # file name without extension: the paradigm or supplement task
+    line: int  # 1-based line in the file
+    good: str  # blimp/context: the good sentence or continuation; two-context: the good context
+    bad: str
+    term: str | None = None  # linguistics_term as written, None when absent
+    context: str = ""  # context layout: the context both continuations follow
+    target: str = ""  # two-context layout: the continuation scored after each context
+    layout: str = "blimp"
+
+    @property
+    def phenomenon(self) -> str:
+        return phenomenon_of(self.term)
+
+    def texts(self) -> tuple[tuple[str, str], tuple[str, str]]:
+        """(context, continuation) of the good and of the bad item."""
+        if self.layout == "two-context":
+            return (self.good, self.target), (self.bad, self.target)
+        return (self.context, self.good), (self.context, self.bad)
+
+
+def phenomenon_of(term: str | None) -> str:
+    if not term:
+        return SUPPLEMENT
+    return TERM_ALIASES.get(term, term)
+
+
+def pair_files(folder) -> list[Path]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"{folder}: BLiMP folder not found (eval.blimp_dir / --blimp-dir)")
+    # BLiMP ships .jsonl; the BabyLM filtered BLiMP and supplement ship JSON lines named .json
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in (".jsonl", ".json"))
+    if not files:
+        raise UserError(f"{folder}: no *.jsonl or *.json files in the BLiMP folder")
+    return files
+
+
+def _first(rec: dict, names) -> str | None:
+    return next((n for n in names if n in rec), None)
+
+
+def detect_layout(rec: dict, fields: PairFields) -> tuple[str, dict] | None:
+    """(layout, {role: field name}) for a record, or None when no layout's fields are all there."""
+    good, bad = _first(rec, fields.good), _first(rec, fields.bad)
+    if good and bad:
+        ctx = _first(rec, fields.context)
+        return ("context", {"good": good, "bad": bad, "context": ctx}) if ctx else ("blimp", {"good": good, "bad": bad})
+    roles = {"good": _first(rec, fields.context_good), "bad": _first(rec, fields.context_bad),
+             "target": _first(rec, fields.target)}
+    return ("two-context", roles) if all(roles.values()) else None
+
+
+def load_pairs(folder, max_pairs_per_file: int | None = None, fields: PairFields | None = None,
+               layouts: dict | None = None) -> list[Pair]:
+    """Every pair of every JSON-lines file in ``folder`` (sorted by file name), the first N per file if asked.
+
+    The layout of a file is picked from its first record's fields; ``layouts``, when given, is filled with
+    {file name: (layout, {role: field})} so a caller can say which it picked."""
+    fields = fields or PairFields()
+    pairs = []
+    for path in pair_files(folder):
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError as e:
+            raise UserError(f"{path}: not UTF-8 text (byte {e.start})")
+        n, picked = 0, None
+        for i, text in enumerate(lines, 1):
+            if max_pairs_per_file is not None and n >= max_pairs_per_file:
+                break
+            if not text.strip():
+                continue
+            try:
+                rec = json.loads(text)
+            except json.JSONDecodeError as e:
+                raise UserError(f"{path}:{i}: not valid JSON ({e.msg})")
+            if not isinstance(rec, dict):
+                raise UserError(f"{path}:{i}: expected a JSON object with sentence_good and sentence_bad")
+            if picked is None:
+                picked = detect_layout(rec, fields)
+                half = _first(rec, fields.good) or _first(rec, fields.bad)
+                if picked is None and half:
+                    missing = fields.bad[0] if half in fields.good else fields.good[0]
+                    raise UserError(f"{path}:{i}: {missing} is missing (blimp layout; other names: eval.fields)")
+                if picked is None:
+                    raise UserError(f"{path}:{i}: no pair layout fits the fields {', '.join(rec)}; expected "
+                                    f"{'/'.join(fields.good)} and {'/'.join(fields.bad)} (optionally with "
+                                    f"{'/'.join(fields.context)}), or {'/'.join(fields.context_good)}, "
+                                    f"{'/'.join(fields.context_bad)} and {'/'.join(fields.target)}; name yours in "
+                                    "eval.fields")
+                if layouts is not None:
+                    layouts[path.name] = picked
+            layout, roles = picked
+            vals = {}
+            for role, key in roles.items():
+                if not isinstance(rec.get(key), str):
+                    raise UserError(f"{path}:{i}: {key} is missing or not a string ({layout} layout)")
+                vals[role] = rec[key]
+            if not vals["good"].strip() or not vals["bad"].strip() or not vals.get("target", "x").strip():
+                empty = next(roles[r] for r in ("good", "bad", "target") if r in vals and not vals[r].strip())
+                raise UserError(f"{path}:{i}: {empty} is empty; every pair needs two non-empty texts")
+            if vals["good"] == vals["bad"]:
+                raise UserError(f"{path}:{i}: {roles['good']} and {roles['bad']} are identical; such a pair scores "
+                                "as correct whatever the model; fix or remove the line")
+            term = rec.get("linguistics_term")
+            pairs.append(Pair(path.stem, i, vals["good"], vals["bad"], term if term else None,
+                              vals.get("context", ""), vals.get("target", ""), layout))
+            n += 1
+        if n == 0:
+            raise UserError(f"{path}: no pairs in this file")
+    return pairs
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# encoding
+
+
+def prefix_token_id(tokenizer, prefix: str = "bos") -> int:
+    """lm-eval's conditioning token for an empty context: BOS if there is one, else EOS; ``eos`` forces EOS."""
+    tid = tokenizer.bos_token_id if prefix == "bos" else None
+    if tid is None:
+        tid = tokenizer.eos_token_id
+    if tid is None:
+        raise UserError(f"the tokenizer has no {'BOS or ' if prefix == 'bos' else ''}EOS token to condition on")
+    return tid
+
+
+def _as_pair(p) -> Pair:
+    return p if isinstance(p, Pair) else Pair("", 0, p[0], p[1])
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Token ids of [good_0, bad_0, good_1, ...] and where each one's scored continuation starts."""
+    seqs: list[list[int]]
+    starts: list[int]  # index of the first scored token in each sequence (1 for a BLiMP sentence)
+
+
+def encode_pairs(tokenizer, pairs, prefix: str = "bos") -> Encoded:
+    """Each item is ``[prefix] + tokens(context) + tokens(" " + continuation)``: two batched tokenizer calls."""
+    items = [t for p in pairs for t in _as_pair(p).texts()]
+    pid = prefix_token_id(tokenizer, prefix)
+    conts = tokenizer([" " + c for _, c in items], add_special_tokens=False)["input_ids"]
+    ctx_texts = sorted({c for c, _ in items if c})
+    ctx_ids = dict(zip(ctx_texts, tokenizer(ctx_texts, add_special_tokens=False)["input_ids"])) if ctx_texts else {}
+    seqs, starts = [], []
+    for (c, _), ids in zip(items, conts):
+        head = [pid] + ctx_ids.get(c, [])
+        seqs.append(head + ids)
+        starts.append(len(head))
+    return Encoded(seqs, starts)
+
+
+def check_encoded(pairs, enc: Encoded, limit: int | None = None, name: str = "the model"):
+    """Refuse a pair whose two items have the same token ids, and items longer than the model's positions."""
+    for k, p in enumerate(pairs):
+        a, b = enc.seqs[2 * k], enc.seqs[2 * k + 1]
+        if a == b and enc.starts[2 * k] == enc.starts[2 * k + 1]:
+            raise UserError(f"{p.file} line {p.line}: the two sentences tokenize to the same ids; the pair cannot "
+                            "tell the models apart; fix or remove the line")
+        if limit and max(len(a), len(b)) > limit:
+            raise UserError(f"{p.file} line {p.line}: {max(len(a), len(b))} tokens exceed {name}'s {limit} positions")
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# scoring
+
+
+def model_device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _log_probs_at(model, ids, rows, cols, **kw) -> torch.Tensor:
+    """float32 log-distributions [N, V] of the next token at (rows, cols), from a model or a TeacherEnsemble (whose
+    members run on the same inputs, their logits gathered before combining)."""
+    members = model.models if isinstance(model, TeacherEnsemble) else [model]
+    logits = [m(input_ids=ids, **kw).logits[rows, cols] for m in members]
+    if isinstance(model, TeacherEnsemble):
+        return teacher_log_probs(logits, model.weights, model.combine)
+    return torch.log_softmax(logits[0].float(), dim=-1)
+
+
+def _progress(total: int, progress: bool, desc: str):
+    from tqdm.auto import tqdm  # slow to import: only when scoring
+
+    return tqdm(total=total, desc=desc, unit="sent", disable=not progress, leave=False)
+
+
+@torch.inference_mode()
+def token_logprobs_plain(model, seqs, batch_size: int = 128, progress: bool = False,
+                         desc: str = "scoring") -> list[list[float]]:
+    """log p(token t | tokens < t) for t = 1.. of each sequence: one right-padded row per distinct sequence.
+
+    The reference path. Padding is on the right, so with causal attention no real token sees a pad and positions of
+    real tokens start at 0 (GPT-2's absolute positions are right)."""
+    unique: dict[tuple, int] = {}
+    index = [unique.setdefault(tuple(s), len(unique)) for s in seqs]
+    uniq = list(unique)
+    if any(len(s) < 2 for s in uniq):
+        raise ValueError("every sequence needs a prefix token and at least one token to score")
+    order = sorted(range(len(uniq)), key=lambda i: len(uniq[i]), reverse=True)  # longest first: peak memory at once
+    device = model_device(model)
+    out: list[list[float]] = [[] for _ in uniq]
+    bar = _progress(len(uniq), progress, desc)
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        width = len(uniq[idx[0]])
+        ids = torch.zeros(len(idx), width, dtype=torch.long)
+        mask = torch.zeros(len(idx), width, dtype=torch.long)
+        for row, i in enumerate(idx):
+            ids[row, :len(uniq[i])] = torch.tensor(uniq[i])
+            mask[row, :len(uniq[i])] = 1
+        rows = torch.cat([torch.full((len(uniq[i]) - 1,), r) for r, i in enumerate(idx)])
+        cols = torch.cat([torch.arange(len(uniq[i]) - 1) for i in idx])
+        ids, mask = ids.to(device), mask.to(device)
+        logp = _log_probs_at(model, ids, rows, cols, attention_mask=mask)
+        tok = logp.gather(-1, ids[rows, cols + 1].unsqueeze(-1)).squeeze(-1).tolist()
+        k = 0
+        for i in idx:
+            out[i] = tok[k:k + len(uniq[i]) - 1]
+            k += len(uniq[i]) - 1
+        bar.update(len(idx))
+    bar.close()
+    return [out[k] for k in index]
+
+
+def _common_prefix(seqs) -> int:
+    n = min(len(s) for s in seqs)
+    for i in range(n):
+        if any(s[i] != seqs[0][i] for s in seqs[1:]):
+            return i
+    return n
+
+
+def _units(uniq, groups):
+    """Each distinct sequence once, in the row of the first group (pair) it occurs in: (sequence ids, shared length)."""
+    done, units = set(), []
+    for g in groups:
+        todo = [k for k in dict.fromkeys(g) if k not in done]
+        if todo:
+            done.update(todo)
+            units.append((todo, _common_prefix([uniq[k] for k in todo])))
+    return units
+
+
+@torch.inference_mode()
+def token_logprobs(model, seqs, batch_size: int = 64, progress: bool = False, desc: str = "scoring",
+                   group: int = 2) -> list[list[float]]:
+    """What ``token_logprobs_plain`` returns, with each group of ``group`` consecutive sequences (a pair) in one row:
+
+        row       = shared prefix P | rest of sequence 1 | rest of sequence 2
+        positions = 0 .. len(P)-1   | len(P) ..          | len(P) ..
+        attention : causal in P; each rest sees P and its own earlier tokens, never the other rest, nor padding.
+
+    The token after P is predicted from P's last position for every sequence; a sequence equal to P (one a prefix of
+    the other) has an empty rest. ``batch_size`` counts rows (pairs)."""
+    unique: dict[tuple, int] = {}
+    index = [unique.setdefault(tuple(s), len(unique)) for s in seqs]
+    uniq = list(unique)
+    if any(len(s) < 2 for s in uniq):
+        raise ValueError("every sequence needs a prefix token and at least one token to score")
+    units = _units(uniq, [index[i:i + group] for i in range(0, len(index), group)])
+    width_of = [shared + sum(len(uniq[k]) - shared for k in ks) for ks, shared in units]
+    order = sorted(range(len(units)), key=lambda u: width_of[u], reverse=True)
+    device = model_device(model)
+    dtype = next(model.parameters()).dtype
+    out: list[list[float]] = [[] for _ in uniq]
+    bar = _progress(len(uniq), progress, desc)
+    for start in range(0, len(order), batch_size):
+        batch = [units[u] for u in order[start:start + batch_size]]
+        width = width_of[order[start]]
+        ids = torch.zeros(len(batch), width, dtype=torch.long)
+        pos = torch.zeros(len(batch), width, dtype=torch.long)
+        seg = torch.full((len(batch), width), -1, dtype=torch.long)  # -1 pad, 0 shared prefix, b >= 1 rest b
+        rows, cols, owners = [], [], []  # where each sequence's tokens 1.. are predicted, in order
+        for r, (ks, shared) in enumerate(batch):
+            first = uniq[ks[0]]
+            ids[r, :shared] = torch.tensor(first[:shared])
+            pos[r, :shared] = torch.arange(shared)
+            seg[r, :shared] = 0
+            at = shared
+            for b, k in enumerate(ks, 1):
+                rest = uniq[k][shared:]
+                ids[r, at:at + len(rest)] = torch.tensor(rest, dtype=torch.long)
+                pos[r, at:at + len(rest)] = torch.arange(shared, shared + len(rest))
+                seg[r, at:at + len(rest)] = b
+                # token t < shared is predicted at t-1; token `shared` at shared-1; later ones inside the rest
+                pred = list(range(min(shared, len(uniq[k]) - 1))) + list(range(at, at + len(rest) - 1))
+                rows += [r] * len(pred)
+                cols += pred
+                owners.append(k)
+                at += len(rest)
+        q, k_ = seg.unsqueeze(2), seg.unsqueeze(1)
+        allowed = torch.ones(width, width, dtype=torch.bool).tril() & ((k_ == 0) | (k_ == q))
+        mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min).unsqueeze(1)
+        rows_t, cols_t = torch.tensor(rows), torch.tensor(cols)
+        targets = torch.tensor([t for k in owners for t in uniq[k][1:]], device=device)
+        logp = _log_probs_at(model, ids.to(device), rows_t, cols_t, attention_mask=mask.to(device),
+                             position_ids=pos.to(device))
+        tok = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1).tolist()
+        i = 0
+        for k in owners:
+            out[k] = tok[i:i + len(uniq[k]) - 1]
+            i += len(uniq[k]) - 1
+        bar.update(len(owners))
+    bar.close()
+    return [out[k] for k in index]
+
+
+def computed_positions(seqs, group: int = 2, plain: bool = False) -> int:
+    """Token positions a forward pass computes for ``seqs`` (without padding): what the FLOP count of the scorer is."""
+    unique: dict[tuple, int] = {}
+    index = [unique.setdefault(tuple(s), len(unique)) for s in seqs]
+    uniq = list(unique)
+    if plain:
+        return sum(len(s) for s in uniq)
+    units = _units(uniq, [index[i:i + group] for i in range(0, len(index), group)])
+    return sum(shared + sum(len(uniq[k]) - shared for k in ks) for ks, shared in units)
+
+
+def score_encoded(model, enc: Encoded, batch_size: int = 64, progress: bool = False, desc: str = "scoring",
+                  plain: bool = False) -> list[tuple[float, float]]:
+    """(good, bad) summed log-probabilities of the continuations, for encoded pairs. The model is put in eval mode;
+    ``plain`` scores each sentence in its own padded row (2 * batch_size rows per pass) instead of a row per pair."""
+    model.eval()
+    if plain:
+        lp = token_logprobs_plain(model, enc.seqs, 2 * batch_size, progress, desc)
+    else:
+        lp = token_logprobs(model, enc.seqs, batch_size, progress, desc)
+    s = [sum(x[start - 1:]) for x, start in zip(lp, enc.starts)]
+    return list(zip(s[0::2], s[1::2]))
+
+
+def score_pairs(model, tokenizer, pairs, batch_size: int = 64, prefix: str = "bos", progress: bool = False,
+                desc: str = "scoring", plain: bool = False) -> list[tuple[float, float]]:
+    """(good, bad) summed log-probabilities for each pair (a ``Pair`` or a ``(good, bad)`` tuple of strings)."""
+    return score_encoded(model, encode_pairs(tokenizer, pairs, prefix), batch_size, progress, desc, plain)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# per-pair logs (--log-pairs)
+
+
+def pair_records(model_name: str, pairs, enc: Encoded, scores) -> list[dict]:
+    """One JSON-able record per pair: where it came from, both texts, both log-likelihoods and scored-token counts."""
+    out = []
+    for k, (p, (good, bad)) in enumerate(zip(pairs, scores, strict=True)):
+        rec = {"model": model_name, "file": p.file, "line": p.line, "layout": p.layout, "term": p.term,
+               "good": p.good, "bad": p.bad}
+        if p.layout == "context":
+            rec["context"] = p.context
+        if p.layout == "two-context":
+            rec["target"] = p.target
+        rec.update({"logp_good": good, "logp_bad": bad,
+                    "tokens_good": len(enc.seqs[2 * k]) - enc.starts[2 * k],
+                    "tokens_bad": len(enc.seqs[2 * k + 1]) - enc.starts[2 * k + 1]})
+        out.append(rec)
+    return out
+
+
+def read_pair_log(path) -> tuple[str, list[Pair], list[tuple[float, float]]]:
+    """(model name, pairs, scores) from a ``--log-pairs`` JSON-lines file."""
+    path = Path(path)
+    pairs, scores, name = [], [], None
+    for i, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not text.strip():
+            continue
+        try:
+            r = json.loads(text)
+            pairs.append(Pair(r["file"], r["line"], r["good"], r["bad"], r.get("term"), r.get("context", ""),
+                              r.get("target", ""), r.get("layout", "blimp")))
+            scores.append((float(r["logp_good"]), float(r["logp_bad"])))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+            raise UserError(f"{path}:{i}: not a pair record of eval_blimp.py --log-pairs ({type(e).__name__}: {e})")
+        name = name or r.get("model")
+    if not pairs:
+        raise UserError(f"{path}: no pair records in this file")
+    return name or path.name.split(".")[0], pairs, scores
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# summaries
+
+
+def _mean(xs):
+    return sum(xs) / len(xs) if xs else None
+
+
+def summarize(pairs, scores) -> dict:
+    """Accuracies per file, per phenomenon and macro averages for ``pairs`` scored as ``scores`` (good, bad)."""
+    files: dict[str, dict] = {}
+    for p, (good, bad) in zip(pairs, scores, strict=True):
+        f = files.setdefault(p.file, {"phenomenon": p.phenomenon, "correct": 0, "total": 0})
+        f["correct"] += int(good >= bad)
+        f["total"] += 1
+    for f in files.values():
+        f["acc"] = f["correct"] / f["total"]
+
+    groups: dict[str, list[str]] = {}
+    for name, f in files.items():
+        groups.setdefault(f["phenomenon"], []).append(name)
+    known = [g for g in PHENOMENA if g in groups]
+    other = sorted(g for g in groups if g not in PHENOMENA and g != SUPPLEMENT)  # unknown terms: own rows
+    phenomena = {}
+    for g in known + other:
+        names = groups[g]
+        phenomena[g] = {"acc": _mean([files[n]["acc"] for n in names]),
+                        "correct": sum(files[n]["correct"] for n in names),
+                        "total": sum(files[n]["total"] for n in names), "files": names}
+    supplement = {n: files[n]["acc"] for n in groups.get(SUPPLEMENT, [])}
+    averages = {"phenomena": _mean([v["acc"] for v in phenomena.values()]),
+                "supplement": _mean(list(supplement.values())),
+                "files": _mean([f["acc"] for f in files.values()])}
+    return {"files": files, "phenomena": phenomena, "supplement": supplement, "averages": averages,
+            "counts": {"pairs": sum(f["total"] for f in files.values()),
+                       "correct": sum(f["correct"] for f in files.values()), "files": len(files),
+                       "phenomena": len(phenomena), "supplement_files": len(supplement)}}
