@@ -293,3 +293,231 @@ def test_callback_logs_through_the_trainer(folders, tok, tmp_path):
     assert logged[-1]["blimp_acc"] == pytest.approx(expect["phenomena"])
     assert logged[-1]["blimp_acc_files"] == pytest.approx(expect["files"])
     assert seen_modes == [True, True] and model.training  # trained in train mode, restored after each scoring
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# the fast path: one row per pair, the shared prefix once
+
+
+def _ids_reference(model, seq):
+    """log p(token t | tokens < t), t = 1.., of one sequence alone."""
+    with torch.no_grad():
+        logp = torch.log_softmax(model(input_ids=torch.tensor([seq])).logits[0].float(), dim=-1)
+    return [logp[t - 1, seq[t]].item() for t in range(1, len(seq))]
+
+
+@pytest.mark.parametrize("name", ["llama_a", "gpt2"])
+def test_fast_path_equals_plain_path_across_batch_sizes(folders, tok, name):
+    model = _load(folders[name])
+    pairs = PAIRS + [DIALOGUE] + [(g + " " + g, b) for g, b in PAIRS] + [("My ball.", "My ball. The dog sees it.")]
+    plain = sc.score_pairs(model, tok, pairs, batch_size=5, plain=True)
+    for bs in (1, 3, 64):
+        fast = sc.score_pairs(model, tok, pairs, batch_size=bs)
+        assert torch.allclose(torch.tensor(fast), torch.tensor(plain), atol=1e-4, rtol=0)
+        assert [g >= b for g, b in fast] == [g >= b for g, b in plain]
+    enc = sc.encode_pairs(tok, pairs)
+    assert sc.computed_positions(enc.seqs) < sc.computed_positions(enc.seqs, plain=True)  # really shares work
+
+
+def test_prefix_sharing_without_a_shared_prefix_and_with_one_sentence_a_prefix(folders, tok):
+    model = _load(folders["llama_a"])
+    seqs = [[5, 6, 7, 8], [9, 10, 11],  # not even the first token shared
+            [1, 5, 6], [1, 5, 6, 7, 8],  # the first sequence is a prefix of the second
+            [1, 40, 41, 42], [1, 40],  # ... and the second of the first
+            [1, 5, 6], [1, 50, 51]]  # a sequence seen before: scored once, in its first row
+    for bs in (1, 2, 8):
+        got = sc.token_logprobs(model, seqs, batch_size=bs)
+        for seq, lp in zip(seqs, got):
+            assert lp == pytest.approx(_ids_reference(model, seq), abs=1e-5)
+    # the same through text: " My ball." is a token prefix of " My ball. The dog sees it."
+    short, long_ = "My ball.", "My ball. The dog sees it."
+    enc = sc.encode_pairs(tok, [(short, long_)])
+    assert enc.seqs[1][:len(enc.seqs[0])] == enc.seqs[0]
+    (g, b), = sc.score_pairs(model, tok, [(short, long_)])
+    assert g == pytest.approx(reference_score(model, tok, short, tok.bos_token_id), abs=1e-4)
+    assert b == pytest.approx(reference_score(model, tok, long_, tok.bos_token_id), abs=1e-4)
+
+
+def _context_reference(model, tok, context, continuation):
+    """log P(" " + continuation | <bos> + context), by hand: the continuation's tokens after the context's."""
+    ctx = [tok.bos_token_id] + tok(context, add_special_tokens=False)["input_ids"]
+    cont = tok(" " + continuation, add_special_tokens=False)["input_ids"]
+    ids = ctx + cont
+    with torch.no_grad():
+        logp = torch.log_softmax(model(input_ids=torch.tensor([ids])).logits[0].float(), dim=-1)
+    return sum(logp[t - 1, ids[t]].item() for t in range(len(ctx), len(ids)))
+
+
+def test_context_pairs_equal_a_hand_computation(folders, tok, tmp_path):
+    model = _load(folders["llama_b"])
+    _write_jsonl(tmp_path / "ctx.jsonl", [
+        {"context": "Mommy has a bird.", "sentence_good": "The bird sees mommy.", "sentence_bad": "The bird see mommy."},
+        {"context": "A: Where is the dog?\nB:", "sentence_good": "The dog is here.", "sentence_bad": "The dog are here."}])
+    _write_jsonl(tmp_path / "two.jsonl", [
+        {"context_good": "The dogs like my ball.", "context_bad": "The dogs likes my ball.", "target": "Daddy sees it."}])
+    layouts = {}
+    pairs = sc.load_pairs(tmp_path, layouts=layouts)
+    assert layouts == {"ctx.jsonl": ("context", {"good": "sentence_good", "bad": "sentence_bad", "context": "context"}),
+                       "two.jsonl": ("two-context", {"good": "context_good", "bad": "context_bad", "target": "target"})}
+    for bs in (1, 4):
+        scores = sc.score_pairs(model, tok, pairs, batch_size=bs)
+        expect = [(_context_reference(model, tok, p.context, p.good), _context_reference(model, tok, p.context, p.bad))
+                  for p in pairs[:2]]
+        expect.append((_context_reference(model, tok, pairs[2].good, pairs[2].target),
+                       _context_reference(model, tok, pairs[2].bad, pairs[2].target)))
+        assert torch.allclose(torch.tensor(scores), torch.tensor(expect), atol=1e-4, rtol=0)
+    # custom field names, from the config
+    from config import PairFields
+
+    _write_jsonl(tmp_path / "ctx.jsonl", [{"prompt": "Mommy has a bird.", "yes": "The bird sees mommy.", "no": "x"}])
+    (tmp_path / "two.jsonl").unlink()
+    p, = sc.load_pairs(tmp_path, fields=PairFields(good=["yes"], bad=["no"], context=["prompt"]))
+    assert (p.layout, p.context, p.good, p.bad) == ("context", "Mommy has a bird.", "The bird sees mommy.", "x")
+
+
+def _ensemble_reference(models, weights, combine, tok, sentence):
+    ids = [tok.bos_token_id] + tok(" " + sentence, add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        logits = [m(input_ids=torch.tensor([ids])).logits[0].float() for m in models]
+    if combine == "logits":
+        logp = torch.log_softmax(sum(w * x for w, x in zip(weights, logits)), dim=-1)
+    else:
+        logp = torch.log(sum(w * torch.softmax(x, dim=-1) for w, x in zip(weights, logits)))
+    return sum(logp[t - 1, ids[t]].item() for t in range(1, len(ids)))
+
+
+@pytest.mark.parametrize("combine", ["logits", "probs"])
+def test_ensemble_combine_and_weights(folders, tok, combine):
+    from models import TeacherEnsemble
+
+    a, g = _load(folders["llama_a"]), _load(folders["gpt2"])
+    ens = TeacherEnsemble.from_pretrained([folders["llama_a"], folders["gpt2"]], weights=[0.7, 0.3], combine=combine)
+    for plain in (False, True):
+        scores = sc.score_pairs(ens, tok, PAIRS, batch_size=3, plain=plain)
+        for (good, bad), (sg, sb) in zip(PAIRS, scores):
+            assert sg == pytest.approx(_ensemble_reference([a, g], [0.7, 0.3], combine, tok, good), abs=1e-4)
+            assert sb == pytest.approx(_ensemble_reference([a, g], [0.7, 0.3], combine, tok, bad), abs=1e-4)
+    # weights matter: the 0.7/0.3 ensemble is not the equal one
+    equal = sc.score_pairs(TeacherEnsemble.from_pretrained([folders["llama_a"], folders["gpt2"]], combine=combine),
+                           tok, PAIRS)
+    assert max(abs(x[0] - y[0]) for x, y in zip(scores, equal)) > 1e-2
+
+
+def test_cli_ensemble_flags_and_yaml(folders, tok, tmp_path):
+    blimp, out = _blimp_folder(tmp_path / "blimp"), tmp_path / "results"
+    a, g = folders["llama_a"], folders["gpt2"]
+    assert run_cli(eb.main, ["--blimp-dir", str(blimp), "--ensemble", f"ens={a},{g}", "--ensemble-combine", "probs",
+                             "--ensemble-weights", "0.7,0.3", "--output-dir", str(out), "--log-pairs",
+                             "--no-progress"]) == 0
+    r = json.loads((out / "ens.json").read_text())
+    assert r["settings"]["combine"] == "probs" and r["settings"]["weights"] == [0.7, 0.3]
+    log = [json.loads(x) for x in (out / "ens.pairs.jsonl").read_text().splitlines()]
+    models = [_load(a), _load(g)]
+    for rec in log[:3]:
+        assert rec["logp_good"] == pytest.approx(_ensemble_reference(models, [0.7, 0.3], "probs", tok, rec["good"]),
+                                                 abs=1e-4)
+    # the YAML form of the same ensemble gives the same numbers
+    cfg = tmp_path / "eval.yaml"
+    cfg.write_text(f"eval:\n  blimp_dir: {blimp}\n  output_dir: {tmp_path / 'y'}\n  log_pairs: true\n  ensembles:\n"
+                   f"    ens: {{models: [{a}, {g}], combine: probs, weights: [0.7, 0.3]}}\n")
+    assert run_cli(eb.main, ["--config", str(cfg), "--no-progress"]) == 0
+    again = [json.loads(x) for x in (tmp_path / "y" / "ens.pairs.jsonl").read_text().splitlines()]
+    assert [x["logp_good"] for x in again] == pytest.approx([x["logp_good"] for x in log], abs=1e-6)
+
+
+def test_log_pairs_round_trip_into_the_tables(folders, tok, tmp_path, capsys):
+    blimp, out = _blimp_folder(tmp_path / "blimp"), tmp_path / "results"
+    _write_jsonl(blimp / "ctx.jsonl", [{"context": "Mommy has a bird.", "sentence_good": "The bird sees mommy.",
+                                        "sentence_bad": "The bird see mommy."}] * 2)
+    assert run_cli(eb.main, ["--blimp-dir", str(blimp), "--model", f"a={folders['llama_a']}", "--model",
+                             f"b={folders['gpt2']}", "--output-dir", str(out), "--log-pairs", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "layout blimp (good=sentence_good, bad=sentence_bad): 3 file(s)" in err
+    assert "layout context (good=sentence_good, bad=sentence_bad, context=context): 1 file(s)" in err
+    log = [json.loads(x) for x in (out / "a.pairs.jsonl").read_text().splitlines()]
+    assert len(log) == 17
+    first = log[0]  # files in name order: animate_subject_trans first
+    assert (first["file"], first["line"], first["good"], first["bad"]) == ("animate_subject_trans", 1, *PAIRS[0])
+    (sg, sb), = sc.score_pairs(_load(folders["llama_a"]), tok, [PAIRS[0]])
+    assert (first["logp_good"], first["logp_bad"]) == pytest.approx((sg, sb), abs=1e-4)
+    assert first["tokens_good"] == len(tok(" " + PAIRS[0][0], add_special_tokens=False)["input_ids"])
+    ctx = next(x for x in log if x["file"] == "ctx")
+    assert ctx["context"] == "Mommy has a bird." and ctx["layout"] == "context"
+    assert ctx["tokens_bad"] == len(tok(" The bird see mommy.", add_special_tokens=False)["input_ids"])
+
+    from_json, from_logs = tmp_path / "j", tmp_path / "l"
+    assert run_cli(eb.main, ["--plot-only", str(out / "a.json"), str(out / "b.json"), "--output-dir",
+                             str(from_json)]) == 0
+    assert run_cli(eb.main, ["--plot-only", str(out / "a.pairs.jsonl"), str(out / "b.pairs.jsonl"),
+                             "--output-dir", str(from_logs)]) == 0
+    table = (from_logs / "table.md").read_text()
+    assert table == (from_json / "table.md").read_text() == (out / "table.md").read_text()
+    assert table.splitlines()[0] == "| Task | a | b |" and (from_logs / "blimp.png").stat().st_size > 1000
+
+
+def test_report_is_generic(tmp_path):
+    import report
+
+    rows = [report.Row("CoLA", "tasks", {"a": -12.5, "b": 30.0}), report.Row("MRPC", "tasks", {"a": 40.0, "b": None}),
+            report.Row("Average", "averages", {"a": 13.75, "b": 30.0})]
+    table = report.format_table(rows, ["a", "b"], header="GLUE (MCC x 100)")
+    assert table.splitlines() == ["| GLUE (MCC x 100) | a | b |", "| --- | ---: | ---: |", "| CoLA | -12.5 | **30.0** |",
+                                  "| MRPC | **40.0** | – |", "| *Average* | 13.8 | **30.0** |"]
+    png = report.parallel_plot(rows, ["a", "b"], tmp_path / "glue.png", "MCC x 100", (-100, 100), chance=0)
+    assert png.stat().st_size > 1000
+
+
+def _copy(src, dst):
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_cli_refuses_wrong_inputs_before_scoring(folders, tmp_path, capsys):
+    """Issue 15.5: each broken input is one line naming what and where, exit 2, and nothing is scored."""
+    blimp, out = _blimp_folder(tmp_path / "blimp"), tmp_path / "out"
+    a = folders["llama_a"]
+    base = ["--output-dir", str(out), "--no-progress"]
+
+    def refused(argv, expect, data=blimp):
+        assert run_cli(eb.main, ["--blimp-dir", str(data)] + argv + base) == 2
+        assert expect in _error_line(capsys)
+        assert not list(out.glob("*.json")) if out.exists() else True
+
+    # two folders with the same base name, and two names that write the same file
+    one, two = _copy(a, tmp_path / "x" / "model"), _copy(a, tmp_path / "y" / "model")
+    refused(["--model", str(one), "--model", str(two)], "are both named 'model'")
+    refused(["--model", f"a/b={a}", "--model", f"a_b={a}"], "'a/b' and 'a_b' would both write a_b.json")
+    refused(["--model", f"t={a}", "--ensemble", f"t={a},{a}"], "the name 't' is given twice")
+
+    # pairs with identical, empty, or identically tokenized sentences: file and line
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    _write_jsonl(bad / "p.jsonl", [{"sentence_good": "a b", "sentence_bad": "b a"},
+                                   {"sentence_good": "The dog.", "sentence_bad": "The dog."}])
+    refused(["--model", f"a={a}"], "p.jsonl:2: sentence_good and sentence_bad are identical", bad)
+    _write_jsonl(bad / "p.jsonl", [{"sentence_good": "The dog.", "sentence_bad": " "}])
+    refused(["--model", f"a={a}"], "p.jsonl:1: sentence_bad is empty", bad)
+    _write_jsonl(bad / "p.jsonl", [{"sentence_good": "The dog.", "sentence_bad": "The cat."},
+                                   {"sentence_good": "\ufb01sh", "sentence_bad": "fish"}])  # NFKC: the same ids
+    refused(["--model", f"a={a}"], "p line 2: the two sentences tokenize to the same ids", bad)
+
+    # a model folder without weights, a corrupt tokenizer.json, an ensemble whose tokenizers differ
+    no_weights = _copy(a, tmp_path / "no_weights")
+    for f in no_weights.glob("*.safetensors"):
+        f.unlink()
+    refused(["--model", f"a={no_weights}"], "no_weights: no weights here (*.safetensors or *.bin)")
+    corrupt = _copy(a, tmp_path / "corrupt")
+    (corrupt / "tokenizer.json").write_text('{"version": "1.0", "model": {')
+    refused(["--model", f"a={a}", "--model", f"c={corrupt}"], "corrupt: cannot load its tokenizer")
+    other = _copy(a, tmp_path / "other_vocab")
+    from conftest import make_lines
+    from tokenizer import build_tokenizer
+
+    corpus = tmp_path / "c.train"
+    corpus.write_text("\n".join(make_lines(300, 7)) + "\n")
+    build_tokenizer([corpus], vocab_size=300).save_pretrained(str(other))
+    refused(["--model", f"a={a}", "--ensemble", f"e={a},{other}"], "vocab size differs")
+    refused(["--model", f"a={a}", "--ensemble", f"e={a},{a}", "--ensemble-weights", "1,2,3"],
+            "eval.ensembles.e.weights: 3 weights for 2 models")
