@@ -24,7 +24,7 @@ class BlimpCallback(TrainerCallback):
 
     def __init__(self, blimp_dir, every_steps: int = 500, pairs_per_file: int = 20, batch_size: int = 64,
                  prefix: str = "bos", tokenizer=None, trainer=None):
-        self.pairs = load_pairs(blimp_dir, pairs_per_file)
+        self.pairs = load_pairs(blimp_dir, pairs_per_file, identical="tie")  # BLiMP's 7 identical pairs: as lm-eval
         self.every_steps, self.batch_size, self.prefix = every_steps, batch_size, prefix
         self.tokenizer, self.trainer = tokenizer, trainer
         self._encoded = None

@@ -514,6 +514,9 @@ class EvalSection:
     batch_size: int = field(64, help="pairs per forward pass (one row each: shared prefix + both continuations)")
     precision: Literal["fp32", "bf16"] = field("fp32", help="model dtype while scoring")
     max_pairs_per_file: int | None = field(None, help="score only the first N pairs of each file (None: all)")
+    identical_pairs: Literal["error", "tie"] = field(
+        "error", help="a pair whose two sentences are identical (or tokenize alike): error, or tie: count it correct "
+                      "as lm-eval does, with a warning (BLiMP has 7 such pairs, in passive_1 and principle_A_case_2)")
     log_pairs: bool = field(False, help="also write <name>.pairs.jsonl per model: file, line, both texts, both "
                                         "log-likelihoods and token counts of every pair")
     fields: PairFields = dataclasses.field(default_factory=PairFields, metadata={

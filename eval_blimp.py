@@ -188,7 +188,11 @@ def preflight(e, scorers, pairs) -> dict:
         if key not in cache:  # models sharing a tokenizer share the token ids
             cache[key] = encode_pairs(tok, pairs, e.prefix)
         limits = [x for x in (max_positions(AutoConfig.from_pretrained(str(p))) for p in paths) if x]
-        check_encoded(pairs, cache[key], min(limits) if limits else None, f"model {name!r}")
+        limit = min(limits) if limits else None
+        ties = check_encoded(pairs, cache[key], limit, f"model {name!r}", e.identical_pairs)
+        if ties:
+            print(f"warning: {len(ties)} pair(s) have identical sentences for {name!r} (first: {ties[0].file} line "
+                  f"{ties[0].line}); counted correct, as lm-eval does (eval.identical_pairs: tie)", file=sys.stderr)
         encoded[name] = cache[key]
     return encoded
 
@@ -230,7 +234,7 @@ def main(argv=None) -> int:
     e = cfg.eval
     scorers = scorer_names(e)
     layouts: dict = {}
-    pairs = load_pairs(e.blimp_dir, e.max_pairs_per_file, e.fields, layouts)
+    pairs = load_pairs(e.blimp_dir, e.max_pairs_per_file, e.fields, layouts, e.identical_pairs)
     encoded = preflight(e, scorers, pairs)
     for layout in sorted({lay for lay, _ in layouts.values()}):
         files = [f for f, (lay, _) in layouts.items() if lay == layout]

@@ -17,10 +17,12 @@ A score is the sum of the scored tokens' log-probabilities, without length norma
 good >= bad (ties count as correct, like lm-eval's argmax, which picks the first choice). A pair whose two texts are
 equal, or empty, is refused with the file and line.
 
-The fast scorer gives the plain one's numbers (fp32: within 1e-4, the same decisions) with less work: a sentence that
-occurs twice is scored once, and a pair is one row: the two sequences' shared token prefix once, then each sequence's
-remaining tokens, each attending to the prefix and to itself only (a 4-D attention mask, positions restarting after the
-prefix). Rows are sorted by length, so a batch pads little.
+The fast scorer gives the plain one's numbers (fp32: within 1e-4, the same decisions) with less work. The distinct
+sequences (a sentence that occurs twice is scored once), sorted, are packed into rows that are prefix trees: a token
+prefix shared by several sequences in a row (a pair's common beginning, the first words of neighbouring sentences) is
+one node, computed once, and each node attends to its ancestors only (a 4-D attention mask, its depth as position).
+Over BLiMP with a 16k BPE this computes 41 % fewer token positions than a row per sentence (a pair's shared prefix
+alone: 21 %). Rows are sorted by length, so a batch pads little.
 
 Accuracies are reported per file, per BLiMP phenomenon (the 12 rows of the paper's Table 1, from ``linguistics_term``;
 ``s-selection`` counts as argument_structure; a phenomenon's accuracy is the mean of its files' accuracies, as lm-eval
@@ -34,6 +36,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from config import PairFields, UserError
@@ -107,11 +110,12 @@ def detect_layout(rec: dict, fields: PairFields) -> tuple[str, dict] | None:
 
 
 def load_pairs(folder, max_pairs_per_file: int | None = None, fields: PairFields | None = None,
-               layouts: dict | None = None) -> list[Pair]:
+               layouts: dict | None = None, identical: str = "error") -> list[Pair]:
     """Every pair of every JSON-lines file in ``folder`` (sorted by file name), the first N per file if asked.
 
     The layout of a file is picked from its first record's fields; ``layouts``, when given, is filled with
-    {file name: (layout, {role: field})} so a caller can say which it picked."""
+    {file name: (layout, {role: field})} so a caller can say which it picked. A pair with two identical texts is
+    an error, or kept as a tie (counted correct, as lm-eval does) with ``identical="tie"``."""
     fields = fields or PairFields()
     pairs = []
     for path in pair_files(folder):
@@ -154,9 +158,10 @@ def load_pairs(folder, max_pairs_per_file: int | None = None, fields: PairFields
             if not vals["good"].strip() or not vals["bad"].strip() or not vals.get("target", "x").strip():
                 empty = next(roles[r] for r in ("good", "bad", "target") if r in vals and not vals[r].strip())
                 raise UserError(f"{path}:{i}: {empty} is empty; every pair needs two non-empty texts")
-            if vals["good"] == vals["bad"]:
-                raise UserError(f"{path}:{i}: {roles['good']} and {roles['bad']} are identical; such a pair scores "
-                                "as correct whatever the model; fix or remove the line")
+            if vals["good"] == vals["bad"] and identical == "error":
+                raise UserError(f"{path}:{i}: {roles['good']} and {roles['bad']} are identical, so the pair "
+                                "counts as correct whatever the model; fix the line, or set eval.identical_pairs=tie "
+                                "to count it as lm-eval does")
             term = rec.get("linguistics_term")
             pairs.append(Pair(path.stem, i, vals["good"], vals["bad"], term if term else None,
                               vals.get("context", ""), vals.get("target", ""), layout))
@@ -206,15 +211,21 @@ def encode_pairs(tokenizer, pairs, prefix: str = "bos") -> Encoded:
     return Encoded(seqs, starts)
 
 
-def check_encoded(pairs, enc: Encoded, limit: int | None = None, name: str = "the model"):
-    """Refuse a pair whose two items have the same token ids, and items longer than the model's positions."""
+def check_encoded(pairs, enc: Encoded, limit: int | None = None, name: str = "the model",
+                  identical: str = "error") -> list[Pair]:
+    """Refuse items longer than the model's positions, and (unless ``identical="tie"``) a pair whose two items have the
+    same token ids. Returns the pairs that tie that way."""
+    ties = []
     for k, p in enumerate(pairs):
         a, b = enc.seqs[2 * k], enc.seqs[2 * k + 1]
         if a == b and enc.starts[2 * k] == enc.starts[2 * k + 1]:
-            raise UserError(f"{p.file} line {p.line}: the two sentences tokenize to the same ids; the pair cannot "
-                            "tell the models apart; fix or remove the line")
+            if identical == "error":
+                raise UserError(f"{p.file} line {p.line}: the two sentences tokenize to the same ids, so the pair "
+                                "counts as correct whatever the model; fix the line, or set eval.identical_pairs=tie")
+            ties.append(p)
         if limit and max(len(a), len(b)) > limit:
             raise UserError(f"{p.file} line {p.line}: {max(len(a), len(b))} tokens exceed {name}'s {limit} positions")
+    return ties
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -229,7 +240,13 @@ def _log_probs_at(model, ids, rows, cols, **kw) -> torch.Tensor:
     """float32 log-distributions [N, V] of the next token at (rows, cols), from a model or a TeacherEnsemble (whose
     members run on the same inputs, their logits gathered before combining)."""
     members = model.models if isinstance(model, TeacherEnsemble) else [model]
-    logits = [m(input_ids=ids, **kw).logits[rows, cols] for m in members]
+    logits = []
+    for m in members:
+        head = m.get_output_embeddings()
+        if head is not None and m.base_model is not m:  # the LM head only where a token is predicted: no pads
+            logits.append(head(m.base_model(input_ids=ids, **kw).last_hidden_state[rows, cols]))
+        else:
+            logits.append(m(input_ids=ids, **kw).logits[rows, cols])
     if isinstance(model, TeacherEnsemble):
         return teacher_log_probs(logits, model.weights, model.combine)
     return torch.log_softmax(logits[0].float(), dim=-1)
@@ -279,80 +296,87 @@ def token_logprobs_plain(model, seqs, batch_size: int = 128, progress: bool = Fa
     return [out[k] for k in index]
 
 
-def _common_prefix(seqs) -> int:
-    n = min(len(s) for s in seqs)
-    for i in range(n):
-        if any(s[i] != seqs[0][i] for s in seqs[1:]):
-            return i
-    return n
+ROW_TOKENS = 128  # tokens per prefix-tree row: longer rows share more, attention grows with the square (128: ~4 %)
+TOKENS_PER_PAIR = 32  # a forward pass holds about batch_size x this many tokens (BLiMP: ~25 per pair with a 16k BPE)
 
 
-def _units(uniq, groups):
-    """Each distinct sequence once, in the row of the first group (pair) it occurs in: (sequence ids, shared length)."""
-    done, units = set(), []
-    for g in groups:
-        todo = [k for k in dict.fromkeys(g) if k not in done]
-        if todo:
-            done.update(todo)
-            units.append((todo, _common_prefix([uniq[k] for k in todo])))
-    return units
+def _lcp(a, b) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def tree_rows(uniq, row_tokens: int = ROW_TOKENS) -> list[tuple[list[int], list[int], list[tuple[int, list[int]]]]]:
+    """Pack distinct sequences, in sorted order, into prefix trees of at most ``row_tokens`` nodes (a longer sequence
+    gets a row of its own): a token shared by several sequences of a row is one node, computed once.
+
+    Returns rows of (tokens, parent node of each node (-1: root), [(sequence index, its node at each depth)])."""
+    rows, tokens, parents, members, prev, path = [], [], [], [], (), []
+    for k in sorted(range(len(uniq)), key=lambda i: uniq[i]):
+        s = uniq[k]
+        shared = _lcp(prev, s)
+        if members and len(tokens) + len(s) - shared > row_tokens:  # full: a new row holds the whole sequence
+            rows.append((tokens, parents, members))
+            tokens, parents, members, shared = [], [], [], 0
+        path = path[:shared]
+        for t in s[shared:]:
+            parents.append(path[-1] if path else -1)
+            tokens.append(t)
+            path.append(len(tokens) - 1)
+        members.append((k, list(path)))
+        prev = s
+    if members:
+        rows.append((tokens, parents, members))
+    return rows
 
 
 @torch.inference_mode()
 def token_logprobs(model, seqs, batch_size: int = 64, progress: bool = False, desc: str = "scoring",
-                   group: int = 2) -> list[list[float]]:
-    """What ``token_logprobs_plain`` returns, with each group of ``group`` consecutive sequences (a pair) in one row:
+                   row_tokens: int = ROW_TOKENS) -> list[list[float]]:
+    """What ``token_logprobs_plain`` returns, computing each distinct token prefix once per row.
 
-        row       = shared prefix P | rest of sequence 1 | rest of sequence 2
-        positions = 0 .. len(P)-1   | len(P) ..          | len(P) ..
-        attention : causal in P; each rest sees P and its own earlier tokens, never the other rest, nor padding.
-
-    The token after P is predicted from P's last position for every sequence; a sequence equal to P (one a prefix of
-    the other) has an empty rest. ``batch_size`` counts rows (pairs)."""
+    The distinct sequences, sorted, are laid out as prefix trees (``tree_rows``): a pair's shared prefix, and the
+    first words that neighbouring sentences share, are one node each. A node's position is its depth and it attends to
+    itself and its ancestors only (a 4-D mask), so it sees exactly the tokens it follows in its sequences. Rows are
+    sorted by length and a forward pass holds about ``batch_size`` x 32 tokens."""
     unique: dict[tuple, int] = {}
     index = [unique.setdefault(tuple(s), len(unique)) for s in seqs]
     uniq = list(unique)
     if any(len(s) < 2 for s in uniq):
         raise ValueError("every sequence needs a prefix token and at least one token to score")
-    units = _units(uniq, [index[i:i + group] for i in range(0, len(index), group)])
-    width_of = [shared + sum(len(uniq[k]) - shared for k in ks) for ks, shared in units]
-    order = sorted(range(len(units)), key=lambda u: width_of[u], reverse=True)
+    rows = sorted(tree_rows(uniq, row_tokens), key=lambda r: len(r[0]), reverse=True)
+    per_batch = max(1, batch_size * TOKENS_PER_PAIR // max(row_tokens, len(rows[0][0])))
     device = model_device(model)
     dtype = next(model.parameters()).dtype
     out: list[list[float]] = [[] for _ in uniq]
     bar = _progress(len(uniq), progress, desc)
-    for start in range(0, len(order), batch_size):
-        batch = [units[u] for u in order[start:start + batch_size]]
-        width = width_of[order[start]]
-        ids = torch.zeros(len(batch), width, dtype=torch.long)
-        pos = torch.zeros(len(batch), width, dtype=torch.long)
-        seg = torch.full((len(batch), width), -1, dtype=torch.long)  # -1 pad, 0 shared prefix, b >= 1 rest b
-        rows, cols, owners = [], [], []  # where each sequence's tokens 1.. are predicted, in order
-        for r, (ks, shared) in enumerate(batch):
-            first = uniq[ks[0]]
-            ids[r, :shared] = torch.tensor(first[:shared])
-            pos[r, :shared] = torch.arange(shared)
-            seg[r, :shared] = 0
-            at = shared
-            for b, k in enumerate(ks, 1):
-                rest = uniq[k][shared:]
-                ids[r, at:at + len(rest)] = torch.tensor(rest, dtype=torch.long)
-                pos[r, at:at + len(rest)] = torch.arange(shared, shared + len(rest))
-                seg[r, at:at + len(rest)] = b
-                # token t < shared is predicted at t-1; token `shared` at shared-1; later ones inside the rest
-                pred = list(range(min(shared, len(uniq[k]) - 1))) + list(range(at, at + len(rest) - 1))
-                rows += [r] * len(pred)
-                cols += pred
+    for start in range(0, len(rows), per_batch):
+        batch = rows[start:start + per_batch]
+        width = len(batch[0][0])
+        ids = np.zeros((len(batch), width), dtype=np.int64)
+        pos = np.zeros((len(batch), width), dtype=np.int64)
+        allowed = np.zeros((len(batch), width, width), dtype=bool)
+        allowed[:, range(width), range(width)] = True  # padding attends to itself: no empty softmax row
+        rows_i, cols, targets, owners = [], [], [], []
+        for r, (tokens, parents, members) in enumerate(batch):
+            ids[r, :len(tokens)] = tokens
+            for q, p in enumerate(parents):  # ancestors of a node: its parent's, and itself
+                if p >= 0:
+                    allowed[r, q] = allowed[r, p]
+                    allowed[r, q, q] = True
+                    pos[r, q] = pos[r, p] + 1
+            for k, path in members:  # token t of sequence k is predicted at its node of depth t-1
+                rows_i += [r] * (len(path) - 1)
+                cols += path[:-1]
+                targets += uniq[k][1:]
                 owners.append(k)
-                at += len(rest)
-        q, k_ = seg.unsqueeze(2), seg.unsqueeze(1)
-        allowed = torch.ones(width, width, dtype=torch.bool).tril() & ((k_ == 0) | (k_ == q))
+        allowed = torch.from_numpy(allowed)
         mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min).unsqueeze(1)
-        rows_t, cols_t = torch.tensor(rows), torch.tensor(cols)
-        targets = torch.tensor([t for k in owners for t in uniq[k][1:]], device=device)
-        logp = _log_probs_at(model, ids.to(device), rows_t, cols_t, attention_mask=mask.to(device),
-                             position_ids=pos.to(device))
-        tok = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1).tolist()
+        logp = _log_probs_at(model, torch.from_numpy(ids).to(device), torch.tensor(rows_i), torch.tensor(cols),
+                             attention_mask=mask.to(device), position_ids=torch.from_numpy(pos).to(device))
+        tok = logp.gather(-1, torch.tensor(targets, device=device).unsqueeze(-1)).squeeze(-1).tolist()
         i = 0
         for k in owners:
             out[k] = tok[i:i + len(uniq[k]) - 1]
@@ -362,15 +386,12 @@ def token_logprobs(model, seqs, batch_size: int = 64, progress: bool = False, de
     return [out[k] for k in index]
 
 
-def computed_positions(seqs, group: int = 2, plain: bool = False) -> int:
+def computed_positions(seqs, plain: bool = False, row_tokens: int = ROW_TOKENS) -> int:
     """Token positions a forward pass computes for ``seqs`` (without padding): what the FLOP count of the scorer is."""
-    unique: dict[tuple, int] = {}
-    index = [unique.setdefault(tuple(s), len(unique)) for s in seqs]
-    uniq = list(unique)
+    uniq = list(dict.fromkeys(tuple(s) for s in seqs))
     if plain:
         return sum(len(s) for s in uniq)
-    units = _units(uniq, [index[i:i + group] for i in range(0, len(index), group)])
-    return sum(shared + sum(len(uniq[k]) - shared for k in ks) for ks, shared in units)
+    return sum(len(tokens) for tokens, _, _ in tree_rows(uniq, row_tokens))
 
 
 def score_encoded(model, enc: Encoded, batch_size: int = 64, progress: bool = False, desc: str = "scoring",

@@ -316,6 +316,11 @@ def test_fast_path_equals_plain_path_across_batch_sizes(folders, tok, name):
         assert torch.allclose(torch.tensor(fast), torch.tensor(plain), atol=1e-4, rtol=0)
         assert [g >= b for g, b in fast] == [g >= b for g, b in plain]
     enc = sc.encode_pairs(tok, pairs)
+    plain_lp = sc.token_logprobs_plain(model, enc.seqs)
+    for row_tokens in (4, 16, 1000):  # rows split often, sometimes, never
+        fast_lp = sc.token_logprobs(model, enc.seqs, batch_size=2, row_tokens=row_tokens)
+        assert [len(x) for x in fast_lp] == [len(x) for x in plain_lp]
+        assert torch.allclose(torch.tensor(sum(fast_lp, [])), torch.tensor(sum(plain_lp, [])), atol=1e-4, rtol=0)
     assert sc.computed_positions(enc.seqs) < sc.computed_positions(enc.seqs, plain=True)  # really shares work
 
 
@@ -325,10 +330,12 @@ def test_prefix_sharing_without_a_shared_prefix_and_with_one_sentence_a_prefix(f
             [1, 5, 6], [1, 5, 6, 7, 8],  # the first sequence is a prefix of the second
             [1, 40, 41, 42], [1, 40],  # ... and the second of the first
             [1, 5, 6], [1, 50, 51]]  # a sequence seen before: scored once, in its first row
-    for bs in (1, 2, 8):
-        got = sc.token_logprobs(model, seqs, batch_size=bs)
+    for bs, row_tokens in [(1, 4), (2, 8), (8, 128)]:
+        got = sc.token_logprobs(model, seqs, batch_size=bs, row_tokens=row_tokens)
         for seq, lp in zip(seqs, got):
             assert lp == pytest.approx(_ids_reference(model, seq), abs=1e-5)
+    tokens, _, members = sc.tree_rows([tuple(s) for s in seqs[2:6]])[0]  # one tree: [1, 5, 6, 7, 8] + [40, 41, 42]
+    assert tokens == [1, 5, 6, 7, 8, 40, 41, 42] and len(members) == 4
     # the same through text: " My ball." is a token prefix of " My ball. The dog sees it."
     short, long_ = "My ball.", "My ball. The dog sees it."
     enc = sc.encode_pairs(tok, [(short, long_)])
@@ -351,10 +358,12 @@ def _context_reference(model, tok, context, continuation):
 def test_context_pairs_equal_a_hand_computation(folders, tok, tmp_path):
     model = _load(folders["llama_b"])
     _write_jsonl(tmp_path / "ctx.jsonl", [
-        {"context": "Mommy has a bird.", "sentence_good": "The bird sees mommy.", "sentence_bad": "The bird see mommy."},
-        {"context": "A: Where is the dog?\nB:", "sentence_good": "The dog is here.", "sentence_bad": "The dog are here."}])
-    _write_jsonl(tmp_path / "two.jsonl", [
-        {"context_good": "The dogs like my ball.", "context_bad": "The dogs likes my ball.", "target": "Daddy sees it."}])
+        {"context": "Mommy has a bird.", "sentence_good": "The bird sees mommy.",
+         "sentence_bad": "The bird see mommy."},
+        {"context": "A: Where is the dog?\nB:", "sentence_good": "The dog is here.",
+         "sentence_bad": "The dog are here."}])
+    _write_jsonl(tmp_path / "two.jsonl", [{"context_good": "The dogs like my ball.",
+                                           "context_bad": "The dogs likes my ball.", "target": "Daddy sees it."}])
     layouts = {}
     pairs = sc.load_pairs(tmp_path, layouts=layouts)
     assert layouts == {"ctx.jsonl": ("context", {"good": "sentence_good", "bad": "sentence_bad", "context": "context"}),
@@ -461,7 +470,8 @@ def test_report_is_generic(tmp_path):
     rows = [report.Row("CoLA", "tasks", {"a": -12.5, "b": 30.0}), report.Row("MRPC", "tasks", {"a": 40.0, "b": None}),
             report.Row("Average", "averages", {"a": 13.75, "b": 30.0})]
     table = report.format_table(rows, ["a", "b"], header="GLUE (MCC x 100)")
-    assert table.splitlines() == ["| GLUE (MCC x 100) | a | b |", "| --- | ---: | ---: |", "| CoLA | -12.5 | **30.0** |",
+    assert table.splitlines() == ["| GLUE (MCC x 100) | a | b |", "| --- | ---: | ---: |",
+                                  "| CoLA | -12.5 | **30.0** |",
                                   "| MRPC | **40.0** | – |", "| *Average* | 13.8 | **30.0** |"]
     png = report.parallel_plot(rows, ["a", "b"], tmp_path / "glue.png", "MCC x 100", (-100, 100), chance=0)
     assert png.stat().st_size > 1000
@@ -496,12 +506,18 @@ def test_cli_refuses_wrong_inputs_before_scoring(folders, tmp_path, capsys):
     bad.mkdir()
     _write_jsonl(bad / "p.jsonl", [{"sentence_good": "a b", "sentence_bad": "b a"},
                                    {"sentence_good": "The dog.", "sentence_bad": "The dog."}])
-    refused(["--model", f"a={a}"], "p.jsonl:2: sentence_good and sentence_bad are identical", bad)
+    refused(["--model", f"a={a}", "eval.identical_pairs=error"], "p.jsonl:2: sentence_good and sentence_bad are "
+            "identical", bad)
+    assert run_cli(eb.main, ["--blimp-dir", str(bad), "--model", f"a={a}", "eval.identical_pairs=tie"] + base) == 0
+    assert "warning: 1 pair(s) have identical sentences for 'a' (first: p line 2)" in capsys.readouterr().err
+    assert json.loads((out / "a.json").read_text())["files"]["p"]["total"] == 2  # the tie is counted (correct)
+    (out / "a.json").unlink()
     _write_jsonl(bad / "p.jsonl", [{"sentence_good": "The dog.", "sentence_bad": " "}])
     refused(["--model", f"a={a}"], "p.jsonl:1: sentence_bad is empty", bad)
     _write_jsonl(bad / "p.jsonl", [{"sentence_good": "The dog.", "sentence_bad": "The cat."},
                                    {"sentence_good": "\ufb01sh", "sentence_bad": "fish"}])  # NFKC: the same ids
-    refused(["--model", f"a={a}"], "p line 2: the two sentences tokenize to the same ids", bad)
+    refused(["--model", f"a={a}", "eval.identical_pairs=error"], "p line 2: the two sentences tokenize to the same "
+            "ids", bad)
 
     # a model folder without weights, a corrupt tokenizer.json, an ensemble whose tokenizers differ
     no_weights = _copy(a, tmp_path / "no_weights")
