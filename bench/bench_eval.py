@@ -108,8 +108,8 @@ def run_lmeval(args, model_dir, blimp, env) -> dict:
             "output_type: multiple_choice\ntest_split: train\ndoc_to_text: \"\"\ndoc_to_target: 0\n"
             "doc_to_choice: \"{{[sentence_good, sentence_bad]}}\"\nnum_fewshot: 0\nmetric_list:\n  - metric: acc\n")
     cmd = [args.lm_eval, "--model", "hf", "--model_args", f"pretrained={model_dir.resolve()},dtype=float32",
-           "--tasks", ",".join(names), "--include_path", str(tasks_dir.resolve()), "--batch_size", str(2 * args.batch),
-           "--device", "cpu", "--output_path", str(out.resolve()), "--log_samples"]
+           "--tasks", ",".join(names), "--include_path", str(tasks_dir.resolve()),
+           "--batch_size", str(2 * args.batch), "--device", "cpu", "--output_path", str(out.resolve()), "--log_samples"]
     env = dict(env, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_HOME=str((work / "hf").resolve()))
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -143,15 +143,28 @@ def main():
     p.add_argument("--work", default="/tmp/bench_eval", help="tokenizer, model, file subset and outputs go here")
     p.add_argument("--files", type=int, default=10)
     p.add_argument("--pairs", type=int, default=1000, help="first N pairs of each file")
-    p.add_argument("--batch", type=int, default=64, help="pairs per forward pass (lm-eval: 2x sentences)")
+    p.add_argument("--batch", type=int, default=128, help="pairs per forward pass (lm-eval: 2x sentences)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--no-plain", action="store_true", help="skip the plain path (saves a third of the run)")
+    p.add_argument("--count-all", action="store_true", help="only count the token positions of every pair in --blimp "
+                   "for each way of scoring (no model runs)")
     p.add_argument("--lm-eval", default=shutil.which("lm_eval") or "/work/lmeval-venv/bin/lm_eval",
                    help="lm_eval executable (skipped when missing)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     model_dir, blimp = prepare(args)
+    if args.count_all:
+        from tokenizer import load_tokenizer
+
+        enc = scoring.encode_pairs(load_tokenizer(model_dir), scoring.load_pairs(args.blimp, identical="tie"))
+        total = sum(len(x) for x in enc.seqs)
+        pair = sum(len(a) + len(b) - scoring._lcp(a, b) for a, b in zip(enc.seqs[0::2], enc.seqs[1::2]))
+        tree = scoring.computed_positions(enc.seqs)
+        print(f"{len(enc.seqs) // 2} pairs: {total} positions one row per sentence; {pair} with each pair's shared "
+              f"prefix once ({100 * (1 - pair / total):.1f} % fewer); {tree} in {scoring.ROW_TOKENS}-token prefix-tree "
+              f"rows ({100 * (1 - tree / total):.1f} % fewer)")
+        return
     peak = gemm_peak(args.threads)
     print(f"GEMM peak: fp32 {peak['fp32'] / 1e9:.0f} GFLOP/s, bf16 {peak['bf16'] / 1e9:.0f} GFLOP/s; "
           f"load average {os.getloadavg()[0]:.1f}")
