@@ -23,9 +23,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tokenizers import Tokenizer
 from torch.utils.data import Dataset
 
 from config import UserError
+from files import write_atomic
 from tokenizer import tokenizer_fingerprint
 
 SPLIT_SUFFIXES = (".train", ".dev", ".test")
@@ -43,7 +45,8 @@ def split_files(folder) -> list[Path]:
     return files
 
 
-def cache_key(files, tokenizer_dir, eos_between: str) -> str:
+def token_cache_key(files, tokenizer_dir, eos_between: str) -> str:
+    """Names the token-id cache of a split: the tokenizer, the separator setting and every file's name and contents."""
     h = hashlib.sha256()
     h.update(tokenizer_fingerprint(tokenizer_dir).encode())
     h.update(eos_between.encode())
@@ -55,8 +58,6 @@ def cache_key(files, tokenizer_dir, eos_between: str) -> str:
 
 def encode_files(files, tokenizer_dir, eos_between: str = "none") -> np.ndarray:
     """Encode ``files`` into one flat id array (uint16 when the vocab fits, else int32)."""
-    from tokenizers import Tokenizer
-
     tok = Tokenizer.from_file(str(Path(tokenizer_dir) / "tokenizer.json"))
     eos = tok.token_to_id("</s>")
     dtype = np.uint16 if tok.get_vocab_size() <= np.iinfo(np.uint16).max else np.int32
@@ -80,18 +81,14 @@ def encode_files(files, tokenizer_dir, eos_between: str = "none") -> np.ndarray:
 def load_split_ids(folder, tokenizer_dir, cache_dir="cache", eos_between: str = "none", verbose: bool = True):
     """Token ids of a split folder, from the cache when it matches, else encoded and cached (atomically)."""
     files = split_files(folder)
-    key = cache_key(files, tokenizer_dir, eos_between)
+    key = token_cache_key(files, tokenizer_dir, eos_between)
     path = Path(cache_dir) / f"{Path(folder).name}-{key}.npy"
     if path.is_file():
         if verbose:
             print(f"token ids: {path} (cached)")
         return np.load(path, mmap_mode="r")
     ids = encode_files(files, tokenizer_dir, eos_between)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        np.save(fh, ids)
-    os.replace(tmp, path)  # atomic: a killed run never leaves a half-written cache behind
+    write_atomic(path, lambda fh: np.save(fh, ids))  # a killed run never leaves a half-written cache behind
     rank = int(os.environ.get("RANK", "0"))
     if verbose or rank:  # a non-main process tokenizing means the cache was not shared with it: always say so
         print(f"token ids: {len(ids):,} tokens from {len(files)} files -> {path}" + (f" (rank {rank})" if rank else ""))

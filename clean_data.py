@@ -119,13 +119,16 @@ def main(argv=None) -> int:
     if args.help_config:
         print(describe(CleanConfig))
         return 0
-    cfg = load_config(CleanConfig, args.config, args.overrides)
+    run(load_config(CleanConfig, args.config, args.overrides))
+    return 0
+
+
+def run(cfg: CleanConfig):
     c = cfg.clean
     t0 = time.time()
     rows = clean_folders(c.input_dirs, c.output_dir, c.passthrough_unknown)
     save_config(cfg, c.output_dir)
     print(f"cleaned {len(rows)} files from {len(c.input_dirs)} folders into {c.output_dir} in {time.time() - t0:.1f}s")
-    return 0
 
 
 if __name__ == "__main__":

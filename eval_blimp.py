@@ -558,7 +558,12 @@ def main(argv=None) -> int:
         print(table + f"\nwrote {Path(out_dir) / 'table.md'} and {Path(out_dir) / 'blimp.png'}")
         return 0
 
-    cfg = resolve_config(args)
+    run(resolve_config(args), progress=not args.no_progress)
+    return 0
+
+
+def run(cfg: EvalConfig, progress: bool = True) -> dict:
+    """Score every model and ensemble of ``cfg`` and write results, table.md and blimp.png; returns the results."""
     e = cfg.eval
     scorers = {n: [p] for n, p in e.models.items()}
     for n, paths in e.ensembles.items():
@@ -599,7 +604,7 @@ def main(argv=None) -> int:
     for name, paths in scorers.items():
         model = load_scorer(paths, dtype)
         t0 = time.perf_counter()
-        s = score_sequences(model, encoded[name], 2 * e.batch_size, progress=not args.no_progress, desc=name)
+        s = score_sequences(model, encoded[name], 2 * e.batch_size, progress=progress, desc=name)
         seconds = time.perf_counter() - t0
         del model
         res = summarize(pairs, list(zip(s[0::2], s[1::2])))
@@ -615,7 +620,7 @@ def main(argv=None) -> int:
     table = write_summary(results, out)
     print(table)
     print(f"wrote {out / 'table.md'} and {out / 'blimp.png'}", file=sys.stderr)
-    return 0
+    return results
 
 
 if __name__ == "__main__":

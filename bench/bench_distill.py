@@ -7,7 +7,7 @@
 Paths (``--paths``, comma-separated):
   naive      fp32 everywhere; teachers called with labels (unused CE); each teacher's full [B,T,V] logits stacked and
              averaged; softmax and log_softmax materialised; KLDivLoss(reduction="batchmean") (the authors' code)
-  fp32       our loss (distill_train.distillation_loss) and teacher call (DistillationTrainer.teacher_logits), fp32
+  fp32       our loss (losses.distillation_loss) and teacher call (DistillationTrainer.teacher_logits), fp32
   default    ours as run by distill_train.py with precision/teacher_precision auto on this CPU: student under bf16
              autocast, bf16 teacher weights in inference mode, fused chunked loss
   compile    default + torch.compile(student)
@@ -58,7 +58,8 @@ def naive_step_loss(student, teachers, batch, timer=None):
 def worker(args):
     torch.set_num_threads(args.threads)
     from config import ModelSection
-    from distill_train import DistillationTrainer, distillation_loss
+    from distill_train import DistillationTrainer
+    from losses import distillation_loss
 
     path = args.worker
     bf16 = path in ("default", "compile", "cache")
@@ -116,9 +117,8 @@ def worker(args):
             logits = out.logits
             timer("student_fwd")
             if path == "cache":
-                from teacher_cache import topk_distillation_loss
 
-                res = topk_distillation_loss(logits, teacher, batch["labels"], alpha=ALPHA, temperature=TEMP,
+                res = distillation_loss(logits, teacher, batch["labels"], alpha=ALPHA, temperature=TEMP,
                                              chunk_size=args.chunk, tail=args.tail)
             else:
                 res = distillation_loss(logits, teacher, batch["labels"], alpha=ALPHA, temperature=TEMP,
