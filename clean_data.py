@@ -108,7 +108,7 @@ def plan(c: CleanSection) -> tuple[list[tuple[Path, str | None, Path]], list[Pat
         if not d.is_dir():
             raise UserError(f"{d}: clean.input_dirs folder not found; give the BabyLM split folders "
                             "(e.g. data/babylm_10M)")
-        if out_root.resolve() == d.resolve() or out_root.resolve() in d.resolve().parents:
+        if out_root.resolve() in (d.resolve(), *d.resolve().parents):
             raise UserError(f"{out_root}: clean.output_dir is or contains the input folder {d}; cleaned files would "
                             "land among raw ones: pick an output_dir outside the inputs (e.g. data/clean)")
     jobs, seen = [], {}
@@ -121,8 +121,6 @@ def plan(c: CleanSection) -> tuple[list[tuple[Path, str | None, Path]], list[Pat
             raise UserError(f"{d}: same folder name as {seen[d.name]}; clean.input_dirs folders need distinct names")
         seen[d.name] = d
         out_dir = out_root / d.name
-        if any(out_dir.resolve() == i.resolve() for i in inputs):  # e.g. a symlink back to an input
-            raise UserError(f"{out_dir}: this output folder is an input folder; pick another clean.output_dir")
         if out_dir.exists() and not out_dir.is_dir():
             raise UserError(f"{out_dir}: exists and is not a folder; move it away or pick another clean.output_dir")
         for f in files:
@@ -177,7 +175,7 @@ def loss_warning(r: dict, max_word_loss: float) -> str | None:
 def clean_folders(c: CleanSection, log=print, warn=None) -> list[dict]:
     """Clean every file of every split folder into output_dir/<folder name>/; returns one dict per file with
     ``input``, ``output``, ``source`` (None: copied), ``bytes_in``, ``bytes_out``, ``words_in``, ``words_out``,
-    ``warning`` (None or the message, also passed to ``warn``, default: stderr)."""
+    ``digest`` (sha256 of the output), ``warning`` (None or the message, also passed to ``warn``, default: stderr)."""
     warn = warn or (lambda msg: print(f"warning: {msg}", file=sys.stderr))
     jobs, stale, manifest = plan(c)
     cleaners = STYLES[c.style]
@@ -212,7 +210,7 @@ def clean_folders(c: CleanSection, log=print, warn=None) -> list[dict]:
             warn(msg)
         if c.strict and warnings:
             more = f" ({len(warnings) - 1} more warned above)" if len(warnings) > 1 else ""
-            raise UserError(f"{warnings[0]}{more}; clean.strict is true, so no output was written: check the file, or "
+            raise UserError(f"{warnings[0]}{more}; clean.strict is true, so no output was replaced: check the file, or "
                             "raise clean.max_word_loss, or set clean.strict=false")
     except BaseException:  # a refusal, an error or Ctrl-C: the earlier outputs stay as they were
         for _, _, out_path in jobs:

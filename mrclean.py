@@ -4,9 +4,10 @@
     clean = CLEANERS[source_of("aochildes.train")]      # -> clean_aochildes
     text = clean(open("data/babylm_10M/aochildes.train").read())
 
-Every cleaner maps a whole file's text to cleaned text, one document/utterance per line as in the input: lines are
-cleaned one at a time, never merged or split; a line is only dropped when nothing but junk is left of it (no letter
-or digit, a bare speaker label, a subtitle credit, a book-title marker). The output ends with one newline.
+Every cleaner in CLEANERS (clean.style: ours) maps a whole file's text to cleaned text, one document/utterance per
+line as in the input: lines are cleaned one at a time, never merged or split; a line is only dropped when nothing but
+junk is left of it (no letter or digit, a bare speaker label, a subtitle credit, a book-title marker). The output ends
+with one newline.
 
 Every cleaner is idempotent, clean(clean(x)) == clean(x): each rule's output no longer matches that rule or an
 earlier one (a rule that could expose a new match, like nested brackets, repeats until nothing changes).
@@ -36,9 +37,9 @@ same), so an old-Mac file is not one long line.
 STYLES["authors"] (clean.style: authors) reproduces the output of the authors' mrclean.py (Timiryasov & Tastet's
 BabyLlama repository), with its start/end/pad tokens empty as in their release, byte for byte:
   aochildes, bnc_spoken, cbt  runs of space/tab/NBSP -> one space; the one space before . , ; ! ? goes (also in
-                  `costs .5`); blank lines, leading and trailing spaces stay. bnc_spoken: then every `\\n\\n` is removed
-                  (the lines around it are glued). cbt: then `queen 's` -> `queen's` (word, space, quote, letter), nothing else:
-                  `do n't`, `` '' ` quotes, -LRB- brackets, _BOOK_TITLE_ lines stay
+                  `costs .5`); blank lines, leading and trailing spaces stay. bnc_spoken: then every `\\n\\n` is
+                  removed (the lines around it are glued). cbt: then `queen 's` -> `queen's` (word, space, quote,
+                  letter), nothing else: `do n't`, `` '' ` quotes, -LRB- brackets, _BOOK_TITLE_ lines stay
   children_stories, gutenberg, switchboard  unchanged
   open_subtitles  lines containing `subtitle` (any case) dropped
   qed             a line whose characters, ( ... ) and . ! ? not counted, are at least half upper case gets l -> I and
@@ -48,7 +49,7 @@ BabyLlama repository), with its start/end/pad tokens empty as in their release, 
   wikipedia       `= = = T = = =\\n` -> `T` glued to the next line; lines stripped; the first character of the file
                   dropped; every `\\n\\n` removed; no final newline
 The authors' style is not idempotent (wikipedia drops a character each time) and keeps the quirks listed in the
-README (section Cleaning).
+README (deviations).
 """
 
 from __future__ import annotations

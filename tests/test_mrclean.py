@@ -264,8 +264,9 @@ AUTHORS_FIXTURES = {
     "gutenberg": ("*** START OF THIS PROJECT GUTENBERG EBOOK ***\n[Illustration]\n_very_  cross\n",) * 2,
     # as aochildes, then every \n\n goes: the lines around it are glued
     "bnc_spoken": ("It 's  raining .\n\nYes , it is .\n\n\nNo\n", "It 's raining.Yes, it is.\nNo\n"),
-    "simple_wikipedia": ("= = = April = = =\nApril is a month .\n\nMay\n", "= = = April = = =\nApril is a month .May\n"),
-    # `= = = T = = =\n` -> `T` glued to the next line, lines stripped, first character dropped, \n\n removed, no final \n
+    "simple_wikipedia": ("= = = April = = =\nApril is a month .\n\nMay\n",
+                         "= = = April = = =\nApril is a month .May\n"),
+    # `= = = T = = =\n` -> `T` glued to the next line; lines stripped; first character and every \n\n dropped
     "wikipedia": (" = Valkyria = \n= = = Early life = = =\nHe was born .\n\n = = Career = = \nText\n",
                   " Valkyria =\nEarly lifeHe was born .= = Career = =\nText"),
     # lines containing `subtitle` go with their newline; a last line without one stays
