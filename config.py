@@ -323,10 +323,21 @@ class CleanSection:
     input_dirs: list[str] = field(help="split folders of raw BabyLM files (e.g. data/babylm_10M data/babylm_dev)")
     output_dir: str = field(help="each split folder is cleaned into output_dir/<split folder name>")
     passthrough_unknown: bool = field(False, help="copy files of unknown sources unchanged instead of failing")
+    style: Literal["ours", "authors"] = field(
+        "ours", help="ours: mrclean.py's per-source cleaners, which do more (the README's deviations list each "
+                     "difference); authors: the authors' mrclean.py output, byte for byte (blank lines and `` kept)")
+    max_word_loss: float = field(0.5, help="warn when cleaning removes more than this share of a file's words, 0..1 "
+                                           "(a word holds a letter or digit; on the 4 real sources ours removes at "
+                                           "most 2%, so more means a wrong source name or a broken file); an input "
+                                           "left empty is always warned")
+    strict: bool = field(False, help="true: those warnings stop the run (exit 2) before any output is replaced")
 
     def __post_init__(self):
         if not self.input_dirs:
             raise ConfigError("clean.input_dirs", "give at least one split folder")
+        if not 0 <= self.max_word_loss <= 1:  # also refuses nan
+            raise ConfigError("clean.max_word_loss", f"{self.max_word_loss!r} is out of range; give a share of a "
+                                                     "file's words in [0, 1], e.g. 0.5")
 
 
 @dataclasses.dataclass
