@@ -362,9 +362,12 @@ class DataSection:
                                            "off in the paper's final models)")
     eval_samples: int = field(8192, help="number of dev chunks in the eval subset (authors: 8192); capped at what exists")
     eval_seed: int = field(2023, help="seed that draws the eval subset; the same for every model so losses compare")
-    eos_between: Literal["none", "files", "lines"] = field(
-        "none", help="insert </s> between files, between lines too, or nowhere (authors' code: none; newlines stay as "
-                     "tokens either way)")
+    separator: Literal["none", "<s>", "</s>"] = field(
+        "none", help="a boundary token in the token stream (paper, authors' code: none; newlines stay tokens either "
+                     "way): <s> before each line (or file), so the <s> that BLiMP scoring conditions on is a token the "
+                     "model has seen; </s> after each")
+    separator_every: Literal["lines", "files"] = field("lines", help="where the separator goes: at every line (an "
+                                                                     "utterance or paragraph) or every file")
     cache_dir: str = field("cache", help="token-id cache, keyed by tokenizer and file contents")
 
     def __post_init__(self):

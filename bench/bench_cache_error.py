@@ -36,8 +36,7 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    from losses import distillation_loss
-    from losses import TopKTeacher
+    from losses import TopKTeacher, distillation_loss
     from tokenizer import load_tokenizer
 
     vocab = len(load_tokenizer(args.tokenizer))

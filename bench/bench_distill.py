@@ -72,7 +72,8 @@ def worker(args):
     ids = load_real_ids(args.data, args.tokenizer) if args.data else None
     n_batches = args.warmup + args.steps
     batches = random_batches(n_batches, args.batch, args.seq, args.vocab, seed=123, ids=ids)
-    holder = SimpleNamespace(teachers=teachers, teacher_cache=None)
+    holder = SimpleNamespace(teachers=teachers, teacher_cache=None, cache_hits=0, cache_misses=0,
+                             state=SimpleNamespace(global_step=0))
     flops = 3 * forward_flops(student, args.batch, args.seq)
     if path != "cache":
         flops += sum(forward_flops(t, args.batch, args.seq) for t in teachers)
@@ -116,13 +117,8 @@ def worker(args):
                 out = student(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False)
             logits = out.logits
             timer("student_fwd")
-            if path == "cache":
-
-                res = distillation_loss(logits, teacher, batch["labels"], alpha=ALPHA, temperature=TEMP,
-                                             chunk_size=args.chunk, tail=args.tail)
-            else:
-                res = distillation_loss(logits, teacher, batch["labels"], alpha=ALPHA, temperature=TEMP,
-                                        chunk_size=args.chunk)
+            res = distillation_loss(logits, teacher, batch["labels"], alpha=ALPHA, temperature=TEMP,
+                                    chunk_size=args.chunk, tail=args.tail)
             loss, ce, kl = res.loss, float(res.ce), float(res.kl)
             timer("loss_fwd")
         if logits.requires_grad:
