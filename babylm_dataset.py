@@ -8,11 +8,11 @@ on the same tokens.
 
 Tokenization runs once per split: files are read line by line and encoded in batches by the fast tokenizer's threads
 (each line keeps its newline, so newlines stay tokens as in the authors' whole-file encoding). The ids go to
-``<cache_dir>/<split>-<key>.npy`` where the key hashes the tokenizer files, the ``eos_between`` setting and each input
+``<cache_dir>/<split>-<key>.npy`` where the key hashes the tokenizer files, the separator settings and each input
 file's name and contents: change a corpus file or the tokenizer and the cache is rebuilt, never read stale.
 
-``eos_between``: ``none`` (authors' code: files are concatenated as they are), ``files`` (a ``</s>`` after each file),
-``lines`` (a ``</s>`` after every line, i.e. between documents/utterances, and so between files too).
+``separator`` (``data.separator``, ``data.separator_every``): ``none`` (the paper, authors' code: files are
+concatenated as they are), ``<s>`` before each line or file, ``</s>`` after each line or file.
 """
 
 from __future__ import annotations
@@ -23,9 +23,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tokenizers import Tokenizer
 from torch.utils.data import Dataset
 
 from config import UserError
+from files import write_atomic
 from tokenizer import tokenizer_fingerprint
 
 SPLIT_SUFFIXES = (".train", ".dev", ".test")
@@ -43,55 +45,59 @@ def split_files(folder) -> list[Path]:
     return files
 
 
-def cache_key(files, tokenizer_dir, eos_between: str) -> str:
+def token_cache_key(files, tokenizer_dir, separator: str = "none", every: str = "lines") -> str:
+    """Names the token-id cache of a split: the tokenizer, the separator settings and every file's name and contents."""
     h = hashlib.sha256()
     h.update(tokenizer_fingerprint(tokenizer_dir).encode())
-    h.update(eos_between.encode())
+    h.update(f"{separator}|{every}".encode() if separator != "none" else b"none")
     for f in files:
         h.update(f.name.encode())
         h.update(hashlib.sha256(f.read_bytes()).digest())
     return h.hexdigest()[:20]
 
 
-def encode_files(files, tokenizer_dir, eos_between: str = "none") -> np.ndarray:
-    """Encode ``files`` into one flat id array (uint16 when the vocab fits, else int32)."""
-    from tokenizers import Tokenizer
-
+def encode_files(files, tokenizer_dir, separator: str = "none", every: str = "lines") -> np.ndarray:
+    """Encode ``files`` into one flat id array (uint16 when the vocab fits, else int32); ``separator`` ``<s>`` goes
+    before each line (``every="lines"``) or file, ``</s>`` after."""
     tok = Tokenizer.from_file(str(Path(tokenizer_dir) / "tokenizer.json"))
-    eos = tok.token_to_id("</s>")
     dtype = np.uint16 if tok.get_vocab_size() <= np.iinfo(np.uint16).max else np.int32
+    sep = None if separator == "none" else np.array([tok.token_to_id(separator)], dtype=dtype)
+    if sep is not None and sep[0] is None:
+        raise UserError(f"{tokenizer_dir}: the tokenizer has no {separator} token for data.separator")
+    before, after = (sep, None) if separator == "<s>" else (None, sep)
     parts = []
     for f in files:
         try:
             lines = f.read_text(encoding="utf-8").splitlines(keepends=True)
         except UnicodeDecodeError as e:
             raise UserError(f"{f}: not UTF-8 text (byte {e.start}); clean it with clean_data.py first")
+        if every == "files" and before is not None:
+            parts.append(before)
         for start in range(0, len(lines), ENCODE_BATCH_LINES):
             batch = lines[start:start + ENCODE_BATCH_LINES]
             for enc in tok.encode_batch_fast(batch, add_special_tokens=False):
+                if every == "lines" and before is not None:
+                    parts.append(before)
                 parts.append(np.asarray(enc.ids, dtype=dtype))
-                if eos_between == "lines":
-                    parts.append(np.array([eos], dtype=dtype))
-        if eos_between == "files":
-            parts.append(np.array([eos], dtype=dtype))
+                if every == "lines" and after is not None:
+                    parts.append(after)
+        if every == "files" and after is not None:
+            parts.append(after)
     return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
 
 
-def load_split_ids(folder, tokenizer_dir, cache_dir="cache", eos_between: str = "none", verbose: bool = True):
+def load_split_ids(folder, tokenizer_dir, cache_dir="cache", separator: str = "none", every: str = "lines",
+                   verbose: bool = True):
     """Token ids of a split folder, from the cache when it matches, else encoded and cached (atomically)."""
     files = split_files(folder)
-    key = cache_key(files, tokenizer_dir, eos_between)
+    key = token_cache_key(files, tokenizer_dir, separator, every)
     path = Path(cache_dir) / f"{Path(folder).name}-{key}.npy"
     if path.is_file():
         if verbose:
             print(f"token ids: {path} (cached)")
         return np.load(path, mmap_mode="r")
-    ids = encode_files(files, tokenizer_dir, eos_between)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        np.save(fh, ids)
-    os.replace(tmp, path)  # atomic: a killed run never leaves a half-written cache behind
+    ids = encode_files(files, tokenizer_dir, separator, every)
+    write_atomic(path, lambda fh: np.save(fh, ids))  # a killed run never leaves a half-written cache behind
     rank = int(os.environ.get("RANK", "0"))
     if verbose or rank:  # a non-main process tokenizing means the cache was not shared with it: always say so
         print(f"token ids: {len(ids):,} tokens from {len(files)} files -> {path}" + (f" (rank {rank})" if rank else ""))
@@ -161,8 +167,10 @@ def build_datasets(data, seed: int = 42, verbose: bool = True):
     if held_out:
         raise UserError(f"{held_out[0]}: held-out ({held_out[0].suffix}) file in data.train_dir; train on *.train "
                         "files only")
-    train_ids = load_split_ids(data.train_dir, data.tokenizer_dir, data.cache_dir, data.eos_between, verbose)
-    dev_ids = load_split_ids(data.dev_dir, data.tokenizer_dir, data.cache_dir, data.eos_between, verbose)
+    train_ids = load_split_ids(data.train_dir, data.tokenizer_dir, data.cache_dir, data.separator, data.separator_every,
+                               verbose)
+    dev_ids = load_split_ids(data.dev_dir, data.tokenizer_dir, data.cache_dir, data.separator, data.separator_every,
+                               verbose)
     train = ChunkDataset(train_ids, data.seq_length, data.random_offset, seed=seed)
     n_dev = len(dev_ids) // data.seq_length
     if n_dev == 0:

@@ -2,32 +2,60 @@
 
     python clean_data.py --config config/clean.yaml
     python clean_data.py --config config/clean.yaml clean.output_dir=/tmp/clean clean.passthrough_unknown=true
+    python clean_data.py --config config/clean.yaml clean.style=authors clean.output_dir=data/clean_authors
     python clean_data.py --help-config
 
 Every folder in ``clean.input_dirs`` (e.g. data/babylm_10M, data/babylm_dev) is cleaned into
 ``clean.output_dir/<folder name>/`` with the same file names. A file's source comes from its name, ``<source>.train``
 / ``.dev`` / ``.test``, with the 2023 and 2024 names (``aochildes`` / ``childes``, ``simple_wikipedia`` /
-``simple_wiki``, ...); hidden files and sub-folders are ignored. Everything is checked first (folders exist and hold
-files, every source is known, every file is UTF-8), so a mistake stops the run before anything is written. Outputs are
-written atomically (temp file, then rename) and the resolved config is saved as ``clean.output_dir/config.yaml``.
-Cleaning is idempotent: running it again on its own output changes no file.
+``simple_wiki``, ...); hidden files and sub-folders are ignored. ``clean.style`` picks our cleaners or the authors'.
+
+Everything is checked before anything is written: folders exist and hold files, every source is known, every file is
+UTF-8, the output folder neither is nor holds an input folder, and no file this stage would overwrite or remove was
+written by anyone else. ``clean.output_dir/clean_manifest.json`` records what this stage wrote (path and sha256): only
+a file listed there with the same contents is ever replaced or removed, so a raw folder given by mistake as an output
+folder is refused, never emptied. Outputs of an earlier run whose input file is gone are removed (they would be
+trained on too).
+
+Each output is cleaned into a hidden temp file first. A file that loses more than ``clean.max_word_loss`` of its words
+(a word: a whitespace-separated token with a letter or digit, so `kee .` -> `kee.` loses none), or any input left
+empty, is warned about; with ``clean.strict: true`` the run then stops, exit 2, and no output is replaced. Otherwise
+the temp files are renamed into place and the resolved config is saved as ``clean.output_dir/config.yaml``. Cleaning
+is idempotent (style ours): running it again on its own output changes no file.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
 
-from config import CleanConfig, UserError, add_config_args, describe, load_config, run_cli, save_config
-from mrclean import CLEANERS, source_of
+from config import CleanConfig, CleanSection, UserError, add_config_args, describe, load_config, run_cli, save_config
+from files import write_atomic
+from mrclean import CLEANERS, STYLES, source_of
+
+CORPUS_SUFFIXES = (".train", ".dev", ".test")  # what later stages read from a split folder
+MANIFEST = "clean_manifest.json"
+_WORD = re.compile(r"\S*\w\S*")
 
 
 def corpus_files(folder: Path) -> list[Path]:
     """The files of a split folder, sorted; hidden files (.DS_Store, editor swap files) and sub-folders are skipped."""
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def count_words(text: str) -> int:
+    """Whitespace-separated tokens holding a letter or digit: re-attaching `.` or `''` changes no count."""
+    return len(_WORD.findall(text))
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def check_utf8(path: Path) -> None:
@@ -38,16 +66,54 @@ def check_utf8(path: Path) -> None:
                         "re-encode the file as UTF-8") from None
 
 
-def plan(input_dirs, output_dir, passthrough_unknown: bool = False) -> list[tuple[Path, str | None, Path]]:
-    """Check every input before anything is written; return (input file, source or None to copy, output file)."""
-    out_root = Path(output_dir)
+class Manifest:
+    """``output_dir/clean_manifest.json``: for each file this stage wrote (path relative to output_dir), the sha256 of
+    the contents it wrote. A file is ours only while it still holds one of those contents."""
+
+    def __init__(self, root: Path):
+        self.root, self.path = root, root / MANIFEST
+        self.files: dict[str, list[str]] = {}
+        if self.path.is_file():
+            try:
+                self.files = {k: list(v) for k, v in json.loads(self.path.read_text(encoding="utf-8")).items()}
+            except (ValueError, TypeError, AttributeError, UnicodeDecodeError):
+                raise UserError(f"{self.path}: unreadable manifest of clean_data.py; delete it (files it listed are "
+                                "then treated as someone else's) or pick another clean.output_dir") from None
+
+    def rel(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    def owns(self, path: Path) -> bool:
+        return sha256(path) in self.files.get(self.rel(path), ())
+
+    def record(self, path: Path, digest: str, keep_old: bool = False) -> None:
+        """``keep_old``: while a rename is pending, the old and the new contents are both ours (crash-safe)."""
+        old = self.files.get(self.rel(path), []) if keep_old else []
+        self.files[self.rel(path)] = sorted({*old, digest})
+
+    def forget(self, path: Path) -> None:
+        self.files.pop(self.rel(path), None)
+
+    def save(self) -> None:
+        write_atomic(self.path, (json.dumps(self.files, indent=1, sort_keys=True) + "\n").encode())
+
+
+def plan(c: CleanSection) -> tuple[list[tuple[Path, str | None, Path]], list[Path], Manifest]:
+    """Check every input and output before anything is written. Returns the jobs (input file, source or None to copy,
+    output file), the earlier outputs to remove, and the manifest."""
+    out_root = Path(c.output_dir)
     if out_root.exists() and not out_root.is_dir():
         raise UserError(f"{out_root}: clean.output_dir exists and is not a folder; give a folder path")
-    jobs, seen = [], {}
-    for d in map(Path, input_dirs):
+    inputs = [Path(d) for d in c.input_dirs]
+    for d in inputs:
         if not d.is_dir():
             raise UserError(f"{d}: clean.input_dirs folder not found; give the BabyLM split folders "
                             "(e.g. data/babylm_10M)")
+        if out_root.resolve() in (d.resolve(), *d.resolve().parents):
+            raise UserError(f"{out_root}: clean.output_dir is or contains the input folder {d}; cleaned files would "
+                            "land among raw ones: pick an output_dir outside the inputs (e.g. data/clean)")
+    jobs, seen = [], {}
+    for d in inputs:
         files = corpus_files(d)
         if not files:
             raise UserError(f"{d}: no corpus files in this clean.input_dirs folder; expected <source>.train / .dev / "
@@ -56,31 +122,56 @@ def plan(input_dirs, output_dir, passthrough_unknown: bool = False) -> list[tupl
             raise UserError(f"{d}: same folder name as {seen[d.name]}; clean.input_dirs folders need distinct names")
         seen[d.name] = d
         out_dir = out_root / d.name
-        if out_dir.resolve() == d.resolve():
-            raise UserError(f"{d}: clean.output_dir would overwrite this input folder in place; pick another output_dir")
+        if out_dir.exists() and not out_dir.is_dir():
+            raise UserError(f"{out_dir}: exists and is not a folder; move it away or pick another clean.output_dir")
         for f in files:
             source = source_of(f.name)
-            if source is None and not passthrough_unknown:
+            if source is None and not c.passthrough_unknown:
                 raise UserError(f"{f}: unknown BabyLM source {f.name.split('.', 1)[0]!r}; known sources: "
                                 f"{', '.join(sorted(CLEANERS))}; rename the file, or set clean.passthrough_unknown=true "
                                 "to copy unknown files unchanged")
             check_utf8(f)
+            if (out_dir / f.name).exists() and not (out_dir / f.name).is_file():
+                raise UserError(f"{out_dir / f.name}: exists and is not a file; move it away or pick another "
+                                "clean.output_dir")
             jobs.append((f, source, out_dir / f.name))
-    return jobs
+    manifest = Manifest(out_root)
+    outputs = {out for _, _, out in jobs}
+    # what this run would overwrite or remove: its outputs, other corpus files in its split folders, the saved config
+    at_risk = {p for folder in {o.parent for o in outputs} if folder.is_dir() for p in folder.iterdir()
+               if p.is_file() and (p in outputs or p.suffix in CORPUS_SUFFIXES)}
+    at_risk |= {p for p in (out_root / "config.yaml",) if p.is_file()}
+    for p in sorted(at_risk):
+        if not manifest.owns(p):
+            raise UserError(f"{p}: this file was not written by clean_data.py (or was changed since; see "
+                            f"{manifest.path}) and cleaning would overwrite it or leave it among the cleaned files; "
+                            "move it away, or pick an empty clean.output_dir")
+    stale = sorted(p for p in at_risk if p not in outputs and p.suffix in CORPUS_SUFFIXES)
+    return jobs, stale, manifest
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a hidden temp file next to ``path``, then rename: an interrupted run never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+def temp_of(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp")
 
 
-def clean_folders(input_dirs, output_dir, passthrough_unknown: bool = False, log=print) -> list[dict]:
+def loss_warning(r: dict, max_word_loss: float) -> str | None:
+    """The warning for a file that lost more than ``max_word_loss`` of its words or was left empty; None if fine."""
+    wi, wo = r["words_in"], r["words_out"]
+    loss = 1 - wo / wi if wi else 0.0
+    emptied = r["bytes_in"] > 0 and r["bytes_out"] == 0 and r["source"] is not None
+    if not emptied and loss <= max_word_loss:
+        return None
+    what = "left it empty" if emptied else f"removed {loss:.1%} of its words"
+    return f"{r['input']}: cleaning {what} ({wi:,} -> {wo:,} words; clean.max_word_loss={max_word_loss})"
+
+
+def clean_folders(c: CleanSection, log=print, warn=None) -> list[dict]:
     """Clean every file of every split folder into output_dir/<folder name>/; returns one dict per file with
-    ``input``, ``output``, ``source`` (None: copied), ``bytes_in``, ``bytes_out``, ``words_in``, ``words_out``."""
-    jobs = plan(input_dirs, output_dir, passthrough_unknown)
+    ``input``, ``output``, ``source`` (None: copied), ``bytes_in``, ``bytes_out``, ``words_in``, ``words_out``,
+    ``digest`` (sha256 of the output), ``warning`` (None or the message, also passed to ``warn``, default: stderr)."""
+    warn = warn or (lambda msg: print(f"warning: {msg}", file=sys.stderr))
+    jobs, stale, manifest = plan(c)
+    cleaners = STYLES[c.style]
     names = [f"{f.parent.name}/{f.name}" for f, _, _ in jobs]
     w = max(len("total"), *map(len, names))
     s = max(len("source"), len("(copied)"), *(len(src or "") for _, src, _ in jobs))
@@ -91,24 +182,49 @@ def clean_folders(input_dirs, output_dir, passthrough_unknown: bool = False, log
 
     log(header + f"  {'change':>7}")
     rows = []
-    for name, (src_path, source, out_path) in zip(names, jobs):
-        raw = src_path.read_bytes()
-        text = raw.decode("utf-8")
-        out = CLEANERS[source](text).encode("utf-8") if source else raw
-        write_atomic(out_path, out)
-        r = dict(input=str(src_path), output=str(out_path), source=source, bytes_in=len(raw), bytes_out=len(out),
-                 words_in=len(text.split()), words_out=len(out.decode("utf-8").split()))
-        rows.append(r)
-        log(row(name, source or "(copied)", r["bytes_in"], r["bytes_out"], r["words_in"], r["words_out"]))
-    log("-" * len(header))
-    log(row("total", "", *(sum(r[k] for r in rows) for k in ("bytes_in", "bytes_out", "words_in", "words_out"))))
-    # corpus files left in the output split folders by an earlier run over other inputs would be trained on too
-    written = {out for _, _, out in jobs}
-    for folder in {out.parent for out in written}:
-        for stale in sorted(folder.iterdir()):
-            if stale.is_file() and stale.suffix in (".train", ".dev", ".test") and stale not in written:
-                stale.unlink()
-                log(f"removed {stale}: not among this run's inputs")
+    created = [d for d in (Path(c.output_dir), *sorted({o.parent for _, _, o in jobs})) if not d.exists()]
+    try:
+        for name, (src_path, source, out_path) in zip(names, jobs):
+            raw = src_path.read_bytes()
+            text = raw.decode("utf-8")
+            cleaned = cleaners[source](text) if source else text
+            out = cleaned.encode("utf-8") if source else raw
+            out_path.parent.mkdir(parents=True, exist_ok=True)
+            temp_of(out_path).write_bytes(out)
+            r = dict(input=str(src_path), output=str(out_path), source=source, bytes_in=len(raw), bytes_out=len(out),
+                     words_in=count_words(text), words_out=count_words(cleaned), digest=hashlib.sha256(out).hexdigest())
+            r["warning"] = loss_warning(r, c.max_word_loss)
+            rows.append(r)
+            log(row(name, source or "(copied)", r["bytes_in"], r["bytes_out"], r["words_in"], r["words_out"]))
+        log("-" * len(header))
+        log(row("total", "", *(sum(r[k] for r in rows) for k in ("bytes_in", "bytes_out", "words_in", "words_out"))))
+        warnings = [r["warning"] for r in rows if r["warning"]]
+        for msg in warnings:
+            warn(msg)
+        if c.strict and warnings:
+            more = f" ({len(warnings) - 1} more warned above)" if len(warnings) > 1 else ""
+            raise UserError(f"{warnings[0]}{more}; clean.strict is true, so no output was replaced: check the file, or "
+                            "raise clean.max_word_loss, or set clean.strict=false")
+    except BaseException:  # a refusal, an error or Ctrl-C: the earlier outputs stay as they were
+        for _, _, out_path in jobs:
+            temp_of(out_path).unlink(missing_ok=True)
+        for d in reversed(created):
+            if d.is_dir() and not any(d.iterdir()):
+                d.rmdir()
+        raise
+    # the new contents are recorded as ours before the renames, so a crash in between leaves no file unaccounted for
+    for r in rows:
+        manifest.record(Path(r["output"]), r["digest"], keep_old=True)
+    manifest.save()
+    for r in rows:
+        os.replace(temp_of(Path(r["output"])), r["output"])
+        manifest.record(Path(r["output"]), r["digest"])
+    # an earlier run's output whose input is gone would be trained on too; plan() checked it is ours
+    for p in stale:
+        p.unlink()
+        manifest.forget(p)
+        log(f"removed {p}: written by an earlier clean_data.py run, not among this run's inputs")
+    manifest.save()
     return rows
 
 
@@ -119,14 +235,20 @@ def main(argv=None) -> int:
     if args.help_config:
         print(describe(CleanConfig))
         return 0
-    cfg = load_config(CleanConfig, args.config, args.overrides)
-    c = cfg.clean
-    t0 = time.time()
-    rows = clean_folders(c.input_dirs, c.output_dir, c.passthrough_unknown)
-    save_config(cfg, c.output_dir)
-    print(f"cleaned {len(rows)} files from {len(c.input_dirs)} folders into {c.output_dir} in {time.time() - t0:.1f}s")
+    run(load_config(CleanConfig, args.config, args.overrides))
     return 0
 
+
+def run(cfg: CleanConfig):
+    c = cfg.clean
+    t0 = time.time()
+    rows = clean_folders(c)
+    manifest = Manifest(Path(c.output_dir))  # plan() checked that a config.yaml already there is ours
+    saved = save_config(cfg, c.output_dir)
+    manifest.record(saved, sha256(saved))
+    manifest.save()
+    print(f"cleaned {len(rows)} files from {len(c.input_dirs)} folders into {c.output_dir} ({c.style} style) "
+          f"in {time.time() - t0:.1f}s")
 
 if __name__ == "__main__":
     sys.exit(run_cli(main))

@@ -11,8 +11,8 @@ YAML 1.1 reads ``3e-4`` as a string; float fields accept such strings, so config
 from __future__ import annotations
 
 import dataclasses
+import errno
 import math
-import os
 import sys
 import types
 import typing
@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
+
+from files import write_atomic
 
 
 class UserError(Exception):
@@ -34,8 +36,13 @@ class ConfigError(UserError):
         super().__init__(f"{key}: {message}")
 
 
+DISK_ERRNOS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
+               errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied"}
+
+
 def run_cli(main, argv=None) -> int:
-    """Run a stage's ``main(argv)`` as a command: a UserError becomes one line on stderr and exit status 2."""
+    """Run a stage's ``main(argv)`` as a command: a UserError, or a disk that refuses a write, becomes one line on
+    stderr and exit status 2; Ctrl-C outside training exits 130."""
     try:
         rc = main(argv)
     except UserError as e:
@@ -44,6 +51,20 @@ def run_cli(main, argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as e:
+        if e.errno not in DISK_ERRNOS:
+            raise
+        print(f"error: {e.filename or 'a file'}: {DISK_ERRNOS[e.errno]}; free space or fix the folder, then run the "
+              "same command again (training stages: with --resume)", file=sys.stderr)
+        return 2
+    except RuntimeError as e:  # torch.save on a full or read-only disk: "unexpected pos" / "file write failed"
+        text = str(e)
+        if not any(s in text for s in ("unexpected pos", "PytorchStreamWriter failed", "file write failed")):
+            raise
+        print(f"error: a checkpoint file could not be written (is the disk full or read-only? torch said: "
+              f"{text.splitlines()[0][:120]}); free space, then run the same command again with --resume",
+              file=sys.stderr)
+        return 2
     return int(rc or 0)
 
 
@@ -99,14 +120,13 @@ def _convert(value, tp, key: str):
         args = get_args(tp)
         if value is None and type(None) in args:
             return None
-        errors = []
         for a in args:
             if a is type(None):
                 continue
             try:
                 return _convert(value, a, key)
-            except ConfigError as e:
-                errors.append(e)
+            except ConfigError:
+                pass
         raise ConfigError(key, f"got {value!r}; expected {_type_name(tp)}")
     if origin is Literal:
         if value in get_args(tp):
@@ -135,14 +155,19 @@ def _convert(value, tp, key: str):
             return int(value)
         raise ConfigError(key, f"got {value!r}; expected an integer")
     if tp is float:
+        number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
+            number = float(value)
+        elif isinstance(value, str):
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
-        raise ConfigError(key, f"got {value!r}; expected a number")
+        if number is None:
+            raise ConfigError(key, f"got {value!r}; expected a number")
+        if not math.isfinite(number):  # nan and inf pass every range check (nan compares false): refuse them here
+            raise ConfigError(key, f"got {value!r}; expected a finite number")
+        return number
     if tp is str:
         if isinstance(value, str):
             return value
@@ -162,7 +187,14 @@ def build(cls, data, prefix: str = ""):
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - set(fields))
-    if unknown:
+    passthrough = getattr(cls, "passthrough_key", None)  # a section that forwards other keys (checked) to a library
+    if unknown and passthrough:
+        data = dict(data)
+        extra = dict(data.get(passthrough) or {})
+        for name in unknown:
+            extra[name] = cls.check_passthrough(name, data.pop(name), f"{prefix}.{name}" if prefix else name)
+        data[passthrough] = extra
+    elif unknown:
         key = f"{prefix}.{unknown[0]}" if prefix else str(unknown[0])
         raise ConfigError(key, f"unknown key; allowed keys{' in ' + prefix if prefix else ''}: {', '.join(fields)}")
     kwargs = {}
@@ -246,13 +278,7 @@ def load_config(cls, path=None, overrides=None, data: dict | None = None):
 
 
 def save_config(cfg, out_dir, name: str = "config.yaml") -> Path:
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / name
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_atomic(Path(out_dir) / name, yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 
 def describe(cls, prefix: str = "") -> str:
@@ -297,10 +323,21 @@ class CleanSection:
     input_dirs: list[str] = field(help="split folders of raw BabyLM files (e.g. data/babylm_10M data/babylm_dev)")
     output_dir: str = field(help="each split folder is cleaned into output_dir/<split folder name>")
     passthrough_unknown: bool = field(False, help="copy files of unknown sources unchanged instead of failing")
+    style: Literal["ours", "authors"] = field(
+        "ours", help="ours: mrclean.py's per-source cleaners, which do more (the README's deviations list each "
+                     "difference); authors: the authors' mrclean.py output, byte for byte (blank lines and `` kept)")
+    max_word_loss: float = field(0.5, help="warn when cleaning removes more than this share of a file's words, 0..1 "
+                                           "(a word holds a letter or digit; on the 4 real sources ours removes at "
+                                           "most 2%, so more means a wrong source name or a broken file); an input "
+                                           "left empty is always warned")
+    strict: bool = field(False, help="true: those warnings stop the run (exit 2) before any output is replaced")
 
     def __post_init__(self):
         if not self.input_dirs:
             raise ConfigError("clean.input_dirs", "give at least one split folder")
+        if not 0 <= self.max_word_loss <= 1:  # also refuses nan
+            raise ConfigError("clean.max_word_loss", f"{self.max_word_loss!r} is out of range; give a share of a "
+                                                     "file's words in [0, 1], e.g. 0.5")
 
 
 @dataclasses.dataclass
@@ -325,9 +362,12 @@ class DataSection:
                                            "off in the paper's final models)")
     eval_samples: int = field(8192, help="number of dev chunks in the eval subset (authors: 8192); capped at what exists")
     eval_seed: int = field(2023, help="seed that draws the eval subset; the same for every model so losses compare")
-    eos_between: Literal["none", "files", "lines"] = field(
-        "none", help="insert </s> between files, between lines too, or nowhere (authors' code: none; newlines stay as "
-                     "tokens either way)")
+    separator: Literal["none", "<s>", "</s>"] = field(
+        "none", help="a boundary token in the token stream (paper, authors' code: none; newlines stay tokens either "
+                     "way): <s> before each line (or file), so the <s> that BLiMP scoring conditions on is a token the "
+                     "model has seen; </s> after each")
+    separator_every: Literal["lines", "files"] = field("lines", help="where the separator goes: at every line (an "
+                                                                     "utterance or paragraph) or every file")
     cache_dir: str = field("cache", help="token-id cache, keyed by tokenizer and file contents")
 
     def __post_init__(self):
@@ -351,7 +391,7 @@ class ModelSection:
     resid_pdrop: float | None = field(None, help="gpt2/gptj residual dropout (default: dropout)")
     embd_pdrop: float | None = field(None, help="gpt2/gptj embedding dropout (default: dropout)")
     attn_pdrop: float | None = field(None, help="gpt2/gptj attention dropout (default: dropout)")
-    rope_theta: float = field(10000.0, help="llama/gptj RoPE base")
+    rope_theta: float = field(10000.0, help="llama RoPE base (gptj uses transformers' fixed base of 10000)")
     rotary_dim: int | None = field(None, help="gptj only: dimensions per head that get RoPE (default: head_dim)")
     attn_implementation: Literal["sdpa", "eager"] = field("sdpa", help="attention kernel")
 
@@ -374,59 +414,98 @@ class ModelSection:
             raise ConfigError("model.rotary_dim", "only gptj takes rotary_dim; remove the key")
 
 
+# TrainingArguments fields this schema sets from its own keys: giving them directly would be ignored or conflict
+MANAGED_HF_ARGS = {
+    "output_dir": "output_dir", "num_train_epochs": "num_epochs", "learning_rate": "lr",
+    "lr_scheduler_type": "lr_scheduler", "per_device_train_batch_size": "batch_size / per_device_batch_size",
+    "per_device_eval_batch_size": "batch_size / per_device_batch_size", "gradient_accumulation_steps": "batch_size",
+    "bf16": "precision", "fp16": "precision", "use_cpu": "precision", "eval_strategy": "eval_steps",
+    "save_strategy": "eval_steps", "save_steps": "eval_steps / save_minutes", "report_to": "report_to",
+    "push_to_hub": "push_to_hub", "hub_model_id": "hub_model_id", "seed": "seed", "metric_for_best_model": None,
+    "greater_is_better": None, "remove_unused_columns": None,
+}
+
+
 @dataclasses.dataclass
 class TrainingSection:
+    """Our keys below; any other key is a ``transformers.TrainingArguments`` option, passed through as it is
+    (``training.max_grad_norm=0.5``, ``training.adam_beta2=0.95``, ``training.torch_compile=true`` ...), checked against
+    TrainingArguments' own fields so a typo is refused. Defaults that differ from transformers': logging_steps 20,
+    save_total_limit 2, load_best_model_at_end true."""
+
+    passthrough_key = "hf_args"  # build() puts the other keys here, after check_passthrough
+
     output_dir: str = field(help="model, tokenizer, config.yaml, metrics.json and checkpoints go here")
     num_epochs: float = field(6.0, help="passes over the training chunks")
     max_steps: int = field(-1, help="stop after this many optimizer steps (-1: use num_epochs)")
     batch_size: int = field(32, help="global batch in sequences per optimizer step")
     per_device_batch_size: int | None = field(None, help="micro-batch per device; gradient accumulation makes up the "
                                                          "global batch (default: the whole batch at once)")
-    lr: float = field(3e-4, help="peak learning rate")
+    lr: float = field(3e-4, help="peak learning rate, in (0, 1]")
     lr_scheduler: Literal["cosine", "linear", "constant_with_warmup"] = field("cosine", help="schedule after warm-up")
     warmup_steps: int = field(200, help="linear warm-up steps (paper: 200)")
     weight_decay: float = field(0.0, help="AdamW weight decay")
-    adam_beta1: float = field(0.9, help="AdamW beta1")
-    adam_beta2: float = field(0.999, help="AdamW beta2")
-    max_grad_norm: float = field(1.0, help="gradient clipping norm (0: off)")
     precision: Precision = field("auto", help="auto: bf16 where the hardware has it (CUDA with bf16, or a CPU with AMX/"
                                               "avx512_bf16), else fp32")
     seed: int = field(42, help="seed for weights init and data order")
-    eval_steps: int | None = field(None, help="also evaluate every N steps (evaluation always runs each epoch)")
-    logging_steps: int = field(20, help="log every N steps")
-    save_total_limit: int = field(2, help="checkpoints kept (the best one is never deleted)")
-    load_best_model_at_end: bool = field(True, help="the final model is the checkpoint with the best eval metric")
+    eval_steps: int | None = field(None, help="also evaluate and save every N steps (always at each epoch's end)")
+    save_minutes: float | None = field(30.0, help="also save a checkpoint when this many minutes passed since the last "
+                                                  "one, so a crash loses at most that much work (null: off)")
     report_to: Literal["none", "wandb", "tensorboard"] = field("none", help="logger (wandb works offline with "
                                                                             "WANDB_MODE=offline)")
-    run_name: str | None = field(None, help="run name for the logger (default: output folder name)")
     push_to_hub: bool = field(False, help="push the final model, tokenizer and a model card to the Hub")
     hub_model_id: str | None = field(None, help="Hub repo id, e.g. user/baby-llama-58m; required with push_to_hub")
-    dataloader_num_workers: int = field(0, help="DataLoader worker processes")
-    torch_compile: bool = field(False, help="compile the model with torch.compile")
     blimp_dir: str | None = field(None, help="folder of BLiMP JSON-lines files scored during training (None: off)")
     blimp_steps: int = field(500, help="score the BLiMP subset every N steps")
     blimp_pairs_per_file: int = field(20, help="pairs per BLiMP file in that subset")
+    hf_args: dict[str, Any] = field({}, help="other TrainingArguments options; write them as training.<name> keys")
+
+    @staticmethod
+    def check_passthrough(name: str, value, key: str):
+        """A key that is not ours must be a TrainingArguments field that we do not set ourselves."""
+        if name in MANAGED_HF_ARGS:
+            ours = MANAGED_HF_ARGS[name]
+            raise ConfigError(key, f"set by this recipe{f' from training.{ours}' if ours else ''}; "
+                                   f"{'use that key' if ours else 'remove the key'}")
+        from transformers import TrainingArguments  # slow (seconds): imported only when a config passes an option
+
+        hf = {f.name: f for f in dataclasses.fields(TrainingArguments) if f.init}
+        if name not in hf:
+            close = [n for n in hf if n.startswith(name[:4])][:4]
+            raise ConfigError(key, "unknown key: neither a key of this section nor a transformers TrainingArguments "
+                                   f"option{'; did you mean ' + ' / '.join(close) if close else ''}")
+        default = hf[name].default
+        for tp in (bool, int, float):  # the option's type, from its default
+            if type(default) is tp:
+                return _convert(value, tp, key)
+        return value
 
     def __post_init__(self):
         check_range("training", "num_epochs", self.num_epochs, 0, lo_open=True)
+        if self.max_steps == 0 or self.max_steps < -1:
+            raise ConfigError("training.max_steps", f"{self.max_steps}: give -1 (train num_epochs) or a positive count")
         check_range("training", "batch_size", self.batch_size, 1)
         check_range("training", "per_device_batch_size", self.per_device_batch_size, 1)
         if self.per_device_batch_size and self.batch_size % self.per_device_batch_size:
             raise ConfigError("training.per_device_batch_size", f"{self.per_device_batch_size} must divide batch_size "
                                                                 f"{self.batch_size}")
-        check_range("training", "lr", self.lr, 0, lo_open=True)
+        check_range("training", "lr", self.lr, 0, 1, lo_open=True)
         check_range("training", "warmup_steps", self.warmup_steps, 0)
-        check_range("training", "weight_decay", self.weight_decay, 0)
-        check_range("training", "adam_beta1", self.adam_beta1, 0, 1, hi_open=True)
-        check_range("training", "adam_beta2", self.adam_beta2, 0, 1, hi_open=True)
-        check_range("training", "max_grad_norm", self.max_grad_norm, 0)
+        check_range("training", "weight_decay", self.weight_decay, 0, 1)
         check_range("training", "eval_steps", self.eval_steps, 1)
-        check_range("training", "logging_steps", self.logging_steps, 1)
-        check_range("training", "save_total_limit", self.save_total_limit, 1)
+        check_range("training", "save_minutes", self.save_minutes, 0, lo_open=True)
         check_range("training", "blimp_steps", self.blimp_steps, 1)
         check_range("training", "blimp_pairs_per_file", self.blimp_pairs_per_file, 1)
         if self.push_to_hub and not self.hub_model_id:
             raise ConfigError("training.hub_model_id", "required when push_to_hub is true (e.g. user/baby-llama-58m)")
+        hf = self.hf_args
+        for name in ("max_grad_norm", "adam_beta1", "adam_beta2", "adam_epsilon", "logging_steps", "save_total_limit"):
+            if name in hf and (not isinstance(hf[name], (int, float)) or hf[name] < 0):
+                raise ConfigError(f"training.{name}", f"got {hf[name]!r}; expected a number >= 0")
+        for name in ("adam_beta1", "adam_beta2"):
+            check_range("training", name, hf.get(name), 0, 1, hi_open=True)
+        for name in ("logging_steps", "save_total_limit"):
+            check_range("training", name, hf.get(name), 1)
 
 
 @dataclasses.dataclass
@@ -453,6 +532,10 @@ class DistillationSection:
                                              "exact)")
     teacher_cache_dir: str | None = field(None, help="teacher cache folder (default: <data.cache_dir>/teacher); "
                                                      "entries are keyed by teacher contents, T, combine, k and data")
+    teacher_cache_miss: Literal["error", "live"] = field(
+        "error", help="a batch the cache does not hold: error: stop (the teachers are freed once the cache is complete, "
+                      "saving their memory); live: keep the teachers loaded, run them on such batches and count the "
+                      "misses in the logs")
     teacher_cache_tail: Literal["renorm", "uniform"] = field(
         "uniform", help="cached loss outside the top-k: uniform: spread the missing mass evenly over the other tokens "
                         "(measured far closer to the exact loss, BENCHMARKS.md); renorm: renormalise p over the top-k")
@@ -570,7 +653,8 @@ class TrainConfig:
 
 @dataclasses.dataclass
 class DistillConfig(TrainConfig):
-    distillation: DistillationSection = None  # type: ignore[assignment]  # required: build() fills it
+    # required; a field after defaulted ones needs a default, so None stands for missing and __post_init__ refuses it
+    distillation: DistillationSection = None  # type: ignore[assignment]
 
     def __post_init__(self):
         super().__post_init__()
@@ -605,6 +689,9 @@ class PipelineSection:
     student: str = field("config/tiny-student.yaml", help="config of the student trained without distillation")
     distilled: str = field("config/tiny-distill.yaml", help="config of the distilled student (distill_train.py)")
     eval: str = field("config/eval.yaml", help="config of the BLiMP evaluation")
+    seeds: list[int] | None = field(None, help="train the plain and the distilled student once per seed (models "
+                                               "student-s<seed>, distilled-s<seed>); the teachers are trained once. "
+                                               "null: once each, with the seed of their YAML")
     stage_overrides: dict[str, list[str]] = field({}, help="extra dotted overrides per stage, e.g. "
                                                            "{teacher1: [training.num_epochs=2]}")
 
@@ -612,6 +699,8 @@ class PipelineSection:
         check_range("pipeline", "synthetic_train_words", self.synthetic_train_words, 1000)
         check_range("pipeline", "synthetic_dev_words", self.synthetic_dev_words, 1000)
         check_range("pipeline", "synthetic_pairs", self.synthetic_pairs, 1)
+        if self.seeds is not None and (not self.seeds or len(set(self.seeds)) != len(self.seeds)):
+            raise ConfigError("pipeline.seeds", f"{self.seeds}: give distinct seeds, or null for one run each")
         known = {"clean", "tokenizer", "teacher1", "teacher2", "student", "distilled", "eval"}
         for stage in self.stage_overrides:
             if stage not in known:

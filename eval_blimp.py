@@ -31,8 +31,9 @@ import torch
 from transformers import AutoConfig
 
 from config import EvalConfig, UserError, add_config_args, describe, load_config, run_cli, save_config, to_dict
-from models import TeacherEnsemble, check_same_vocab, freeze, load_causal_lm, max_positions
-from report import load_results, read_json, write_blimp_summary
+from models import TeacherEnsemble, check_model_folder, check_same_vocab, freeze, load_causal_lm, max_positions
+from report import load_results, markdown_table, plot_results, read_json, write_blimp_summary  # noqa: F401
+# (markdown_table, plot_results: run_pipeline's report() reads them from here)
 from scoring import check_encoded, encode_pairs, load_pairs, pair_records, read_pair_log, score_encoded, summarize
 
 DEFAULT_CONFIG = "config/eval.yaml"
@@ -132,24 +133,14 @@ def result_file(name: str) -> str:
 # preflight: everything a user can get wrong, before the first forward pass
 
 
-def check_model_folder(path) -> Path:
-    folder = Path(path)
-    if not folder.is_dir():
-        raise UserError(f"{folder}: model folder not found")
-    if not (folder / "config.json").is_file():
-        raise UserError(f"{folder}: no config.json here; point at a model folder written by train.py or "
-                        "distill_train.py (or any Hugging Face causal-LM folder)")
-    if not any(folder.glob("*.safetensors")) and not any(folder.glob("*.bin")):
-        raise UserError(f"{folder}: no weights here (*.safetensors or *.bin); the training run did not finish "
-                        "saving, or point at its final model folder")
-    return folder
-
-
 def load_model_tokenizer(path):
     """The tokenizer saved with a model folder (any HF tokenizer; the fast one for batch encoding)."""
     from transformers import AutoTokenizer
 
-    folder = check_model_folder(path)
+    folder = Path(path)
+    if not folder.is_dir():
+        raise UserError(f"{folder}: model folder not found")
+    check_model_folder(folder)  # config.json and intact weights
     try:
         return AutoTokenizer.from_pretrained(str(folder))
     except Exception as e:  # noqa: BLE001 - a corrupt tokenizer.json raises a bare Exception from the Rust library
@@ -230,7 +221,13 @@ def main(argv=None) -> int:
         print(table + f"\nwrote {out_dir / 'table.md'} and {out_dir / 'blimp.png'}")
         return 0
 
-    cfg = resolve(args)
+    run(resolve(args), progress=not args.no_progress)
+    return 0
+
+
+def run(cfg: EvalConfig, progress: bool = True) -> dict:
+    """Check every input, score every model and ensemble of ``cfg``, write results, table.md and blimp.png; returns
+    {name: results}."""
     e = cfg.eval
     scorers = scorer_names(e)
     layouts: dict = {}
@@ -253,7 +250,7 @@ def main(argv=None) -> int:
     for name, (paths, combine, weights) in scorers.items():
         model = load_scorer(paths, dtype, combine, weights)
         t0 = time.perf_counter()
-        scores = score_encoded(model, encoded[name], e.batch_size, progress=not args.no_progress, desc=name)
+        scores = score_encoded(model, encoded[name], e.batch_size, progress=progress, desc=name)
         seconds = time.perf_counter() - t0
         del model
         res = {"model": name, "paths": [str(p) for p in paths], **summarize(pairs, scores),
@@ -274,7 +271,7 @@ def main(argv=None) -> int:
     table = write_blimp_summary(results, out)
     print(table)
     print(f"wrote {out / 'table.md'} and {out / 'blimp.png'}", file=sys.stderr)
-    return 0
+    return results
 
 
 if __name__ == "__main__":

@@ -7,12 +7,18 @@ acts as one: its logits are the (weighted) mean of theirs, the paper's "ensemble
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from torch import nn
+from transformers import AutoModelForCausalLM, GPT2Config, GPTJConfig, LlamaConfig
+from transformers.modeling_outputs import CausalLMOutput
 
 from config import ModelSection, UserError
+from losses import normalized_weights, teacher_log_probs
+from tokenizer import load_tokenizer
 
 # ----------------------------------------------------------------------------------------------------------------------
 # building a fresh model from the YAML
@@ -20,12 +26,7 @@ from config import ModelSection, UserError
 
 def model_config(m: ModelSection, tokenizer, seq_length: int):
     """A transformers config for ``m``; ``max_position_embeddings`` defaults to 2*seq_length, as in the authors' code."""
-    from transformers import GPT2Config, GPTJConfig, LlamaConfig
-
-    max_pos = m.max_position_embeddings or 2 * seq_length
-    if max_pos < seq_length:
-        raise UserError(f"model.max_position_embeddings {max_pos} is below data.seq_length {seq_length}; raise it or "
-                        "shorten the sequences")
+    max_pos = m.max_position_embeddings or 2 * seq_length  # >= seq_length: TrainConfig checks it
     special = dict(vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                    pad_token_id=tokenizer.pad_token_id)
     tie = {} if m.tie_word_embeddings is None else {"tie_word_embeddings": m.tie_word_embeddings}
@@ -55,8 +56,6 @@ def attn_implementation(m: ModelSection) -> str:
 
 def build_model(m: ModelSection, tokenizer, seq_length: int, device: str | torch.device | None = None):
     """A freshly initialised causal LM; ``device="meta"`` builds it without memory (for counting parameters)."""
-    from transformers import AutoModelForCausalLM
-
     cfg = model_config(m, tokenizer, seq_length)
     if device == "meta":
         with torch.device("meta"):
@@ -78,14 +77,41 @@ def count_parameters(model) -> int:
 # loading trained models
 
 
-def load_causal_lm(path, dtype: torch.dtype | None = None, device=None):
-    """Load a causal-LM folder (train.py's or distill_train.py's output, or any HF checkpoint)."""
-    from transformers import AutoModelForCausalLM
+def weights_problem(path) -> str | None:
+    """Why a weights or state file cannot be loaded, or None. Cheap: reads a safetensors header (which must cover the
+    whole file) or a torch file's zip directory (at its end), so a file cut short by a kill or a full disk shows."""
+    path = Path(path)
+    try:
+        if path.suffix == ".safetensors":
+            with safe_open(str(path), "pt"):
+                pass
+        elif path.suffix in (".bin", ".pt", ".pth"):
+            zipfile.ZipFile(path).close()
+    except Exception as e:  # SafetensorError, BadZipFile, OSError: all mean "not loadable"
+        return f"{path}: unreadable ({str(e).splitlines()[0][:120]})"
+    return None
 
+
+def check_model_folder(path, role: str = "model") -> Path:
+    """A folder that loads as a causal LM: config.json and intact weights, else a one-line error."""
     folder = Path(path)
     if not (folder / "config.json").is_file():
-        raise UserError(f"{folder}: no config.json here; point at a model folder written by train.py or "
-                        "distill_train.py")
+        raise UserError(f"{folder}: no config.json in this {role} folder; point at a folder written by train.py or "
+                        "distill_train.py (or any Hugging Face causal-LM folder)")
+    weights = [p for p in folder.iterdir() if p.name.endswith((".safetensors", ".bin")) and p.name != "training_args.bin"]
+    if not weights:
+        raise UserError(f"{folder}: no weights (*.safetensors) in this {role} folder; its training did not finish: "
+                        "resume it with --resume, or point at a finished model")
+    for w in weights:
+        problem = weights_problem(w)
+        if problem:
+            raise UserError(f"{problem}; the {role} weights are damaged: restore the file or train the {role} again")
+    return folder
+
+
+def load_causal_lm(path, dtype: torch.dtype | None = None, device=None, role: str = "model"):
+    """Load a causal-LM folder (train.py's or distill_train.py's output, or any HF checkpoint)."""
+    folder = check_model_folder(path, role)
     model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype or torch.float32)
     if device is not None:
         model.to(device)
@@ -132,8 +158,6 @@ class TeacherEnsemble(nn.Module):
 
     @classmethod
     def from_pretrained(cls, paths, weights=None, combine="logits", dtype=None, device=None):
-        from tokenizer import load_tokenizer
-
         models, first_tok = [], None
         for p in paths:
             tok = load_tokenizer(p)
@@ -144,17 +168,7 @@ class TeacherEnsemble(nn.Module):
             models.append(freeze(load_causal_lm(p, dtype=dtype, device=device)))
         return cls(models, weights, combine)
 
-    @property
-    def device(self):
-        return next(self.parameters()).device
-
-    @property
-    def dtype(self):
-        return next(self.parameters()).dtype
-
     def forward(self, input_ids, attention_mask=None, labels=None, **kw):
-        from transformers.modeling_outputs import CausalLMOutput
-
         # log-probabilities are valid logits: softmax(log p) = p
         logits = teacher_log_probs([m(input_ids=input_ids, attention_mask=attention_mask).logits for m in self.models],
                                    self.weights, self.combine)
@@ -163,23 +177,3 @@ class TeacherEnsemble(nn.Module):
             loss = nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(),
                                                ignore_index=-100)
         return CausalLMOutput(loss=loss, logits=logits)
-
-
-def normalized_weights(weights, n: int) -> list[float]:
-    """Per-teacher weights summing to 1 (equal when ``weights`` is None)."""
-    w = [1.0] * n if weights is None else [float(x) for x in weights]
-    return [x / sum(w) for x in w]
-
-
-def teacher_log_probs(teacher_logits, weights, combine: str = "logits", temperature: float = 1.0):
-    """Log of the combined teacher distribution at temperature T, float32, from N teachers' logits (any shape
-    [..., V]; ``weights`` already normalised). ``logits``: softmax of the weighted mean of the logits (the paper);
-    ``probs``: the weighted mean of the teachers' softened probabilities."""
-    if len(teacher_logits) == 1:
-        return torch.log_softmax(teacher_logits[0].float() / temperature, dim=-1)
-    if combine == "logits":
-        mean = sum(w * t.float() for w, t in zip(weights, teacher_logits))
-        return torch.log_softmax(mean / temperature, dim=-1)
-    logs = [torch.log_softmax(t.float() / temperature, dim=-1) + torch.log(torch.tensor(w)) for w, t in
-            zip(weights, teacher_logits) if w > 0]
-    return torch.logsumexp(torch.stack(logs), dim=0)

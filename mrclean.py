@@ -4,9 +4,10 @@
     clean = CLEANERS[source_of("aochildes.train")]      # -> clean_aochildes
     text = clean(open("data/babylm_10M/aochildes.train").read())
 
-Every cleaner maps a whole file's text to cleaned text, one document/utterance per line as in the input: lines are
-cleaned one at a time, never merged or split; a line is only dropped when nothing but junk is left of it (no letter
-or digit, a bare speaker label, a subtitle credit, a book-title marker). The output ends with one newline.
+Every cleaner in CLEANERS (clean.style: ours) maps a whole file's text to cleaned text, one document/utterance per
+line as in the input: lines are cleaned one at a time, never merged or split; a line is only dropped when nothing but
+junk is left of it (no letter or digit, a bare speaker label, a subtitle credit, a book-title marker). The output ends
+with one newline.
 
 Every cleaner is idempotent, clean(clean(x)) == clean(x): each rule's output no longer matches that rule or an
 earlier one (a rule that could expose a new match, like nested brackets, repeats until nothing changes).
@@ -29,6 +30,26 @@ What is done, per source (2023 names; 2024 `childes` = aochildes, `simple_wiki` 
                   wikitext `@-@ @,@ @.@` joins; spaced quotes `" x "` -> `"x"`; HTML tags; clitics
   switchboard     transcriber marks removed: <laughter>, (( )), child_talking, `*listen; ...` notes (from the `*`
                   to the end of the line); 2024 speaker labels `A:\\tWell` kept as `A: Well`
+
+Line endings `\\r\\n` and `\\r` become `\\n` before anything else, in both styles (the authors' Path.read_text() did the
+same), so an old-Mac file is not one long line.
+
+STYLES["authors"] (clean.style: authors) reproduces the output of the authors' mrclean.py (Timiryasov & Tastet's
+BabyLlama repository), with its start/end/pad tokens empty as in their release, byte for byte:
+  aochildes, bnc_spoken, cbt  runs of space/tab/NBSP -> one space; the one space before . , ; ! ? goes (also in
+                  `costs .5`); blank lines, leading and trailing spaces stay. bnc_spoken: then every `\\n\\n` is
+                  removed (the lines around it are glued). cbt: then `queen 's` -> `queen's` (word, space, quote,
+                  letter), nothing else: `do n't`, `` '' ` quotes, -LRB- brackets, _BOOK_TITLE_ lines stay
+  children_stories, gutenberg, switchboard  unchanged
+  open_subtitles  lines containing `subtitle` (any case) dropped
+  qed             a line whose characters, ( ... ) and . ! ? not counted, are at least half upper case gets l -> I and
+                  each sentence capitalize()d; lines stripped; no final newline. A line with nothing left to count
+                  stays as it is (their code divides by zero there)
+  simple_wikipedia  every `\\n\\n` removed
+  wikipedia       `= = = T = = =\\n` -> `T` glued to the next line; lines stripped; the first character of the file
+                  dropped; every `\\n\\n` removed; no final newline
+The authors' style is not idempotent (wikipedia drops a character each time) and keeps the quirks listed in the
+README (deviations).
 """
 
 from __future__ import annotations
@@ -75,12 +96,17 @@ def normalize(line: str) -> str:
     return _SPACE_PUNCT.sub(r"\1", line)
 
 
+def unix_newlines(text: str) -> str:
+    """`\r\n` and a lone `\r` (old Mac) -> `\n`, as Python's universal newlines do; nothing else is a line break."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def _by_line(fn: Callable[[str], str]) -> Callable[[str], str]:
     """Turn a one-line cleaner into a whole-file cleaner: clean each line, normalise, drop the ones left empty/junk.
     ``fn`` gets a squeezed line (single spaces, so its joining rules can look for exactly one space)."""
     def clean(text: str) -> str:
         out = []
-        for line in text.split("\n"):  # not splitlines(): it would also split on \x0b, \x1c, U+2028 inside a line
+        for line in unix_newlines(text).split("\n"):  # not splitlines(): it would split on \x0b, U+2028 in a line
             line = normalize(fn(squeeze(line)))
             if line and _HAS_CONTENT.search(line):
                 out.append(line)
@@ -300,6 +326,93 @@ CLEANERS: dict[str, Callable[[str], str]] = {
     "childes": clean_aochildes,
     "simple_wiki": clean_simple_wikipedia,
 }
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# the authors' cleaning (clean.style: authors): whole-file functions, re-written from reading their mrclean.py
+
+AUTHORS: dict[str, Callable[[str], str]] = {}
+
+
+def _authors(*sources: str):
+    """Register a whole-file function as the authors' cleaner of ``sources`` (line endings unified first)."""
+    def register(fn):
+        def clean(text: str) -> str:
+            return fn(unix_newlines(text))
+        clean.__name__, clean.__doc__ = fn.__name__, fn.__doc__
+        AUTHORS.update(dict.fromkeys(sources, clean))
+        return clean
+    return register
+
+
+_A_BLANKS = re.compile("[ \t\u00a0]+")
+_A_SPACE_PUNCT = re.compile(" ([.,;!?])")  # one space only, and also before a digit: `costs .5` -> `costs.5`
+_A_APOSTROPHE = re.compile("(\\w) (['’]\\w)")  # consumes both letters: `a 'b 'c` -> `a'b 'c`, as theirs does
+_A_PARAGRAPH = re.compile("\n\n")
+
+
+def _authors_spaces(text: str) -> str:
+    return _A_SPACE_PUNCT.sub(r"\1", _A_BLANKS.sub(" ", text))
+
+
+@_authors("children_stories", "gutenberg", "switchboard")
+def authors_unchanged(text: str) -> str:
+    return text
+
+
+@_authors("aochildes", "childes")
+def authors_aochildes(text: str) -> str:
+    return _authors_spaces(text)
+
+
+@_authors("bnc_spoken")
+def authors_bnc_spoken(text: str) -> str:
+    return _A_PARAGRAPH.sub("", _authors_spaces(text))
+
+
+@_authors("cbt")
+def authors_cbt(text: str) -> str:
+    return _A_APOSTROPHE.sub(r"\1\2", _authors_spaces(text))
+
+
+@_authors("simple_wikipedia", "simple_wiki")
+def authors_simple_wikipedia(text: str) -> str:
+    return _A_PARAGRAPH.sub("", text)
+
+
+_A_HEADING = re.compile("= = = (.+?) = = =\n")
+
+
+@_authors("wikipedia")
+def authors_wikipedia(text: str) -> str:
+    lines = [line.strip() for line in _A_HEADING.sub(r"\1", text).splitlines()]
+    return _A_PARAGRAPH.sub("", "\n".join(lines)[1:])
+
+
+_A_CREDIT = re.compile("^.*subtitle.*$\n", re.M | re.I)
+
+
+@_authors("open_subtitles")
+def authors_open_subtitles(text: str) -> str:
+    return _A_CREDIT.sub("", text)
+
+
+_A_NOT_COUNTED = re.compile(r"\(.*?\)|[.!?]")
+_A_SENTENCE = re.compile(r"([.!?]\s*)")
+
+
+@_authors("qed")
+def authors_qed(text: str) -> str:
+    out = []
+    for line in text.splitlines():
+        body = _A_NOT_COUNTED.sub("", line)
+        if body and 2 * sum(c.isupper() for c in body) >= len(body):
+            line = "".join(part.capitalize() for part in _A_SENTENCE.split(line.replace("l", "I")))
+        out.append(line.strip())
+    return "\n".join(out)
+
+
+STYLES: dict[str, dict[str, Callable[[str], str]]] = {"ours": CLEANERS, "authors": AUTHORS}
 
 
 def source_of(filename) -> str | None:

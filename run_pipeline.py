@@ -1,36 +1,76 @@
 """The whole paper in one command: clean -> tokenizer -> two teachers -> plain student -> distilled student -> BLiMP.
 
-    python run_pipeline.py                                   # embedded synthetic corpus, tiny models, ~10 min on 2 cores
+    python run_pipeline.py                                   # embedded synthetic corpus, tiny models, ~5 min on 2 cores
     python run_pipeline.py --config config/paper.yaml pipeline.raw_data=path/to/babylm pipeline.blimp_dir=path/to/blimp
+    python run_pipeline.py --dry-run                         # what would run, and why
     python run_pipeline.py --from distilled                  # redo the distilled student and what follows
     python run_pipeline.py --only eval
 
-Each stage calls a stage script's ``main`` with that stage's YAML (named in the ``pipeline`` section) plus overrides
-that point its inputs and outputs under ``pipeline.work_dir``. A stage that finished writes a marker holding its
-arguments; run again, it is skipped while its arguments are unchanged, so a killed run resumes where it stopped
-(a training stage killed midway continues from its last checkpoint).
+Each stage is a function that takes the typed config of its stage YAML (named in the ``pipeline`` section), with the
+inputs and outputs pointed under ``pipeline.work_dir``. Every YAML is loaded and checked before the first stage runs.
+A finished stage records its fingerprint: its resolved settings (what a YAML means, not its text: comments and key
+order do not count, nor logging-only keys) and the contents of its input files (raw text, cleaned text, tokenizer,
+teacher weights, BLiMP files). Run again, a stage is skipped while its fingerprint is unchanged, so a killed run resumes
+where it stopped (a training stage killed midway continues from its last checkpoint), and an edit redoes exactly the
+stages whose meaning or inputs changed. A trained model is never deleted: a stage that must train again moves the old
+folder aside to ``<folder>.old-<n>``.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import shutil
+import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
-from config import PipelineConfig, UserError, add_config_args, describe, load_config, run_cli
+import clean_data
+import distill_train
+import eval_blimp
+import tokenizer as tokenizer_stage
+import train
+from config import (CleanConfig, DistillConfig, EvalConfig, PipelineConfig, TokenizerConfig, TrainConfig, UserError,
+                    add_config_args, apply_overrides, build, describe, load_config, read_yaml, run_cli, to_dict)
+from files import hash_files, model_fingerprint, write_atomic
+from synthetic_corpus import write_corpus
+from trainer_setup import is_finished, move_aside
 
 ROOT = Path(__file__).resolve().parent
-STAGES = ["data", "clean", "tokenizer", "teacher1", "teacher2", "student", "distilled", "eval", "report"]
-MODEL_STAGES = {"teacher1": "teacher-1", "teacher2": "teacher-2", "student": "student", "distilled": "distilled"}
 ENSEMBLE = "teachers-ensemble"
+# settings that change how a stage logs or reports, never what it produces: editing them redoes nothing
+NOT_MEANING = {"report_to", "logging_steps", "push_to_hub", "hub_model_id", "run_name", "dataloader_num_workers",
+               "save_minutes", "save_total_limit", "disable_tqdm", "blimp_dir", "blimp_steps", "blimp_pairs_per_file",
+               "output_dir", "input_dirs", "train_dir", "dev_dir", "tokenizer_dir", "cache_dir", "teachers",
+               "teacher_cache_dir", "models", "ensembles"}
+
+
+@dataclass
+class Stage:
+    name: str
+    kind: str  # data, clean, tokenizer, train, distill, eval, report
+    yaml_key: str | None = None  # the pipeline key naming its YAML (student-s0 uses pipeline.student)
+    model: str | None = None  # the model folder name for training stages
+    seed: int | None = None
+
+
+def yaml_path(path: str) -> str:
+    """A stage YAML path as given, or under the repo when the current folder does not have it."""
+    if Path(path).is_absolute() or Path(path).is_file() or not (ROOT / path).is_file():
+        return path
+    return str(ROOT / path)
+
+
+def _set(raw: dict, dotted: str, value):
+    """Set ``section.key`` in a raw config mapping: values go in as data, never through YAML text."""
+    section, key = dotted.split(".")
+    raw.setdefault(section, {})[key] = value
 
 
 class Plan:
-    """Paths and stage arguments derived from the pipeline section."""
+    """The stages of a pipeline config, the typed config of each, where their files go, and their fingerprints."""
 
     def __init__(self, p):
         self.p = p
@@ -38,171 +78,276 @@ class Plan:
         self.raw = Path(p.raw_data) if p.raw_data else self.work / "synthetic"
         self.clean = self.work / "clean"
         self.tokenizer = self.work / "tokenizer"
-        self.models = {stage: self.work / "models" / name for stage, name in MODEL_STAGES.items()}
         self.results = self.work / "results"
         self.blimp = Path(p.blimp_dir) if p.blimp_dir else self.raw / "blimp"
+        seeds = p.seeds or [None]
+        self.stages = [Stage("data", "data"), Stage("clean", "clean", "clean"),
+                       Stage("tokenizer", "tokenizer", "tokenizer"), Stage("teacher1", "train", "teacher1", "teacher-1"),
+                       Stage("teacher2", "train", "teacher2", "teacher-2")]
+        for s in seeds:
+            suffix = "" if s is None else f"-s{s}"
+            self.stages += [Stage("student" + suffix, "train", "student", "student" + suffix, s),
+                            Stage("distilled" + suffix, "distill", "distilled", "distilled" + suffix, s)]
+        self.stages += [Stage("eval", "eval", "eval"), Stage("report", "report")]
+        self.by_name = {s.name: s for s in self.stages}
+        self._hashes = {}
 
-    @staticmethod
-    def yaml(path: str) -> str:
-        """A stage YAML path as given, or under the repo when the current folder does not have it."""
-        if Path(path).is_absolute() or Path(path).is_file() or not (ROOT / path).is_file():
-            return path
-        return str(ROOT / path)
+    def model_dir(self, name: str) -> Path:
+        return self.work / "models" / name
 
-    def data_overrides(self) -> list[str]:
-        return [f"data.train_dir={self.clean / self.p.train_split}", f"data.dev_dir={self.clean / self.p.dev_split}",
-                f"data.tokenizer_dir={self.tokenizer}", f"data.cache_dir={self.work / 'cache'}"]
+    def models(self) -> dict[str, Path]:
+        return {s.model: self.model_dir(s.model) for s in self.stages if s.model}
 
-    def argv(self, stage: str) -> list[str]:
-        p, extra = self.p, self.p.stage_overrides.get(stage, [])
-        if stage == "clean":
-            dirs = f"[{self.raw / p.train_split},{self.raw / p.dev_split}]"
-            return ["--config", self.yaml(p.clean), f"clean.input_dirs={dirs}", f"clean.output_dir={self.clean}", *extra]
-        if stage == "tokenizer":
-            return ["--config", self.yaml(p.tokenizer), f"tokenizer.train_dir={self.clean / p.train_split}",
-                    f"tokenizer.output_dir={self.tokenizer}", *extra]
-        if stage in ("teacher1", "teacher2", "student"):
-            return ["--config", self.yaml(getattr(p, stage)), *self.data_overrides(),
-                    f"training.output_dir={self.models[stage]}", *extra, "--resume"]
-        if stage == "distilled":
-            teachers = f"[{self.models['teacher1']},{self.models['teacher2']}]"
-            return ["--config", self.yaml(p.distilled), *self.data_overrides(), f"training.output_dir={self.models[stage]}",
-                    f"distillation.teachers={teachers}", *extra, "--resume"]
-        if stage == "eval":
-            models = "{" + ", ".join(f"{MODEL_STAGES[s]}: {self.models[s]}" for s in MODEL_STAGES) + "}"
-            ensemble = "{" + f"{ENSEMBLE}: [{self.models['teacher1']}, {self.models['teacher2']}]" + "}"
-            return ["--config", self.yaml(p.eval), f"eval.blimp_dir={self.blimp}", f"eval.models={models}",
-                    f"eval.ensembles={ensemble}", f"eval.output_dir={self.results}", *extra]
+    # --- the typed config of each stage ----------------------------------------------------------------------------
+    def config(self, stage: Stage):
+        """The stage's YAML with ``pipeline.stage_overrides`` and the paths under work_dir, as a typed config."""
+        p, key = self.p, stage.yaml_key
+        if key is None:
+            return None
+        path = yaml_path(getattr(p, key))
+        raw = apply_overrides(read_yaml(path), p.stage_overrides.get(key, []))
+        schema = {"clean": CleanConfig, "tokenizer": TokenizerConfig, "train": TrainConfig, "distill": DistillConfig,
+                  "eval": EvalConfig}[stage.kind]
+        if stage.kind == "clean":
+            _set(raw, "clean.input_dirs", [str(self.raw / p.train_split), str(self.raw / p.dev_split)])
+            _set(raw, "clean.output_dir", str(self.clean))
+        elif stage.kind == "tokenizer":
+            _set(raw, "tokenizer.train_dir", str(self.clean / p.train_split))
+            _set(raw, "tokenizer.output_dir", str(self.tokenizer))
+        elif stage.kind in ("train", "distill"):
+            _set(raw, "data.train_dir", str(self.clean / p.train_split))
+            _set(raw, "data.dev_dir", str(self.clean / p.dev_split))
+            _set(raw, "data.tokenizer_dir", str(self.tokenizer))
+            _set(raw, "data.cache_dir", str(self.work / "cache"))
+            _set(raw, "training.output_dir", str(self.model_dir(stage.model)))
+            if stage.seed is not None:
+                _set(raw, "training.seed", stage.seed)
+            if stage.kind == "distill":
+                _set(raw, "distillation.teachers", [str(self.model_dir("teacher-1")), str(self.model_dir("teacher-2"))])
+        elif stage.kind == "eval":
+            _set(raw, "eval.blimp_dir", str(self.blimp))
+            _set(raw, "eval.models", {name: str(folder) for name, folder in self.models().items()})
+            _set(raw, "eval.ensembles", {ENSEMBLE: [str(self.model_dir("teacher-1")), str(self.model_dir("teacher-2"))]})
+            _set(raw, "eval.output_dir", str(self.results))
+        try:
+            return build(schema, raw)
+        except UserError as e:
+            raise UserError(f"{path} (pipeline.{key}): {e}") from None
+
+    # --- fingerprints ------------------------------------------------------------------------------------------------
+    def inputs(self, stage: Stage) -> list[Path]:
+        """The files whose contents decide the stage's output (those that exist now)."""
+        p = self.p
+
+        def files(folder):
+            folder = Path(folder)
+            return sorted(f for f in folder.rglob("*") if f.is_file() and not f.name.startswith(".")) \
+                if folder.is_dir() else []
+
+        data = files(self.clean / p.train_split) + files(self.clean / p.dev_split)
+        tok = [f for f in files(self.tokenizer) if f.suffix == ".json"]
+        if stage.kind == "clean":
+            return files(self.raw / p.train_split) + files(self.raw / p.dev_split)
+        if stage.kind == "tokenizer":
+            return files(self.clean / p.train_split)
+        if stage.kind == "train":
+            return data + tok
+        if stage.kind == "distill":
+            return data + tok + [self.model_dir(n) for n in ("teacher-1", "teacher-2")]
+        if stage.kind == "eval":
+            return [f for f in files(self.blimp) if f.suffix in (".jsonl", ".json")] + list(self.models().values())
         return []
 
-    def marker(self, stage: str) -> Path:
-        return self.work / ".done" / stage
+    def _hash(self, path: Path) -> str:
+        """Content hash of a file, or of a model folder's weights; cached by (size, mtime) within the run."""
+        if not path.exists() or (path.is_dir() and not (path / "config.json").is_file()):
+            return "missing"
+        if path.is_dir():
+            return model_fingerprint(path)
+        st = path.stat()
+        key = (str(path), st.st_size, st.st_mtime_ns)
+        if key not in self._hashes:
+            self._hashes[key] = hash_files([path])
+        return self._hashes[key]
 
-    def fingerprint(self, stage: str) -> str:
-        """What decides a stage's output: its arguments, the text of its YAML and the previous stage's fingerprint
-        (so redoing a stage invalidates every later one)."""
-        args = self.argv(stage)
-        h = hashlib.sha256(json.dumps(args).encode())
-        i = STAGES.index(stage)
-        if i > 0:
-            h.update(self.fingerprint(STAGES[i - 1]).encode())
-        if "--config" in args:
-            cfg = Path(args[args.index("--config") + 1])
-            h.update(cfg.read_bytes() if cfg.is_file() else b"")
-        if stage == "data":
+    def fingerprint(self, stage: Stage, cfg) -> dict:
+        """What decides the stage's output: its settings (less the logging-only and path keys, whose files are hashed
+        instead) and the contents of its inputs."""
+        settings = {}
+        if cfg is not None:
+            for section, values in to_dict(cfg).items():
+                for k, v in values.items():
+                    if k == "hf_args":
+                        settings.update({f"{section}.{a}": b for a, b in v.items() if a not in NOT_MEANING})
+                    elif k not in NOT_MEANING:
+                        settings[f"{section}.{k}"] = v
+        if stage.kind == "data":
             p = self.p
-            h.update(repr((p.raw_data, p.synthetic_seed, p.synthetic_train_words, p.synthetic_dev_words,
-                           p.synthetic_pairs)).encode())
-        return h.hexdigest()
+            settings = {"raw_data": bool(p.raw_data)} if p.raw_data else {
+                "synthetic": [p.synthetic_seed, p.synthetic_train_words, p.synthetic_dev_words, p.synthetic_pairs]}
+        if stage.kind == "report":
+            settings = {"seeds": self.p.seeds}
+        inputs = {str(f.relative_to(self.work) if f.is_relative_to(self.work) else f): self._hash(f)
+                  for f in self.inputs(stage)}
+        return {"settings": json.loads(json.dumps(settings, default=str)), "inputs": inputs}
 
-    def is_done(self, stage: str) -> bool:
-        m = self.marker(stage)
-        return m.is_file() and m.read_text().strip() == self.fingerprint(stage)
+    def marker(self, stage: Stage, suffix: str = "") -> Path:
+        return self.work / ".done" / (stage.name + suffix)
 
-    def mark(self, stage: str, suffix: str = ""):
-        m = self.marker(stage).with_name(stage + suffix)
-        m.parent.mkdir(parents=True, exist_ok=True)
-        m.write_text(self.fingerprint(stage) + "\n")
+    def recorded(self, stage: Stage, suffix: str = "") -> dict | None:
+        try:
+            return json.loads(self.marker(stage, suffix).read_text())
+        except (OSError, ValueError):
+            return None
 
-    def resumable(self, stage: str) -> bool:
-        """A model stage killed midway with the same arguments (and inputs) it has now."""
-        started = self.marker(stage).with_name(stage + ".started")
-        return (not self.marker(stage).is_file() and started.is_file()
-                and started.read_text().strip() == self.fingerprint(stage))
+    def mark(self, stage: Stage, fp: dict, suffix: str = ""):
+        write_atomic(self.marker(stage, suffix), json.dumps(fp, indent=1))
+
+    @staticmethod
+    def changes(old: dict | None, new: dict) -> list[str]:
+        """Why ``new`` differs from ``old``, in words (empty: the same)."""
+        if old is None:
+            return ["never finished"]
+        out = []
+        for k in sorted(set(old["settings"]) | set(new["settings"])):
+            a, b = old["settings"].get(k, "(unset)"), new["settings"].get(k, "(unset)")
+            if a != b:
+                out.append(f"{k}: {a!r} -> {b!r}")
+        for k in sorted(set(old["inputs"]) | set(new["inputs"])):
+            if old["inputs"].get(k) != new["inputs"].get(k):
+                out.append(f"input {k} " + ("is new" if k not in old["inputs"] else "is gone" if k not in new["inputs"]
+                                             else "changed"))
+        return out
 
 
-def run_stage(plan: Plan, stage: str):
-    argv = plan.argv(stage)
-    if stage == "data":
-        if plan.p.raw_data:
-            for split in (plan.p.train_split, plan.p.dev_split):
+# ----------------------------------------------------------------------------------------------------------------------
+# the stages
+
+
+def run_stage(plan: Plan, stage: Stage, cfg, resume: bool):
+    p = plan.p
+    if stage.kind == "data":
+        if p.raw_data:
+            for split in (p.train_split, p.dev_split):
                 if not (plan.raw / split).is_dir():
                     raise UserError(f"{plan.raw / split}: pipeline.raw_data must hold the {split}/ split folder "
                                     "(BabyLM layout: one <source>.train/.dev file per source)")
             print(f"using the BabyLM files in {plan.raw}")
             return
-        from synthetic_corpus import write_corpus
-
-        p = plan.p
         out = write_corpus(plan.raw, seed=p.synthetic_seed, train_words=p.synthetic_train_words,
                            dev_words=p.synthetic_dev_words, pairs_per_paradigm=p.synthetic_pairs)
         print(f"wrote the synthetic corpus to {out['root']}")
-        return
-    if stage == "clean":
-        import clean_data as module
-    elif stage == "tokenizer":
-        import tokenizer as module
-    elif stage in ("teacher1", "teacher2", "student"):
-        import train as module
-    elif stage == "distilled":
-        import distill_train as module
-    elif stage == "eval":
-        import eval_blimp as module
+    elif stage.kind == "clean":
+        clean_data.run(cfg)
+    elif stage.kind == "tokenizer":
+        tokenizer_stage.run(cfg)
+    elif stage.kind == "train":
+        train.run(cfg, resume=resume)
+    elif stage.kind == "distill":
+        distill_train.run(cfg, resume=resume)
+    elif stage.kind == "eval":
+        eval_blimp.run(cfg, progress=sys.stderr.isatty())
     else:
-        return report(plan)
-    print("$ python " + {"clean": "clean_data.py", "tokenizer": "tokenizer.py", "distilled": "distill_train.py",
-                          "eval": "eval_blimp.py"}.get(stage, "train.py") + " " + " ".join(argv))
-    rc = module.main(argv)
-    if rc:
-        raise UserError(f"stage {stage} failed with exit status {rc}")
+        report(plan)
+
+
+def _mean_sd(xs) -> str:
+    return f"{statistics.mean(xs):+.3f} +- {statistics.stdev(xs) if len(xs) > 1 else 0.0:.3f} (n={len(xs)})"
 
 
 def report(plan: Plan):
-    from report import load_results, markdown_table, plot_results
-
-    names = list(MODEL_STAGES.values())[:2] + [ENSEMBLE] + list(MODEL_STAGES.values())[2:]
+    names = ["teacher-1", "teacher-2", ENSEMBLE] + [s.model for s in plan.stages if s.kind in ("train", "distill")
+                                                    and not s.model.startswith("teacher")]
     paths = [plan.results / f"{n}.json" for n in names]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise UserError(f"{missing[0]}: results missing; run the eval stage first (--from eval)")
-    results = load_results(paths)
-    table = markdown_table(results)
-    (plan.results / "table.md").write_text(table + "\n")
-    png = plot_results(results, plan.results / "blimp.png")
+    results = eval_blimp.load_results(paths)
+    table = eval_blimp.markdown_table(results)
+    write_atomic(plan.results / "table.md", table + "\n")
+    png = eval_blimp.plot_results(results, plan.results / "blimp.png")
     print(table)
-    avg = {n: results[n]["averages"] for n in names}
-    key = "phenomena" if avg["student"].get("phenomena") is not None else "files"
-    s, d = avg["student"][key], avg["distilled"][key]
-    verdict = "beat" if d > s else ("tied" if d == s else "did not beat")
-    print(f"\nAt this scale the distilled student {verdict} the plain student on BLiMP ({key} average): "
-          f"{100 * d:.1f} vs {100 * s:.1f}")
+
+    def dev_ce(model: str) -> float:
+        m = json.loads((plan.model_dir(model) / "metrics.json").read_text())
+        return m.get("eval_ce", m["eval_loss"])  # the distilled student's eval_loss mixes in the KL
+
+    key = "phenomena" if results["teacher-1"]["averages"].get("phenomena") is not None else "files"
+    print("dev CE: " + ", ".join(f"{n} {dev_ce(n):.3f}" for n in ("teacher-1", "teacher-2")))
+    d_ce, d_acc = [], []
+    for s in (plan.p.seeds or [None]):
+        plain, dist = ("student", "distilled") if s is None else (f"student-s{s}", f"distilled-s{s}")
+        d_ce.append(dev_ce(dist) - dev_ce(plain))
+        d_acc.append(100 * (results[dist]["averages"][key] - results[plain]["averages"][key]))
+        print(f"{'' if s is None else f'seed {s}: '}dev CE plain {dev_ce(plain):.3f}, distilled {dev_ce(dist):.3f}; "
+              f"BLiMP ({key} average) plain {100 * results[plain]['averages'][key]:.1f}, distilled "
+              f"{100 * results[dist]['averages'][key]:.1f}")
+    verdict = "helped" if statistics.mean(d_acc) > 0 and statistics.mean(d_ce) < 0 else (
+        "did not help" if statistics.mean(d_acc) <= 0 and statistics.mean(d_ce) >= 0 else "gave a mixed result")
+    print(f"\nAt this scale distillation {verdict}: distilled - plain, dev CE {_mean_sd(d_ce)} nats, BLiMP {key} "
+          f"average {_mean_sd(d_acc)} points")
     print(f"table: {plan.results / 'table.md'}\nplot:  {png}")
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# the command line
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_config_args(parser, Plan.yaml("config/pipeline.yaml"))
+    add_config_args(parser, yaml_path("config/pipeline.yaml"))
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--from", dest="start", choices=STAGES, help="redo this stage and every later one")
-    group.add_argument("--only", choices=STAGES, help="run (redo) this stage alone")
+    group.add_argument("--from", dest="start", metavar="STAGE", help="redo this stage and every later one")
+    group.add_argument("--only", metavar="STAGE", help="run (redo) this stage alone (student / distilled: every seed)")
+    parser.add_argument("--dry-run", action="store_true", help="say which stages would run and why; run nothing")
     args = parser.parse_args(argv)
     if args.help_config:
         print(describe(PipelineConfig))
         return 0
-    cfg = load_config(PipelineConfig, args.config, args.overrides)
-    plan = Plan(cfg.pipeline)
-    for stage in STAGES:  # every stage's YAML must exist before anything runs
-        a = plan.argv(stage)
-        if "--config" in a and not Path(a[a.index("--config") + 1]).is_file():
-            raise UserError(f"{args.config}: pipeline.{stage}: {a[a.index('--config') + 1]} not found")
-    stages = [args.only] if args.only else STAGES[STAGES.index(args.start):] if args.start else STAGES
-    forced = set(stages) if (args.only or args.start) else set()
+    plan = Plan(load_config(PipelineConfig, args.config, args.overrides).pipeline)
+    names = [s.name for s in plan.stages]
+    for flag in (args.start, args.only):
+        if flag and not any(n == flag or n.startswith(flag + "-s") for n in names):
+            raise UserError(f"no stage {flag!r}; stages: {' '.join(names)}")
+    configs = {s.name: plan.config(s) for s in plan.stages}  # every YAML is checked before anything runs
+    family = lambda s, f: s.name == f or s.name.startswith(f + "-s")  # noqa: E731
+    if args.only:
+        stages = [s for s in plan.stages if family(s, args.only)]
+    elif args.start:
+        first = next(i for i, s in enumerate(plan.stages) if family(s, args.start))
+        stages = plan.stages[first:]
+    else:
+        stages = plan.stages
+    forced = {s.name for s in stages} if (args.only or args.start) else set()
     total = time.time()
     for i, stage in enumerate(stages, 1):
-        if stage not in forced and plan.is_done(stage):
-            print(f"== [{i}/{len(stages)}] {stage}: done already, skipped")
+        cfg = configs[stage.name]
+        fp = plan.fingerprint(stage, cfg)
+        why = ["forced"] if stage.name in forced else plan.changes(plan.recorded(stage), fp)
+        head = f"== [{i}/{len(stages)}] {stage.name}"
+        if not why:
+            print(f"{head}: done already, skipped")
             continue
-        print(f"\n== [{i}/{len(stages)}] {stage} " + "=" * 60, flush=True)
+        folder = plan.model_dir(stage.model) if stage.model else None
+        # a training stage killed midway with the same settings and inputs resumes its checkpoints; otherwise an
+        # earlier model in its folder is moved aside, never deleted
+        started = stage.name not in forced and not plan.changes(plan.recorded(stage, ".started"), fp)
+        action = ""
+        if folder is not None and folder.exists():
+            action = ("resume" if not is_finished(folder) else "record") if started else "move aside"
+        if args.dry_run:
+            print(f"{head}: would {'run' if not action else action + ' and run' if action != 'record' else 'record'}"
+                  f" ({'; '.join(why)})")
+            continue
+        print(f"\n{head} ({'; '.join(why)}) " + "=" * 40, flush=True)
         start = time.time()
-        # a model stage resumes its checkpoints only when it was killed midway with the same arguments and inputs;
-        # forced, finished before, or started with other arguments, it trains from scratch
-        if stage in MODEL_STAGES and plan.models[stage].exists() and (stage in forced or not plan.resumable(stage)):
-            shutil.rmtree(plan.models[stage])
-        plan.marker(stage).unlink(missing_ok=True)
-        plan.mark(stage, ".started")
-        run_stage(plan, stage)
-        plan.mark(stage)
-        print(f"== {stage} finished in {time.time() - start:.0f} s (total {time.time() - total:.0f} s)", flush=True)
+        if action == "move aside":
+            print(f"moved the earlier {stage.model} to {move_aside(folder)}")
+        if action != "record":  # "record": a kill came after the model was finished, before the stage was marked
+            plan.mark(stage, fp, ".started")
+            run_stage(plan, stage, cfg, resume=action == "resume")
+        plan.mark(stage, fp)
+        print(f"== {stage.name} finished in {time.time() - start:.0f} s (total {time.time() - total:.0f} s)", flush=True)
     return 0
 
 

@@ -40,7 +40,8 @@ import numpy as np
 import torch
 
 from config import PairFields, UserError
-from models import TeacherEnsemble, teacher_log_probs
+from losses import teacher_log_probs
+from models import TeacherEnsemble
 
 # The 12 BLiMP phenomena, in the order of the paper's Table 1.
 PHENOMENA = ("anaphor_agreement", "argument_structure", "binding", "control_raising", "determiner_noun_agreement",

@@ -15,7 +15,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
 from config import TokenizerConfig, UserError, add_config_args, describe, load_config, run_cli, save_config
+from files import hash_files
 
 SPECIAL_TOKENS = ["<pad>", "<s>", "</s>"]  # ids 0, 1, 2
 HELD_OUT_SUFFIXES = (".dev", ".test")
@@ -43,9 +47,6 @@ def train_files(train_dir) -> list[Path]:
 
 def build_tokenizer(files, vocab_size: int = 16000, min_frequency: int = 2):
     """Train and return a ``PreTrainedTokenizerFast`` on ``files``."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
-
     tok = Tokenizer(models.BPE())
     tok.normalizer = normalizers.NFKC()
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -72,13 +73,15 @@ def build_tokenizer(files, vocab_size: int = 16000, min_frequency: int = 2):
 
 def load_tokenizer(path):
     """Load a tokenizer folder with a clear error when it is missing."""
-    from transformers import AutoTokenizer
-
     folder = Path(path)
     if not (folder / "tokenizer.json").is_file():
         raise UserError(f"{folder}: no tokenizer.json here; train one with `python tokenizer.py` or fix "
                         "data.tokenizer_dir")
-    tok = AutoTokenizer.from_pretrained(str(folder))
+    try:
+        tok = AutoTokenizer.from_pretrained(str(folder))
+    except Exception as e:  # a corrupt tokenizer.json raises anything from the Rust side: say which folder
+        raise UserError(f"{folder}: its tokenizer does not load ({str(e).splitlines()[0][:200]}); restore the "
+                        "tokenizer files or retrain them with tokenizer.py") from None
     for name in ("bos_token", "eos_token", "pad_token"):
         if getattr(tok, name) is None:
             raise UserError(f"{folder}: tokenizer has no {name}; retrain it with tokenizer.py")
@@ -87,16 +90,9 @@ def load_tokenizer(path):
 
 def tokenizer_fingerprint(path) -> str:
     """Content hash of a tokenizer folder (the files that decide token ids)."""
-    import hashlib
-
-    h = hashlib.sha256()
     folder = Path(path)
-    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
-        f = folder / name
-        if f.is_file():
-            h.update(name.encode())
-            h.update(f.read_bytes())
-    return h.hexdigest()
+    return hash_files([folder / n for n in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+                       if (folder / n).is_file()])
 
 
 def main(argv=None) -> int:
@@ -105,7 +101,11 @@ def main(argv=None) -> int:
     if args.help_config:
         print(describe(TokenizerConfig))
         return 0
-    cfg = load_config(TokenizerConfig, args.config, args.overrides)
+    run(load_config(TokenizerConfig, args.config, args.overrides))
+    return 0
+
+
+def run(cfg: TokenizerConfig):
     t = cfg.tokenizer
     files = train_files(t.train_dir)
     print(f"training byte-level BPE (vocab {t.vocab_size}) on {len(files)} files: {', '.join(f.name for f in files)}")
@@ -114,11 +114,9 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     tok.save_pretrained(str(out))
     save_config(cfg, out, "train_config.yaml")
-    size = len(tok)
-    print(f"saved tokenizer with {size} entries to {out}")
-    if size < t.vocab_size:
-        print(f"warning: the corpus supports only {size} entries (< tokenizer.vocab_size {t.vocab_size})")
-    return 0
+    print(f"saved tokenizer with {len(tok)} entries to {out}")
+    if len(tok) < t.vocab_size:
+        print(f"warning: the corpus supports only {len(tok)} entries (< tokenizer.vocab_size {t.vocab_size})")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ Random-init teachers are near-uniform, which would make any top-k look terrible,
 GPT-2, ``--teacher-size``) and a smaller student are first trained for ``--train-steps`` steps on the text (bf16
 autocast). Then, on ``--eval-batches`` held batches, for each k and tail (renorm / uniform): the relative error of
 the KL term, the absolute error of the total loss, and the gradient w.r.t. the student logits (relative L2 error
-and cosine) against the exact dense loss (distill_train.distillation_loss), plus the teacher mass inside the top-k.
+and cosine) against the exact dense loss (losses.distillation_loss), plus the teacher mass inside the top-k.
 """
 
 from __future__ import annotations
@@ -36,8 +36,7 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    from distill_train import distillation_loss
-    from teacher_cache import TopKTeacher, topk_distillation_loss
+    from losses import TopKTeacher, distillation_loss
     from tokenizer import load_tokenizer
 
     vocab = len(load_tokenizer(args.tokenizer))
@@ -77,7 +76,7 @@ def main(argv=None):
             mass = vals.exp().sum(-1).mean().item()
             for tail in ("renorm", "uniform"):
                 s2 = s_logits.detach().requires_grad_(True)
-                got = topk_distillation_loss(s2, teacher, b["labels"], temperature=T, tail=tail)
+                got = distillation_loss(s2, teacher, b["labels"], temperature=T, tail=tail)
                 got.loss.backward()
                 diff = (s2.grad - g_exact).norm() / g_exact.norm()
                 cos = torch.nn.functional.cosine_similarity(s2.grad.flatten(), g_exact.flatten(), dim=0)

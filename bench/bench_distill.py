@@ -7,7 +7,7 @@
 Paths (``--paths``, comma-separated):
   naive      fp32 everywhere; teachers called with labels (unused CE); each teacher's full [B,T,V] logits stacked and
              averaged; softmax and log_softmax materialised; KLDivLoss(reduction="batchmean") (the authors' code)
-  fp32       our loss (distill_train.distillation_loss) and teacher call (DistillationTrainer.teacher_logits), fp32
+  fp32       our loss (losses.distillation_loss) and teacher call (DistillationTrainer.teacher_logits), fp32
   default    ours as run by distill_train.py with precision/teacher_precision auto on this CPU: student under bf16
              autocast, bf16 teacher weights in inference mode, fused chunked loss
   compile    default + torch.compile(student)
@@ -58,7 +58,8 @@ def naive_step_loss(student, teachers, batch, timer=None):
 def worker(args):
     torch.set_num_threads(args.threads)
     from config import ModelSection
-    from distill_train import DistillationTrainer, distillation_loss
+    from distill_train import DistillationTrainer
+    from losses import distillation_loss
 
     path = args.worker
     bf16 = path in ("default", "compile", "cache")
@@ -71,7 +72,8 @@ def worker(args):
     ids = load_real_ids(args.data, args.tokenizer) if args.data else None
     n_batches = args.warmup + args.steps
     batches = random_batches(n_batches, args.batch, args.seq, args.vocab, seed=123, ids=ids)
-    holder = SimpleNamespace(teachers=teachers, teacher_cache=None)
+    holder = SimpleNamespace(teachers=teachers, teacher_cache=None, cache_hits=0, cache_misses=0,
+                             state=SimpleNamespace(global_step=0))
     flops = 3 * forward_flops(student, args.batch, args.seq)
     if path != "cache":
         flops += sum(forward_flops(t, args.batch, args.seq) for t in teachers)
@@ -115,14 +117,8 @@ def worker(args):
                 out = student(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False)
             logits = out.logits
             timer("student_fwd")
-            if path == "cache":
-                from teacher_cache import topk_distillation_loss
-
-                res = topk_distillation_loss(logits, teacher, batch["labels"], alpha=ALPHA, temperature=TEMP,
-                                             chunk_size=args.chunk, tail=args.tail)
-            else:
-                res = distillation_loss(logits, teacher, batch["labels"], alpha=ALPHA, temperature=TEMP,
-                                        chunk_size=args.chunk)
+            res = distillation_loss(logits, teacher, batch["labels"], alpha=ALPHA, temperature=TEMP,
+                                    chunk_size=args.chunk, tail=args.tail)
             loss, ce, kl = res.loss, float(res.ce), float(res.kl)
             timer("loss_fwd")
         if logits.requires_grad:

@@ -5,8 +5,8 @@
 
 naive: fp32 logits; the teachers' logits stacked and averaged, softmax and log_softmax materialised,
 KLDivLoss(reduction="batchmean") plus the student's CE, autograd backward.
-ours: distill_train.distillation_loss on bf16 student and teacher logits (as under precision auto), per chunk size;
-also the teacher-cache loss (teacher_cache.topk_distillation_loss) for top-k teachers.
+ours: losses.distillation_loss on bf16 student and teacher logits (as under precision auto), per chunk size;
+also the teacher-cache loss (losses.distillation_loss with a TopKTeacher) for top-k teachers.
 """
 
 from __future__ import annotations
@@ -52,8 +52,7 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    from distill_train import distillation_loss
-    from teacher_cache import TopKTeacher, topk_distillation_loss
+    from losses import TopKTeacher, distillation_loss
 
     B, T, V = args.batch, args.seq, args.vocab
     g = torch.Generator().manual_seed(0)
@@ -85,7 +84,7 @@ def main(argv=None):
             for tail in ("renorm", "uniform"):
                 def run():
                     s = s16.detach().requires_grad_(True)
-                    topk_distillation_loss(s, teacher, labels, chunk_size=chunk, tail=tail).loss.backward()
+                    distillation_loss(s, teacher, labels, chunk_size=chunk, tail=tail).loss.backward()
 
                 m, sp = timeit(run, args.reps)
                 rows.append({"what": f"cached top-{k} {tail} bf16 chunk {chunk}", "ms": 1e3 * m, "spread": 1e3 * sp})

@@ -1,6 +1,7 @@
-"""distill_train.py: the pure loss against F.kl_div references, the trainer on tiny teachers, accumulation, checks."""
+"""losses.py and distill_train.py: the pure loss against F.kl_div references, the trainer on tiny teachers, accumulation, checks."""
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import torch.nn.functional as F
 
 import config
 from conftest import save_random_model, tiny_run_config
-from distill_train import distillation_loss
+from losses import distillation_loss
 
 B, T, V = 3, 6, 17
 
@@ -162,7 +163,8 @@ def test_tiny_distillation(tmp_path, tiny_corpus, tiny_tokenizer_dir, teachers):
     assert model.config.hidden_size == 32
 
 
-def test_accumulation_gives_the_same_first_update(tmp_path, tiny_corpus, tiny_tokenizer_dir, teachers):
+@pytest.mark.parametrize("norm", ["batchmean", "token_mean"])
+def test_accumulation_gives_the_same_first_update(tmp_path, tiny_corpus, tiny_tokenizer_dir, teachers, norm):
     import distill_train
     from models import load_causal_lm
 
@@ -170,7 +172,8 @@ def test_accumulation_gives_the_same_first_update(tmp_path, tiny_corpus, tiny_to
     # Adam's scale-invariant first update would hide
     common = ["training.max_steps=1", "training.warmup_steps=0", "training.lr_scheduler=constant_with_warmup",
               "training.max_grad_norm=1e9", "distillation.teacher_precision=fp32",
-              "training.load_best_model_at_end=false", "training.logging_steps=1"]
+              "training.load_best_model_at_end=false", "training.logging_steps=1",
+              f"distillation.kl_normalization={norm}"]
     params, logs = [], []
     for name, micro in (("one", 8), ("two", 4)):
         cfg = tiny_run_config(tmp_path / name, tiny_corpus, tiny_tokenizer_dir, distill_teachers=teachers,
@@ -182,7 +185,9 @@ def test_accumulation_gives_the_same_first_update(tmp_path, tiny_corpus, tiny_to
     for key in ("loss", "grad_norm", "ce", "kl"):
         assert logs[0][key] == pytest.approx(logs[1][key], rel=1e-5), key
     for k in params[0]:
-        torch.testing.assert_close(params[0][k], params[1][k], rtol=1e-5, atol=1e-6)
+        # Adam's first step is lr * g / (|g| + eps): where |g| is near eps (1e-8) a 1e-6 relative difference in g
+        # moves the step by up to ~0.3 % of lr (3e-3), so the weights agree to about 1e-5, not bit for bit
+        torch.testing.assert_close(params[0][k], params[1][k], rtol=1e-5, atol=2e-5)
     # and the update is real: the weights moved away from the shared initialisation
     from transformers import set_seed
     from models import build_model
@@ -210,3 +215,42 @@ def test_vocab_mismatch_is_refused_before_training(tmp_path, tiny_corpus, tiny_t
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "vocab size differs" in err[0] and "odd" in err[0], err
     assert not list(Path(cfg.training.output_dir).glob("checkpoint-*"))
+
+
+def test_distillation_resume_matches_uninterrupted_run(tmp_path, tiny_corpus, tiny_tokenizer_dir, teachers):
+    import distill_train
+    from transformers import TrainerCallback
+
+    class Killed(Exception):
+        pass
+
+    class KillAtFirstSave(TrainerCallback):
+        def on_save(self, args, state, control, **kw):
+            raise Killed
+
+    over = ["training.max_steps=6", "training.eval_steps=3", "training.load_best_model_at_end=false",
+            "distillation.teacher_precision=fp32"]
+    full = distill_train.run(tiny_run_config(tmp_path / "full", tiny_corpus, tiny_tokenizer_dir,
+                                             distill_teachers=teachers, overrides=over))
+    part = tiny_run_config(tmp_path / "part", tiny_corpus, tiny_tokenizer_dir, distill_teachers=teachers,
+                           overrides=over)
+    with pytest.raises(Killed):
+        distill_train.run(part, callbacks=[KillAtFirstSave()])
+    resumed = distill_train.run(part, resume=True)
+    assert resumed["global_step"] == 6
+    for key in ("last_train_loss", "eval_loss", "eval_ce", "eval_kl"):
+        assert resumed[key] == pytest.approx(full[key], abs=1e-5), key
+
+
+def test_bf16_distillation_through_the_trainer(tmp_path, tiny_corpus, tiny_tokenizer_dir, teachers):
+    """precision bf16 on the CPU: the student runs under autocast with bf16 logits, the teachers in bf16."""
+    import distill_train
+
+    cfg = tiny_run_config(tmp_path, tiny_corpus, tiny_tokenizer_dir, distill_teachers=teachers,
+                          overrides=["training.max_steps=12", "training.precision=bf16",
+                                     "distillation.teacher_precision=bf16"])
+    m = distill_train.run(cfg)
+    state = json.loads(next(Path(cfg.training.output_dir).glob("checkpoint-*/trainer_state.json")).read_text())
+    logs = [h for h in state["log_history"] if "ce" in h]
+    assert m["precision"] == "bf16" and all(map(math.isfinite, (m["eval_loss"], m["eval_ce"], m["eval_kl"])))
+    assert logs[-1]["ce"] < logs[0]["ce"] - 0.3, (logs[0], logs[-1])

@@ -523,7 +523,7 @@ def test_cli_refuses_wrong_inputs_before_scoring(folders, tmp_path, capsys):
     no_weights = _copy(a, tmp_path / "no_weights")
     for f in no_weights.glob("*.safetensors"):
         f.unlink()
-    refused(["--model", f"a={no_weights}"], "no_weights: no weights here (*.safetensors or *.bin)")
+    refused(["--model", f"a={no_weights}"], "no_weights: no weights (*.safetensors) in this model folder")
     corrupt = _copy(a, tmp_path / "corrupt")
     (corrupt / "tokenizer.json").write_text('{"version": "1.0", "model": {')
     refused(["--model", f"a={a}", "--model", f"c={corrupt}"], "corrupt: cannot load its tokenizer")

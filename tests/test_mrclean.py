@@ -1,10 +1,11 @@
 """mrclean.py: one test per cleaning quirk on hand-written lines (exact output), idempotence of every cleaner on messy
-text, and dispatch on the 2023 and 2024 source names."""
+text, dispatch on the 2023 and 2024 source names, and the authors' style on fixtures whose expected outputs were
+worked out by hand from reading the authors' mrclean.py."""
 
 import pytest
 
 import mrclean
-from mrclean import CLEANERS, source_of
+from mrclean import AUTHORS, CLEANERS, STYLES, source_of
 
 
 def clean(source: str, text: str) -> str:
@@ -27,6 +28,16 @@ def test_normalize_keeps_spaces_that_are_not_before_a_mark():
 def test_lines_are_never_merged_and_empty_or_junk_lines_dropped():
     assert clean("children_stories", "One.\n\n   \n. . .\nTwo.\r\n") == "One.\nTwo.\n"
     assert clean("children_stories", "") == ""
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+@pytest.mark.parametrize("source", sorted(CLEANERS))
+def test_crlf_and_cr_line_endings_are_unified_first(style, source):
+    unix = "kee .\nSo  it goes .\nThe End\n"
+    clean = STYLES[style][source]
+    assert "\r" not in clean(unix.replace("\n", "\r\n")) and "\r" not in clean(unix.replace("\n", "\r"))
+    assert clean(unix.replace("\n", "\r\n")) == clean(unix.replace("\n", "\r")) == clean(unix)
+    assert clean(unix).count("\n") >= 2  # a lone \r is a line break, not a space: 3 lines stay (about) 3
 
 
 def test_line_breaks_inside_lines_are_not_split():
@@ -231,3 +242,67 @@ def test_every_source_name_of_both_years_is_known():
 ])
 def test_source_of(filename, source):
     assert source_of(filename) == source
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# the authors' style: expected outputs worked out by hand from the authors' mrclean.py (start/end/pad tokens empty)
+
+AUTHORS_FIXTURES = {
+    # spaces/tabs/NBSP runs -> one space, then one space before . , ; ! ? goes (even in `costs .5`); `:` keeps its
+    # space, `do n't` stays apart, blank lines and edge spaces stay
+    "aochildes": ("kee .\ndo n't  touch\tit !\n\nit costs .5 , ok ?\u00a0\n  hi :  there\n",
+                  "kee.\ndo n't touch it!\n\nit costs.5, ok? \n hi : there\n"),
+    # as aochildes, then `queen 's` -> `queen's` (the match takes both letters: `a 'b 'c` -> `a'b 'c`); quotes,
+    # -LRB-, _BOOK_TITLE_ and `do n't` stay
+    "cbt": ("_BOOK_TITLE_ : Andrew_Lang___The_Grey_Fairy_Book.txt.out\n`` Ah , '' said he , `` that 's the hitch . ''\n"
+            "she called out : ' I know !\nthe queen 's  head -LRB- a 'b 'c -RRB- , do n't it ’s\n",
+            "_BOOK_TITLE_ : Andrew_Lang___The_Grey_Fairy_Book.txt.out\n`` Ah, '' said he, `` that's the hitch. ''\n"
+            "she called out : ' I know!\nthe queen's head -LRB- a'b 'c -RRB-, do n't it’s\n"),
+    # unchanged: blank lines between stories, trailing and double spaces, footnote marks, transcriber marks
+    "children_stories": ("Once upon a time.  \n\n\u201cHi,\u201d she said .[3]\n  * * * * * *\nThe End \n",) * 2,
+    "switchboard": ("but  you know <laughter> unread ...\nA:\tUh-huh. *listen\n\n",) * 2,
+    "gutenberg": ("*** START OF THIS PROJECT GUTENBERG EBOOK ***\n[Illustration]\n_very_  cross\n",) * 2,
+    # as aochildes, then every \n\n goes: the lines around it are glued
+    "bnc_spoken": ("It 's  raining .\n\nYes , it is .\n\n\nNo\n", "It 's raining.Yes, it is.\nNo\n"),
+    "simple_wikipedia": ("= = = April = = =\nApril is a month .\n\nMay\n",
+                         "= = = April = = =\nApril is a month .May\n"),
+    # `= = = T = = =\n` -> `T` glued to the next line; lines stripped; first character and every \n\n dropped
+    "wikipedia": (" = Valkyria = \n= = = Early life = = =\nHe was born .\n\n = = Career = = \nText\n",
+                  " Valkyria =\nEarly lifeHe was born .= = Career = =\nText"),
+    # lines containing `subtitle` go with their newline; a last line without one stays
+    "open_subtitles": ("Subtitles by DramaFever\nI love you.\nwww.addic7ed.com\n- [laughs] SUBTITLE END\nBye\n"
+                       "subtitles, no newline", "I love you.\nwww.addic7ed.com\nBye\nsubtitles, no newline"),
+    # at least half upper case (not counting ( ... ) and . ! ?): l -> I, each sentence capitalize()d (`I` -> `i`
+    # inside one); lines stripped; blank lines stay; no final newline
+    "qed": ("lT lS A GOOD DAY. SO lT lS!\nMixed Case line.\n\n  (MUSIC)  \nHELLO l (x)\n",
+            "It is a good day. So it is!\nMixed Case line.\n\n(MUSIC)\nHello i (x)"),
+}
+
+
+@pytest.mark.parametrize("source", sorted(AUTHORS_FIXTURES))
+def test_authors_style_reproduces_the_authors_output(source):
+    text, expected = AUTHORS_FIXTURES[source]
+    assert AUTHORS[source](text) == expected
+    assert AUTHORS[source](text.replace("\n", "\r\n")) == expected  # their read_text() unified line endings too
+
+
+@pytest.mark.parametrize("source", ["aochildes", "cbt", "children_stories", "switchboard"])
+def test_authors_style_differs_from_ours_where_the_readme_says(source):
+    ours, authors = CLEANERS[source](AUTHORS_FIXTURES[source][0]), AUTHORS_FIXTURES[source][1]
+    assert ours != authors
+    if source == "children_stories":
+        assert "\n\n" in authors and "\n\n" not in ours  # blank lines (story boundaries) dropped by ours
+    if source == "switchboard":
+        assert "but  you" in authors and "but you" in ours  # double spaces collapsed by ours
+    if source == "cbt":
+        assert '"Ah," said he' in ours and "`` Ah, ''" in authors  # quotes re-joined to their words by ours
+
+
+def test_authors_style_survives_lines_their_code_divides_by_zero_on():
+    assert AUTHORS["qed"]("(music)\n...\nOK.\n") == "(music)\n...\nOk."
+
+
+def test_both_styles_know_every_source_name():
+    assert set(STYLES) == {"ours", "authors"} and STYLES["ours"] is CLEANERS
+    assert set(AUTHORS) == set(CLEANERS)
+    assert AUTHORS["childes"] is AUTHORS["aochildes"] and AUTHORS["simple_wiki"] is AUTHORS["simple_wikipedia"]

@@ -34,36 +34,80 @@ def tiny_pipeline_yaml(tmp_path, teacher2_steps=8) -> Path:
     return path
 
 
-def test_stage_arguments_point_under_work_dir(tmp_path):
-    cfg = load_config(PipelineConfig, ROOT / "config/pipeline.yaml", [f"pipeline.work_dir={tmp_path}"])
+def test_stage_configs_point_under_work_dir_whatever_the_path(tmp_path):
+    work = tmp_path / "odd, name: [x]"  # commas, colons and brackets broke the old YAML-string overrides
+    cfg = load_config(PipelineConfig, ROOT / "config/pipeline.yaml", [], )
+    cfg.pipeline.work_dir = str(work)
     plan = run_pipeline.Plan(cfg.pipeline)
-    argv = plan.argv("distilled")
-    assert argv[:2] == ["--config", "config/tiny-distill.yaml"] and argv[-1] == "--resume"
-    assert f"distillation.teachers=[{tmp_path}/models/teacher-1,{tmp_path}/models/teacher-2]" in argv
-    assert f"data.train_dir={tmp_path}/clean/babylm_10M" in argv
-    ev = plan.argv("eval")
-    assert any(a.startswith("eval.ensembles={teachers-ensemble: [") for a in ev)
-    assert yaml.safe_load(next(a for a in ev if a.startswith("eval.models="))[len("eval.models="):]) == {
-        "teacher-1": f"{tmp_path}/models/teacher-1", "teacher-2": f"{tmp_path}/models/teacher-2",
-        "student": f"{tmp_path}/models/student", "distilled": f"{tmp_path}/models/distilled"}
+    d = plan.config(plan.by_name["distilled"])
+    assert d.distillation.teachers == [f"{work}/models/teacher-1", f"{work}/models/teacher-2"]
+    assert d.data.train_dir == f"{work}/clean/babylm_10M" and d.training.output_dir == f"{work}/models/distilled"
+    ev = plan.config(plan.by_name["eval"])
+    assert ev.eval.ensembles == {"teachers-ensemble": [f"{work}/models/teacher-1", f"{work}/models/teacher-2"]}
+    assert ev.eval.models == {n: f"{work}/models/{n}" for n in ("teacher-1", "teacher-2", "student", "distilled")}
 
 
-def test_markers_skip_finished_stages_until_arguments_change(tmp_path, capsys):
+def test_seeds_train_the_students_once_per_seed_and_the_teachers_once(tmp_path):
+    cfg = load_config(PipelineConfig, ROOT / "config/pipeline.yaml", [f"pipeline.work_dir={tmp_path}",
+                                                                      "pipeline.seeds=[3, 7]"])
+    plan = run_pipeline.Plan(cfg.pipeline)
+    names = [s.name for s in plan.stages]
+    assert names == ["data", "clean", "tokenizer", "teacher1", "teacher2", "student-s3", "distilled-s3", "student-s7",
+                     "distilled-s7", "eval", "report"]
+    seeds = {n: plan.config(plan.by_name[n]).training.seed for n in names if n.startswith(("student", "distilled"))}
+    assert seeds == {"student-s3": 3, "distilled-s3": 3, "student-s7": 7, "distilled-s7": 7}
+    assert plan.config(plan.by_name["distilled-s7"]).training.output_dir == f"{tmp_path}/models/distilled-s7"
+    assert set(plan.config(plan.by_name["eval"]).eval.models) == {"teacher-1", "teacher-2", "student-s3",
+                                                                  "distilled-s3", "student-s7", "distilled-s7"}
+
+
+def test_fingerprints_follow_meaning_not_text(tmp_path, capsys):
+    """A comment or a logging key changes nothing; a setting or an input file's contents redo the stage."""
+    clean_yaml = tmp_path / "clean.yaml"
+    clean_yaml.write_text((ROOT / "config/clean.yaml").read_text())
     path = tiny_pipeline_yaml(tmp_path)
-    assert run_pipeline.main(["--config", str(path), "--only", "data"]) == 0
-    assert run_pipeline.main(["--config", str(path), "--only", "clean"]) == 0
-    cfg = load_config(PipelineConfig, path)
-    plan = run_pipeline.Plan(cfg.pipeline)
-    assert plan.is_done("data") and plan.is_done("clean") and not plan.is_done("tokenizer")
-    changed = run_pipeline.Plan(load_config(PipelineConfig, path, ["pipeline.stage_overrides.clean=[]"]).pipeline)
-    assert changed.is_done("data") and changed.is_done("clean")  # same arguments
-    other = run_pipeline.Plan(load_config(PipelineConfig, path, ["pipeline.synthetic_seed=5"]).pipeline)
-    assert not other.is_done("data") and not other.is_done("clean")  # a changed stage invalidates the later ones
-    plan.mark("teacher1")
-    assert plan.is_done("teacher1")
-    new_tok = run_pipeline.Plan(load_config(PipelineConfig, path,
-                                            ["pipeline.stage_overrides.tokenizer=[tokenizer.vocab_size=390]"]).pipeline)
-    assert new_tok.is_done("clean") and not new_tok.is_done("tokenizer") and not new_tok.is_done("teacher1")
+    data = yaml.safe_load(path.read_text())
+    data["pipeline"]["clean"] = str(clean_yaml)
+    path.write_text(yaml.safe_dump(data))
+    for stage in ("data", "clean", "tokenizer"):
+        assert run_pipeline.main(["--config", str(path), "--only", stage]) == 0
+    capsys.readouterr()
+
+    def dry(*over):
+        assert run_pipeline.main(["--config", str(path), "--dry-run", *over]) == 0
+        return {line.split("] ")[1].split(":")[0]: line for line in capsys.readouterr().out.splitlines()
+                if line.startswith("== [")}
+
+    out = dry()
+    assert all("done already" in out[s] for s in ("data", "clean", "tokenizer")) and "would run" in out["teacher1"]
+    clean_yaml.write_text(clean_yaml.read_text() + "# a harmless comment\n")
+    assert "done already" in dry()["clean"]
+    out = dry("pipeline.stage_overrides.clean=[clean.passthrough_unknown=true]")
+    assert "clean.passthrough_unknown: False -> True" in out["clean"] and "done already" in out["tokenizer"]
+    raw = tmp_path / "work" / "synthetic" / "babylm_10M" / "aochildes.train"
+    before = {p: p.read_bytes() for p in (tmp_path / "work").rglob("*") if p.is_file()}
+    raw.write_text(raw.read_text() + "one more line .\n")
+    out = dry()
+    assert "input synthetic/babylm_10M/aochildes.train changed" in out["clean"], out["clean"]
+    assert "done already" in out["tokenizer"]  # its input is the cleaned text, not rebuilt yet
+    after = {p: p.read_bytes() for p in (tmp_path / "work").rglob("*") if p.is_file()}
+    assert {p: b for p, b in after.items() if p != raw} == {p: b for p, b in before.items() if p != raw}  # dry: no writes
+
+
+def test_a_finished_model_is_moved_aside_never_deleted(tmp_path, capsys):
+    path = tiny_pipeline_yaml(tmp_path)
+    for stage in ("data", "clean", "tokenizer", "teacher1"):
+        assert run_pipeline.main(["--config", str(path), "--only", stage]) == 0
+    model = tmp_path / "work" / "models" / "teacher-1"
+    saved = {p.relative_to(model): p.read_bytes() for p in model.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    over = ["pipeline.stage_overrides.teacher1=[" + ",".join(TINY_MODEL + ["training.max_steps=4"]) + "]"]
+    assert run_pipeline.main(["--config", str(path), *over, "--dry-run"]) == 0
+    assert "would move aside and run (training.max_steps: 6 -> 4" in capsys.readouterr().out
+    assert run_pipeline.main(["--config", str(path), *over, "--only", "teacher1"]) == 0
+    old = tmp_path / "work" / "models" / "teacher-1.old-1"
+    assert {p.relative_to(old): p.read_bytes() for p in old.rglob("*") if p.is_file()} == saved
+    assert json.loads((model / "metrics.json").read_text())["global_step"] == 4
 
 
 def test_missing_raw_data_is_a_clear_error(tmp_path):
@@ -113,7 +157,7 @@ def test_default_pipeline_end_to_end(tmp_path):
     results = tmp_path / "run" / "results"
     header = (results / "table.md").read_text().splitlines()[0]
     assert header == "| Task | teacher-1 | teacher-2 | teachers-ensemble | student | distilled |"
-    assert "At this scale the distilled student" in r.stdout and (results / "blimp.png").stat().st_size > 10_000
+    assert "At this scale distillation" in r.stdout and (results / "blimp.png").stat().st_size > 10_000
     for name in ("teacher-1", "teacher-2", "student"):
         m = json.loads((tmp_path / "run" / "models" / name / "metrics.json").read_text())
         assert m["eval_loss"] < 3.0, (name, m["eval_loss"])  # learnt the synthetic grammar (uniform: ln 1536 = 7.3)

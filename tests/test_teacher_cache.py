@@ -6,8 +6,9 @@ import torch
 
 from babylm_dataset import ChunkDataset
 from config import ConfigError, DistillConfig, DistillationSection, UserError, load_config
-from distill_train import distillation_loss, teacher_log_probs
-from teacher_cache import TeacherCache, TopKTeacher, folder_fingerprint, topk_distillation_loss
+from files import model_fingerprint
+from losses import TopKTeacher, distillation_loss, teacher_log_probs
+from teacher_cache import TeacherCache
 
 V, SEQ = 96, 16
 
@@ -47,7 +48,7 @@ def test_cache_matches_live_teachers_topk(setup):
     ds, teachers, folders, cache_dir = setup
     k = 8
     cache = TeacherCache.open_or_build(cache_dir, "train", ds, teachers, k=k, temperature=2.0, combine="logits",
-                                       teacher_ids=[folder_fingerprint(f) for f in folders], batch_size=3)
+                                       teacher_ids=[model_fingerprint(f) for f in folders], batch_size=3)
     items = [ds[i] for i in (7, 2, 5)]
     x = torch.stack([it["input_ids"] for it in items])
     hit = cache.lookup(torch.stack([it["chunk_index"] for it in items]), x)
@@ -77,7 +78,7 @@ def test_loss_with_full_topk_equals_exact_loss(setup, tail):
     s1 = torch.randn(4, SEQ, V, requires_grad=True)
     s2 = s1.detach().clone().requires_grad_(True)
     exact = distillation_loss(s1, t_logits, labels, alpha=0.5, temperature=2.0, chunk_size=7)
-    cached = topk_distillation_loss(s2, hit, labels, alpha=0.5, temperature=2.0, chunk_size=5, tail=tail)
+    cached = distillation_loss(s2, hit, labels, alpha=0.5, temperature=2.0, chunk_size=5, tail=tail)
     exact.loss.backward()
     cached.loss.backward()
     # fp16 log-probs in the cache: agreement to ~1e-3 relative
@@ -97,7 +98,7 @@ def test_topk_loss_is_exact_with_exact_log_probs():
     vals, idx = lp.topk(V, dim=-1)
     exact = distillation_loss(s1, t, labels, temperature=2.0)
     for tail in ("renorm", "uniform"):
-        got = topk_distillation_loss(s2, TopKTeacher(idx, vals), labels, temperature=2.0, tail=tail)
+        got = distillation_loss(s2, TopKTeacher(idx, vals), labels, temperature=2.0, tail=tail)
         torch.testing.assert_close(got.loss, exact.loss)
         torch.testing.assert_close(got.kl, exact.kl)
     exact.loss.backward()
@@ -114,7 +115,7 @@ def test_uniform_tail_kl_matches_dense_formula():
     vals, idx = lp.topk(k, dim=-1)
     labels = torch.full((1, 3), -100)
     labels[0, 0] = 5  # KL at position 0 only; no CE target
-    got = topk_distillation_loss(s, TopKTeacher(idx, vals), labels, alpha=0.0, temperature=2.0, tail="uniform",
+    got = distillation_loss(s, TopKTeacher(idx, vals), labels, alpha=0.0, temperature=2.0, tail="uniform",
                                  kl_normalization="token_mean")
     p = torch.full((1, 3, V), 0.0)
     rest = (1 - vals.exp().sum(-1, keepdim=True)) / (V - k)
@@ -133,9 +134,9 @@ def test_uniform_tail_kl_matches_dense_formula():
 def test_cache_rebuilt_when_a_teacher_changes(setup):
     ds, teachers, folders, cache_dir = setup
     kw = dict(k=4, temperature=2.0, combine="logits", batch_size=4)
-    first = TeacherCache.open_or_build(cache_dir, "train", ds, teachers, teacher_ids=[folder_fingerprint(f) for f in
+    first = TeacherCache.open_or_build(cache_dir, "train", ds, teachers, teacher_ids=[model_fingerprint(f) for f in
                                                                                         folders], **kw)
-    again = TeacherCache.open_or_build(cache_dir, "train", ds, teachers, teacher_ids=[folder_fingerprint(f) for f in
+    again = TeacherCache.open_or_build(cache_dir, "train", ds, teachers, teacher_ids=[model_fingerprint(f) for f in
                                                                                         folders], **kw)
     assert again.folder == first.folder
     # retrain (here: perturb and save) the first teacher: a new key, a new cache with its new outputs
@@ -143,7 +144,7 @@ def test_cache_rebuilt_when_a_teacher_changes(setup):
         for p in teachers[0].parameters():
             p.add_(0.5 * torch.randn_like(p))
     teachers[0].save_pretrained(folders[0])
-    changed = TeacherCache.open_or_build(cache_dir, "train", ds, teachers, teacher_ids=[folder_fingerprint(f) for f in
+    changed = TeacherCache.open_or_build(cache_dir, "train", ds, teachers, teacher_ids=[model_fingerprint(f) for f in
                                                                                           folders], **kw)
     assert changed.folder != first.folder
     x = torch.stack([ds[i]["input_ids"] for i in range(2)])
@@ -200,8 +201,33 @@ def test_trainer_with_cache_matches_live_teachers(tmp_path, tiny_corpus, tiny_to
         params.append(load_causal_lm(cfg.training.output_dir).state_dict())
     entries = sorted(p.name.split("-")[0] for p in (tmp_path / "cached" / "cache" / "teacher").iterdir())
     assert entries == ["eval", "train"]
+    assert metrics[1]["cache_misses"] == 0 and metrics[1]["cache_hits"] >= 1 + 2  # a train step, two eval batches
+    assert "cache_hits" not in metrics[0]
     # Adam's first step is ~lr*sign(grad): compare the losses, and the weights up to elements whose gradient is ~0
     assert metrics[1]["train_loss"] == pytest.approx(metrics[0]["train_loss"], rel=2e-3)
     close = [torch.isclose(params[1][k], params[0][k], rtol=1e-3, atol=1e-5).float().mean() for k in params[0]]
     assert min(close) > 0.99
     assert metrics[1]["eval_loss"] == pytest.approx(metrics[0]["eval_loss"], rel=2e-3)
+
+
+def test_a_cache_miss_is_loud(tmp_path, tiny_corpus, tiny_tokenizer_dir):
+    """A batch the cache does not hold (here: its tokens were changed on disk) stops the run, or, with
+    teacher_cache_miss=live, runs the teachers and is counted."""
+    import distill_train
+    from conftest import save_random_model, tiny_run_config
+
+    teachers = [save_random_model(tmp_path / "t", "llama", tiny_tokenizer_dir, seed=1)]
+    over = ["training.max_steps=1", "distillation.teacher_cache=true", "training.load_best_model_at_end=false",
+            f"distillation.teacher_cache_dir={tmp_path / 'tc'}"]
+    first = distill_train.run(tiny_run_config(tmp_path / "a", tiny_corpus, tiny_tokenizer_dir, distill_teachers=teachers,
+                                              overrides=over))
+    assert first["cache_misses"] == 0
+    for folder in (tmp_path / "tc").iterdir():  # every cached chunk now disagrees with the data
+        tokens = np.load(folder / "input_ids.npy")
+        np.save(folder / "input_ids.npy", (tokens + 1) % 300)
+    with pytest.raises(UserError, match="teacher cache miss at step 0.*teacher_cache_miss=live"):
+        distill_train.run(tiny_run_config(tmp_path / "b", tiny_corpus, tiny_tokenizer_dir, distill_teachers=teachers,
+                                          overrides=over))
+    live = distill_train.run(tiny_run_config(tmp_path / "c", tiny_corpus, tiny_tokenizer_dir, distill_teachers=teachers,
+                                             overrides=over + ["distillation.teacher_cache_miss=live"]))
+    assert live["cache_hits"] == 0 and live["cache_misses"] >= 3

@@ -70,16 +70,26 @@ def test_random_offset_stays_in_range(tiny_corpus, tiny_tokenizer_dir, tmp_path)
     assert len(starts) > 3
 
 
-def test_eos_between_options(tiny_corpus, tiny_tokenizer_dir, tmp_path):
+@pytest.mark.parametrize("sep", ["<s>", "</s>"])
+@pytest.mark.parametrize("every", ["lines", "files"])
+def test_separator_appears_where_configured_and_nowhere_else(tiny_corpus, tiny_tokenizer_dir, tmp_path, sep, every):
     tok = load_tokenizer(tiny_tokenizer_dir)
-    none = load_split_ids(tiny_corpus["dev"], tiny_tokenizer_dir, tmp_path, "none", verbose=False)
-    files = load_split_ids(tiny_corpus["dev"], tiny_tokenizer_dir, tmp_path, "files", verbose=False)
-    lines = load_split_ids(tiny_corpus["dev"], tiny_tokenizer_dir, tmp_path, "lines", verbose=False)
-    n_lines = sum(len(f.read_text().splitlines()) for f in tiny_corpus["dev"].iterdir())
-    eos = tok.eos_token_id
-    assert (np.asarray(none) == eos).sum() == 0
-    assert (np.asarray(files) == eos).sum() == 2 and len(files) == len(none) + 2
-    assert (np.asarray(lines) == eos).sum() == n_lines and len(lines) == len(none) + n_lines
+    sep_id, other = tok.convert_tokens_to_ids(sep), tok.convert_tokens_to_ids("</s>" if sep == "<s>" else "<s>")
+    none = np.asarray(load_split_ids(tiny_corpus["dev"], tiny_tokenizer_dir, tmp_path, verbose=False))
+    got = np.asarray(load_split_ids(tiny_corpus["dev"], tiny_tokenizer_dir, tmp_path, sep, every, verbose=False))
+    files = sorted(tiny_corpus["dev"].iterdir())
+    lines = [line for f in files for line in f.read_text().splitlines(keepends=True)]
+    n = len(lines) if every == "lines" else len(files)
+    assert not (none == sep_id).any() and not (got == other).any()
+    assert (got == sep_id).sum() == n and len(got) == len(none) + n
+    assert np.array_equal(got[got != sep_id], none)  # the text's own tokens are untouched
+    # where: before each line / file for <s>, after each for </s>
+    units = lines if every == "lines" else ["".join(f.read_text().splitlines(keepends=True)) for f in files]
+    expect = []
+    for text in units:
+        ids = tok(text, add_special_tokens=False)["input_ids"]
+        expect += [sep_id] + ids if sep == "<s>" else ids + [sep_id]
+    assert got.tolist() == expect
 
 
 def test_cache_rebuilds_when_corpus_or_tokenizer_changes(tiny_corpus, tiny_tokenizer_dir, tmp_path):

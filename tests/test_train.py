@@ -5,10 +5,14 @@ import math
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import torch
 
 import config
+import train
+import trainer_setup
 from conftest import tiny_run_config
 from models import build_model, count_parameters
 
@@ -33,9 +37,8 @@ def test_paper_models_have_the_paper_sizes(name, expected):
     assert abs(n - expected) / expected < 0.01, f"{name}: {n:,} parameters"
 
 
-@pytest.mark.parametrize("model_type", ["llama", "gpt2"])
+@pytest.mark.parametrize("model_type", ["llama", "gpt2", "gptj"])
 def test_tiny_model_learns_and_loads_back(tmp_path, tiny_corpus, tiny_tokenizer_dir, model_type):
-    import train
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     cfg = tiny_run_config(tmp_path, tiny_corpus, tiny_tokenizer_dir, model_type, ["training.max_steps=40"])
@@ -55,11 +58,13 @@ def test_tiny_model_learns_and_loads_back(tmp_path, tiny_corpus, tiny_tokenizer_
 
 
 def test_resume_matches_uninterrupted_run(tmp_path, tiny_corpus, tiny_tokenizer_dir):
-    import train
     from transformers import TrainerCallback
 
-    class StopAt(TrainerCallback):
-        """Save and stop at step k: what a killed run leaves behind."""
+    class Killed(Exception):
+        pass
+
+    class KillAt(TrainerCallback):
+        """Save at step k, then die: what a kill after a checkpoint leaves behind."""
 
         def __init__(self, k):
             self.k = k
@@ -67,13 +72,16 @@ def test_resume_matches_uninterrupted_run(tmp_path, tiny_corpus, tiny_tokenizer_
         def on_step_end(self, args, state, control, **kw):
             if state.global_step == self.k:
                 control.should_save = True
-                control.should_training_stop = True
+
+        def on_save(self, args, state, control, **kw):
+            raise Killed
 
     k, over = 6, ["training.max_steps=12", "training.eval_steps=100", "training.load_best_model_at_end=false"]
     full = train.run(tiny_run_config(tmp_path / "full", tiny_corpus, tiny_tokenizer_dir, overrides=over))
     part_cfg = tiny_run_config(tmp_path / "part", tiny_corpus, tiny_tokenizer_dir, overrides=over)
-    train.run(part_cfg, callbacks=[StopAt(k)])
-    assert [p.name for p in train.checkpoints_in(part_cfg.training.output_dir)] == [f"checkpoint-{k}"]
+    with pytest.raises(Killed):
+        train.run(part_cfg, callbacks=[KillAt(k)])
+    assert [p.name for p in trainer_setup.checkpoints_in(part_cfg.training.output_dir)] == [f"checkpoint-{k}"]
     with pytest.raises(config.UserError, match="pass --resume"):
         train.run(part_cfg)  # never starts over a folder that holds checkpoints
     resumed = train.run(part_cfg, resume=True)
@@ -102,7 +110,6 @@ def test_train_cli_errors(tmp_path, overrides, needle):
 
 
 def test_blimp_callback_logs_during_training(tmp_path, tiny_corpus, tiny_tokenizer_dir):
-    import train
 
     blimp = tmp_path / "blimp"
     blimp.mkdir()
@@ -123,7 +130,6 @@ def test_push_to_hub_uploads_the_output_folder_without_checkpoints(tmp_path, mon
     """The real push code path against a stand-in HfApi (no network here)."""
     import huggingface_hub
 
-    import train
 
     calls = []
 
@@ -135,7 +141,7 @@ def test_push_to_hub_uploads_the_output_folder_without_checkpoints(tmp_path, mon
             calls.append(("upload", folder_path, repo_id, tuple(ignore_patterns)))
 
     monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
-    train.push_folder(tmp_path, "user/baby-llama")
+    trainer_setup.push_folder(tmp_path, "user/baby-llama")
     assert calls[0] == ("create", "user/baby-llama", True)
     assert calls[1][:3] == ("upload", str(tmp_path), "user/baby-llama") and "checkpoint-*" in calls[1][3]
     with pytest.raises(config.UserError, match="training.hub_model_id: required"):
@@ -143,7 +149,6 @@ def test_push_to_hub_uploads_the_output_folder_without_checkpoints(tmp_path, mon
 
 
 def test_tensorboard_logging(tmp_path, tiny_corpus, tiny_tokenizer_dir):
-    import train
 
     cfg = tiny_run_config(tmp_path, tiny_corpus, tiny_tokenizer_dir,
                           overrides=["training.max_steps=2", "training.report_to=tensorboard"])
@@ -151,15 +156,28 @@ def test_tensorboard_logging(tmp_path, tiny_corpus, tiny_tokenizer_dir):
     assert list(Path(cfg.training.output_dir).rglob("events.out.tfevents.*"))
 
 
-def test_resume_skips_a_half_written_checkpoint(tmp_path, capsys):
-    import train
-
+def test_resume_skips_a_half_written_or_truncated_checkpoint(tmp_path, capsys):
+    cfg = SimpleNamespace(training=SimpleNamespace(output_dir=str(tmp_path)))
     for step, complete in ((10, True), (20, True), (30, False)):
         c = tmp_path / f"checkpoint-{step}"
         c.mkdir()
         if complete:
             (c / "trainer_state.json").write_text(json.dumps({"global_step": step}))
-    assert train.resume_checkpoint(tmp_path, resume=True) == str(tmp_path / "checkpoint-20")
+    assert trainer_setup.prepare_output_dir(cfg, resume=True, overwrite=False) == str(tmp_path / "checkpoint-20")
     assert "skipping" in capsys.readouterr().out
     (tmp_path / "checkpoint-20" / "trainer_state.json").write_text('{"global_st')  # cut mid-write
-    assert train.resume_checkpoint(tmp_path, resume=True) == str(tmp_path / "checkpoint-10")
+    assert trainer_setup.prepare_output_dir(cfg, resume=True, overwrite=False) == str(tmp_path / "checkpoint-10")
+    # a full disk can cut the optimizer state or the weights short while trainer_state.json is fine
+    (tmp_path / "checkpoint-20" / "trainer_state.json").write_text(json.dumps({"global_step": 20}))
+    torch.save({"state": torch.zeros(1000)}, tmp_path / "checkpoint-20" / "optimizer.pt")
+    data = (tmp_path / "checkpoint-20" / "optimizer.pt").read_bytes()
+    (tmp_path / "checkpoint-20" / "optimizer.pt").write_bytes(data[: len(data) // 2])
+    assert trainer_setup.prepare_output_dir(cfg, resume=True, overwrite=False) == str(tmp_path / "checkpoint-10")
+    assert "optimizer.pt: unreadable" in capsys.readouterr().out
+
+
+def test_bf16_pretraining_through_the_trainer(tmp_path, tiny_corpus, tiny_tokenizer_dir):
+    cfg = tiny_run_config(tmp_path, tiny_corpus, tiny_tokenizer_dir, overrides=["training.max_steps=30",
+                                                                                 "training.precision=bf16"])
+    metrics = train.run(cfg)
+    assert metrics["precision"] == "bf16" and metrics["eval_loss"] < math.log(320) - 1.5, metrics["eval_loss"]

@@ -1,0 +1,65 @@
+"""eval_text.py: held-out text scoring equals a hand computation; an ensemble scores with the mean of its logits."""
+
+import math
+
+import pytest
+import torch
+
+import eval_text
+from conftest import save_random_model
+from config import UserError, run_cli
+from tokenizer import load_tokenizer
+
+
+def test_text_scoring_equals_a_hand_computation(tmp_path, tiny_tokenizer_dir):
+    model_dir = save_random_model(tmp_path / "m", "llama", tiny_tokenizer_dir, seed=3)
+    data = tmp_path / "dev"
+    data.mkdir()
+    text = "The dog sees the cat.\nMommy has my ball!\n" * 4
+    (data / "aochildes.dev").write_text(text)
+    (data / "switchboard.dev").write_text("Daddy likes the baby?\n")
+    res = eval_text.evaluate(data, {"m": [str(model_dir)]}, seq_length=8, batch_size=3)["m"]
+    model = eval_text.load_scorer([str(model_dir)], torch.float32)
+    ids = load_tokenizer(tiny_tokenizer_dir)(text, add_special_tokens=False)["input_ids"]
+    total, n = 0.0, 0
+    for start in range(0, len(ids) - 1, 7):  # windows of 8 overlapping by one: each token but the first once
+        w = torch.tensor([ids[start:start + 8]])
+        logp = torch.log_softmax(model(input_ids=w).logits[0].double(), -1)
+        for i in range(1, w.shape[1]):
+            total += logp[i - 1, w[0, i]].item()
+            n += 1
+    assert n == len(ids) - 1 and res["aochildes"]["tokens"] == n
+    assert res["aochildes"]["ce"] == pytest.approx(-total / n, rel=1e-5)
+    assert res["aochildes"]["ppl"] == pytest.approx(math.exp(-total / n), rel=1e-5)
+    pooled = (res["aochildes"]["ce"] * n + res["switchboard"]["ce"] * res["switchboard"]["tokens"])
+    assert res["all"]["ce"] == pytest.approx(pooled / (n + res["switchboard"]["tokens"]), rel=1e-6)
+
+
+def test_ensemble_text_ce_uses_the_mean_of_logits(tmp_path, tiny_tokenizer_dir):
+    a = save_random_model(tmp_path / "a", "llama", tiny_tokenizer_dir, seed=1)
+    b = save_random_model(tmp_path / "b", "gpt2", tiny_tokenizer_dir, seed=2)
+    data = tmp_path / "dev"
+    data.mkdir()
+    text = "The cats see the dog.\n" * 3
+    (data / "cbt.dev").write_text(text)
+    res = eval_text.evaluate(data, {"ens": [str(a), str(b)]}, seq_length=64)["ens"]["cbt"]
+    ids = torch.tensor([load_tokenizer(tiny_tokenizer_dir)(text, add_special_tokens=False)["input_ids"]])
+    la, lb = (eval_text.load_scorer([str(p)], torch.float32)(input_ids=ids).logits[0, :-1] for p in (a, b))
+    tgt = ids[0, 1:, None]
+    by_logits = -torch.log_softmax((la + lb) / 2, -1).gather(-1, tgt).mean().item()
+    by_probs = -torch.log((la.softmax(-1) + lb.softmax(-1)) / 2).gather(-1, tgt).mean().item()
+    assert res["ce"] == pytest.approx(by_logits, rel=1e-5) and abs(by_logits - by_probs) > 1e-4
+
+
+def test_text_scoring_errors(tmp_path, tiny_tokenizer_dir, capsys):
+    m = save_random_model(tmp_path / "m", "llama", tiny_tokenizer_dir)
+    (tmp_path / "dev").mkdir()
+    (tmp_path / "dev" / "cbt.dev").write_text("hello .\n")
+    capsys.readouterr()
+    assert run_cli(eval_text.main, ["--data", str(tmp_path / "dev"), "--model", str(m),
+                                    "--model", str(tmp_path / "x" / "m")]) == 2
+    assert "same name" in capsys.readouterr().err
+    assert run_cli(eval_text.main, ["--data", str(tmp_path / "dev"), "--model", f"a={tmp_path / 'nope'}"]) == 2
+    assert "no config.json" in capsys.readouterr().err
+    with pytest.raises(UserError, match="accepts 64 positions"):
+        eval_text.evaluate(tmp_path / "dev", {"m": [str(m)]}, seq_length=128)

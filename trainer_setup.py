@@ -1,0 +1,409 @@
+"""What train.py and distill_train.py share: the command line, precision and batch plan, the output folder (never
+overwrite a finished model, resume from the newest intact checkpoint), checks before any long work, TrainingArguments,
+callbacks, data, and finishing a run (final metrics, model card, optional push to the Hub)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import netrc
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import huggingface_hub
+import torch
+import yaml
+from transformers import TrainingArguments
+
+from babylm_dataset import build_datasets
+from callbacks import EpochEndEvalCallback, SaveEveryMinutes, SaveOnInterrupt, StopOnNonFinite
+from config import UserError, add_config_args, describe, load_config, save_config, to_dict
+from files import write_atomic
+from models import build_model, count_parameters, weights_problem
+from tokenizer import load_tokenizer
+
+# ----------------------------------------------------------------------------------------------------------------------
+# hardware and processes
+
+
+def bf16_supported() -> bool:
+    """bf16 where the hardware does it natively: CUDA with bf16, or a CPU with AMX / AVX512-BF16 (oneDNN)."""
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def resolve_precision(precision: str) -> str:
+    if precision == "auto":
+        return "bf16" if bf16_supported() else "fp32"
+    if precision == "fp16" and not torch.cuda.is_available():
+        raise UserError("training.precision fp16 needs a CUDA GPU; use bf16 or fp32 on this machine")
+    return precision
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def batch_plan(t) -> tuple[int, int]:
+    """(per-device micro-batch, gradient accumulation steps) that make up the global ``training.batch_size``."""
+    per_device = t.per_device_batch_size or max(1, t.batch_size // world_size())
+    denom = per_device * world_size()
+    if t.batch_size % denom:
+        raise UserError(f"training.batch_size {t.batch_size} is not a multiple of per_device_batch_size {per_device} x "
+                        f"{world_size()} processes; change one of them")
+    return per_device, t.batch_size // denom
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# the output folder: finished runs, checkpoints, resume
+
+
+def checkpoints_in(output_dir) -> list[Path]:
+    folder = Path(output_dir)
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
+    return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
+
+
+def checkpoint_problem(folder: Path) -> str | None:
+    """Why a checkpoint cannot be resumed from, or None. The Trainer writes trainer_state.json last, so a kill during
+    a save leaves a checkpoint without a readable one; a full disk can also leave weights or optimizer state cut
+    short."""
+    try:
+        json.loads((folder / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return "no readable trainer_state.json (a save was interrupted)"
+    for f in sorted(folder.iterdir()):
+        problem = weights_problem(f) if f.is_file() else None
+        if problem:
+            return problem
+    return None
+
+
+def is_finished(output_dir) -> bool:
+    """A run's final files are written last, metrics.json among them."""
+    return (Path(output_dir) / "metrics.json").is_file()
+
+
+def move_aside(folder) -> Path:
+    """Rename ``folder`` to ``<folder>.old-<n>`` (first free n): nothing trained is ever deleted."""
+    folder = Path(folder)
+    n = 1
+    while folder.with_name(f"{folder.name}.old-{n}").exists():
+        n += 1
+    target = folder.with_name(f"{folder.name}.old-{n}")
+    folder.rename(target)
+    return target
+
+
+# settings a resumed run must share with the run that wrote the checkpoints (anything else may change on resume)
+RESUME_MUST_MATCH = ("model", "data.seq_length", "data.tokenizer_dir", "distillation.teachers",
+                     "distillation.teacher_combine", "distillation.teacher_weights")
+
+
+def _lookup(d: dict, dotted: str):
+    for part in dotted.split("."):
+        d = d.get(part) if isinstance(d, dict) else None
+    return d
+
+
+def check_resume_settings(cfg, output_dir):
+    saved_path = Path(output_dir) / "config.yaml"
+    if not saved_path.is_file():
+        return
+    saved, now = yaml.safe_load(saved_path.read_text()) or {}, to_dict(cfg)
+    for key in RESUME_MUST_MATCH:
+        a, b = _lookup(saved, key), _lookup(now, key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            diff = next((k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)), None)
+            key, a, b = (f"{key}.{diff}", a.get(diff), b.get(diff)) if diff else (key, None, None)
+        if a != b:
+            raise UserError(f"{saved_path}: --resume with {key}={b!r}, but the saved run has {a!r}; restore the "
+                            "setting, or start afresh with --overwrite")
+
+
+def prepare_output_dir(cfg, resume: bool, overwrite: bool) -> str | None:
+    """Check the output folder before anything is written; return the checkpoint to resume from, or None.
+
+    A finished model (metrics.json) is never overwritten: it is refused, or with ``overwrite`` moved aside to
+    ``<output_dir>.old-<n>``; the same for checkpoints of an unfinished run without ``resume``. ``resume`` continues
+    from the newest intact checkpoint, refusing settings that differ from the saved run's."""
+    out = Path(cfg.training.output_dir)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: training.output_dir exists and is not a folder; pick another path")
+    found = checkpoints_in(out)
+    if overwrite and (is_finished(out) or found):
+        print(f"--overwrite: moved the earlier run to {move_aside(out)}")
+        return None
+    if is_finished(out):
+        raise UserError(f"{out} holds a finished model (metrics.json); pick another training.output_dir, or pass "
+                        f"--overwrite to move it aside to {out.name}.old-<n> and train again")
+    if not resume:
+        if found:
+            raise UserError(f"{out} already has {found[-1].name}; pass --resume to continue it, or --overwrite to move "
+                            "it aside and start afresh")
+        return None
+    check_resume_settings(cfg, out)
+    for c in reversed(found):
+        problem = checkpoint_problem(c)
+        if problem is None:
+            print(f"resuming from {c}")
+            return str(c)
+        print(f"--resume: skipping {c}: {problem}")
+    print(f"--resume: no intact checkpoint in {out}; starting from scratch")
+    return None
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# checks before the long work
+
+
+def check_writable(folder: Path, free_bytes_needed: int = 0):
+    """The output folder can be written and holds ``free_bytes_needed`` more bytes (one checkpoint)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_atomic(folder / ".write-test", b"ok")
+        (folder / ".write-test").unlink()
+    except OSError as e:
+        raise UserError(f"{folder}: cannot write here ({e.strerror}); free the disk, fix the permissions, or pick "
+                        "another training.output_dir") from None
+    free = shutil.disk_usage(folder).free
+    if free < free_bytes_needed:
+        raise UserError(f"{folder}: {free / 1e9:.2f} GB free, but one checkpoint needs about "
+                        f"{free_bytes_needed / 1e9:.2f} GB; free disk space or pick another training.output_dir")
+
+
+def checkpoint_bytes(n_params: int) -> int:
+    """fp32 weights + two AdamW moments, plus 10 % for the rest of the state."""
+    return int(n_params * 12 * 1.1)
+
+
+def check_logger_and_hub(t):
+    """wandb must be configured (else it prompts or fails after the first step); the Hub reachable and the repo
+    writable when the run will push (else the push fails after days of training)."""
+    if t.report_to == "wandb" and os.environ.get("WANDB_MODE", "").lower() not in ("offline", "disabled", "dryrun"):
+        try:
+            logged_in = bool(os.environ.get("WANDB_API_KEY")) or bool(netrc.netrc().authenticators("api.wandb.ai"))
+        except (OSError, netrc.NetrcParseError):
+            logged_in = False
+        if not logged_in:
+            raise UserError("training.report_to wandb: no wandb login (WANDB_API_KEY or ~/.netrc); run `wandb login`, "
+                            "or set WANDB_MODE=offline to log locally")
+    if t.push_to_hub and is_main_process():
+        try:
+            huggingface_hub.HfApi().create_repo(t.hub_model_id, exist_ok=True)
+        except Exception as e:  # no network, no token, no rights: all end the same way
+            raise UserError(f"training.push_to_hub: cannot create or reach {t.hub_model_id} on the Hub "
+                            f"({str(e).splitlines()[0][:160]}); log in with `hf auth login` and check the network, or "
+                            "set training.push_to_hub false") from None
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# TrainingArguments, callbacks, data
+
+
+def training_arguments(t, precision: str, metric: str = "eval_loss") -> TrainingArguments:
+    """``TrainingArguments`` from a ``TrainingSection``: our keys, then the passed-through options. Evaluation and a
+    checkpoint every epoch, plus every ``eval_steps`` steps when set (see ``EpochEndEvalCallback``)."""
+    per_device, accum = batch_plan(t)
+    strategy = "steps" if t.eval_steps else "epoch"
+    options = dict(logging_steps=20, save_total_limit=2, load_best_model_at_end=True, run_name=Path(t.output_dir).name,
+                   disable_tqdm=not sys.stderr.isatty() and bool(os.environ.get("CI")),
+                   ddp_find_unused_parameters=False)  # every parameter gets a gradient; True costs a graph traversal
+    options.update(t.hf_args)
+    try:
+        return TrainingArguments(
+            output_dir=t.output_dir, num_train_epochs=t.num_epochs, max_steps=t.max_steps,
+            per_device_train_batch_size=per_device, per_device_eval_batch_size=per_device,
+            gradient_accumulation_steps=accum, learning_rate=t.lr, lr_scheduler_type=t.lr_scheduler,
+            warmup_steps=t.warmup_steps, weight_decay=t.weight_decay, bf16=precision == "bf16",
+            fp16=precision == "fp16", use_cpu=not torch.cuda.is_available(),  # bf16 on a CPU needs it said
+            eval_strategy=strategy, save_strategy=strategy, eval_steps=t.eval_steps, save_steps=t.eval_steps,
+            metric_for_best_model=metric, greater_is_better=False, seed=t.seed,
+            report_to=[] if t.report_to == "none" else [t.report_to],
+            push_to_hub=False,  # pushed once at the end, with the model card (see finish_run)
+            remove_unused_columns=False, include_num_input_tokens_seen="non_padding", **options)
+    except (ValueError, TypeError) as e:
+        raise UserError(f"training: transformers refused the options ({str(e).splitlines()[0][:200]}); fix the "
+                        "training keys it names") from None
+
+
+def make_callbacks(t, tokenizer) -> list:
+    """The run's callbacks; the last is the ``SaveOnInterrupt`` that ``train_and_finish`` reads."""
+    callbacks = [StopOnNonFinite()]
+    if t.eval_steps:
+        callbacks.append(EpochEndEvalCallback())
+    if t.save_minutes:
+        callbacks.append(SaveEveryMinutes(t.save_minutes))
+    if t.blimp_dir:
+        from callbacks import BlimpCallback
+
+        callbacks.append(BlimpCallback(t.blimp_dir, tokenizer=tokenizer, every_steps=t.blimp_steps,
+                                       pairs_per_file=t.blimp_pairs_per_file))
+    return callbacks + [SaveOnInterrupt()]
+
+
+def attach_callbacks(trainer):
+    for cb in trainer.callback_handler.callbacks:
+        if hasattr(cb, "trainer"):
+            cb.trainer = trainer  # callbacks that log through the trainer (BLiMP accuracy)
+
+
+def preflight(cfg, args):
+    """The checks before any long work: logger and Hub, the tokenizer, a writable output folder with room for one
+    checkpoint. Returns the tokenizer."""
+    check_logger_and_hub(cfg.training)
+    tokenizer = load_tokenizer(cfg.data.tokenizer_dir)
+    if is_main_process():
+        n_params = count_parameters(build_model(cfg.model, tokenizer, cfg.data.seq_length, device="meta"))
+        check_writable(Path(args.output_dir), checkpoint_bytes(n_params))
+    return tokenizer
+
+
+def load_datasets(cfg, args):
+    """Train and eval datasets; under several processes the main one builds the token cache first."""
+    with args.main_process_first(desc="tokenize", local=False):
+        return build_datasets(cfg.data, seed=cfg.training.seed, verbose=is_main_process())
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# finishing a run
+
+
+class Interrupted(Exception):
+    """Ctrl-C stopped the run after saving a checkpoint; the message names it."""
+
+
+def model_card(cfg, metrics: dict, kind: str) -> str:
+    m, d, t = cfg.model, cfg.data, cfg.training
+    lines = [
+        "---", "library_name: transformers", "tags: [babylm, baby-llama, " + kind + "]", "---", "",
+        f"# {Path(t.output_dir).name}", "",
+        f"A {m.type} causal LM trained with the Baby Llama recipe ({kind}); Timiryasov & Tastet 2023, BabyLM strict-small.",
+        "", "## Architecture", "",
+        f"- type {m.type}, {m.num_layers} layers, {m.num_heads} heads, hidden {m.hidden_size}, "
+        f"intermediate {m.intermediate_size or 4 * m.hidden_size}",
+        f"- parameters: {metrics.get('parameters', 0):,}", "", "## Data", "",
+        f"- train: `{d.train_dir}`; eval: {d.eval_samples} chunks of `{d.dev_dir}` (seed {d.eval_seed})",
+        f"- tokenizer: `{d.tokenizer_dir}`, sequence length {d.seq_length}, random offset {d.random_offset}", "",
+        "## Hyperparameters", "",
+        f"- {t.num_epochs} epochs, batch {t.batch_size}, lr {t.lr}, {t.lr_scheduler} schedule, {t.warmup_steps} warm-up "
+        f"steps, weight decay {t.weight_decay}, precision {metrics.get('precision')}, seed {t.seed}",
+    ]
+    if getattr(cfg, "distillation", None) is not None:
+        dd = cfg.distillation
+        lines += [f"- distilled from {', '.join(f'`{p}`' for p in dd.teachers)}: alpha {dd.alpha}, temperature "
+                  f"{dd.temperature}, KL normalisation {dd.kl_normalization}, teachers combined by {dd.teacher_combine}"]
+    lines += ["", "## Evaluation", "",
+              f"- eval loss {metrics.get('eval_loss', float('nan')):.4f}"
+              + (f" (CE {metrics['eval_ce']:.4f}, KL {metrics['eval_kl']:.4f})" if "eval_ce" in metrics else "") + ", "
+              f"perplexity {metrics.get('eval_perplexity', float('nan')):.2f}", ""]
+    return "\n".join(lines)
+
+
+def final_eval_metrics(trainer) -> dict:
+    """Eval metrics of the model the run ends with: taken from the log when that model (the best checkpoint, or the
+    last step) was evaluated already, so the eval set (and, distilling, the teachers) is not run a second time."""
+    st = trainer.state
+    step = st.best_global_step if trainer.args.load_best_model_at_end and st.best_global_step else st.global_step
+    logged = [h for h in st.log_history if "eval_loss" in h and h.get("step") == step]
+    if logged:
+        return {k: v for k, v in logged[-1].items() if k.startswith("eval_") or k == "epoch"}
+    return dict(trainer.evaluate())
+
+
+def train_and_finish(trainer, cfg, tokenizer, checkpoint, kind: str, extra_metrics: dict) -> dict:
+    """Train (from ``checkpoint`` when resuming), then write model + tokenizer + config + metrics.json + model card
+    into the output folder (main process only) and push it when asked. Ctrl-C ends in ``Interrupted`` after a save."""
+    start = time.time()
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    if any(getattr(cb, "interrupted", False) for cb in trainer.callback_handler.callbacks):
+        raise Interrupted(f"stopped at step {trainer.state.global_step}; checkpoint saved in "
+                          f"{checkpoints_in(cfg.training.output_dir)[-1]}")
+    t = cfg.training
+    metrics = final_eval_metrics(trainer)
+    if not math.isfinite(metrics.get("eval_loss", 0.0)):
+        raise UserError(f"{t.output_dir}: the final eval loss is {metrics['eval_loss']}; the model is not saved as "
+                        "finished (its checkpoints stay); lower training.lr and --resume from an earlier checkpoint")
+    # the distilled student's eval_loss mixes CE and KL: perplexity comes from its CE alone
+    metrics["eval_perplexity"] = math.exp(min(metrics.get("eval_ce", metrics["eval_loss"]), 50.0))
+    metrics.update(extra_metrics, train_runtime_s=round(time.time() - start, 1), train_loss=result.training_loss)
+    metrics["parameters"] = count_parameters(trainer.model)
+    metrics["global_step"] = trainer.state.global_step
+    metrics["tokens_seen"] = int(trainer.state.num_input_tokens_seen or 0)
+    metrics["best_checkpoint"] = trainer.state.best_model_checkpoint
+    for name in ("cache_hits", "cache_misses"):  # distillation from the teacher cache
+        if getattr(trainer, "teacher_cache", None):
+            metrics[name] = getattr(trainer, name)
+    train_logs = [h for h in trainer.state.log_history if "loss" in h]
+    if train_logs:
+        metrics["last_train_loss"] = train_logs[-1]["loss"]
+    out = Path(t.output_dir)
+    # every process: under FSDP / DeepSpeed ZeRO-3 gathering the weights is collective; only the main process writes
+    trainer.save_model(str(out))
+    if trainer.is_world_process_zero():
+        tokenizer.save_pretrained(str(out))
+        save_config(cfg, out)
+        write_atomic(out / "README.md", model_card(cfg, metrics, kind))
+        write_atomic(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")  # last: marks the run finished
+        print(f"saved {kind} model to {out}: eval loss {metrics['eval_loss']:.4f}")
+        if t.push_to_hub:
+            push_folder(out, t.hub_model_id)
+    return metrics
+
+
+def push_folder(folder: Path, repo_id: str):
+    """Upload the output folder (model, tokenizer, card, config, metrics; no checkpoints) to the Hub."""
+    try:
+        api = huggingface_hub.HfApi()
+        api.create_repo(repo_id, exist_ok=True)
+        api.upload_folder(folder_path=str(folder), repo_id=repo_id, ignore_patterns=["checkpoint-*", "checkpoint-*/**"])
+    except Exception as e:  # the model is saved locally whatever happens here
+        raise UserError(f"the model is saved in {folder}, but pushing it to {repo_id} failed "
+                        f"({str(e).splitlines()[0][:160]}); push it later with `hf upload {repo_id} {folder}`") from None
+    print(f"pushed {folder} to https://huggingface.co/{repo_id}")
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# the command line of a training stage
+
+
+def training_main(argv, schema, run_fn, doc: str) -> int:
+    """--config, overrides, --resume, --overwrite; Ctrl-C ends with the command that resumes."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    add_config_args(parser)
+    parser.add_argument("--resume", action="store_true", help="continue from the newest intact checkpoint in the "
+                        "output folder")
+    parser.add_argument("--overwrite", action="store_true", help="move an earlier run in the output folder aside "
+                        "(to <output_dir>.old-<n>) and train afresh")
+    args = parser.parse_args(argv)
+    if args.help_config:
+        print(describe(schema))
+        return 0
+    cfg = load_config(schema, args.config, args.overrides)
+    try:
+        run_fn(cfg, resume=args.resume, overwrite=args.overwrite)
+    except Interrupted as e:
+        script = Path(sys.argv[0]).name if sys.argv and sys.argv[0].endswith(".py") else "the same command"
+        command = " ".join(["python", script, "--config", args.config, *args.overrides, "--resume"])
+        print(f"interrupted: {e}; continue with:\n  {command}", file=sys.stderr)
+        return 130
+    finally:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            # an orderly teardown: a rank leaving with the gloo/NCCL group alive can abort ("terminate called ...")
+            torch.distributed.barrier()
+            torch.distributed.destroy_process_group()
+    return 0
