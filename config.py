@@ -609,9 +609,8 @@ class EvalSection:
     def __post_init__(self):
         if not self.models and not self.ensembles:
             raise ConfigError("eval.models", "name at least one model folder")
-        self.ensembles = {n: e if isinstance(e, EnsembleSpec) else EnsembleSpec(models=list(e))
-                          for n, e in self.ensembles.items()}
-        for n, e in self.ensembles.items():
+        for n in self.ensembles:
+            e = self.ensemble(n)
             if not e.models:
                 raise ConfigError(f"eval.ensembles.{n}", "list at least one model folder")
             if e.weights is not None and len(e.weights) != len(e.models):
@@ -623,6 +622,11 @@ class EvalSection:
                                                                  "positive sum")
         check_range("eval", "batch_size", self.batch_size, 1)
         check_range("eval", "max_pairs_per_file", self.max_pairs_per_file, 1)
+
+    def ensemble(self, name: str) -> EnsembleSpec:
+        """An ensemble as an EnsembleSpec, whether the YAML gave a list of folders or the mapping."""
+        e = self.ensembles[name]
+        return e if isinstance(e, EnsembleSpec) else EnsembleSpec(models=list(e))
 
 
 # root schemas, one per stage script ----------------------------------------------------------------------------------

@@ -151,9 +151,10 @@ def load_model_tokenizer(path):
 def scorer_names(e) -> dict:
     """{name: (folders, combine, weights)}; refuses a name used twice and names that write the same result file."""
     scorers = {n: ([p], "logits", None) for n, p in e.models.items()}
-    for n, spec in e.ensembles.items():
+    for n in e.ensembles:
         if n in scorers:
             raise UserError(f"name {n!r} is used by a model and an ensemble; rename one")
+        spec = e.ensemble(n)
         scorers[n] = (spec.models, spec.combine, spec.weights)
     files: dict[str, str] = {}
     for n in scorers:
