@@ -211,7 +211,8 @@ class FinetuneSection:
     marked: list[str] = field([], help="tasks whose row gets a dagger in table.md")
 
     def __post_init__(self):
-        resolve_tasks(self.tasks)
+        if not resolve_tasks(self.tasks):
+            raise ConfigError("finetune.tasks", "name at least one task, or all")
         for key in ("per_task", "marked"):
             for name in getattr(self, key):
                 resolve_tasks([name], f"finetune.{key}.{name}" if key == "per_task" else "finetune.marked")

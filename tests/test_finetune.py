@@ -165,12 +165,13 @@ def test_classifier_pools_the_last_real_token(random_models, tok_dir, kind):
 
 
 def test_gpt2_and_llama_fine_tune_and_report(tmp_path, task_data, random_models):
-    cfg = ft_config(tmp_path, task_data, {"tiny-llama": random_models["llama"], "tiny-gpt2": random_models["gpt2"]},
-                    ["synthetic_cola", "synthetic_msgs"], marked=["synthetic_msgs"],
-                    per_task={t: {"lr": 3e-3, "batch_size": 32, "num_epochs": 1, "eval_steps": 10}
-                              for t in ("synthetic_cola", "synthetic_msgs")})
-    results = finetune.run(cfg)
+    # through the pipeline's entry point: the shipped table with these models, data and overrides
+    settings = [f"finetune.per_task.{t}.{k}={v}" for t in ("synthetic_cola", "synthetic_msgs")
+                for k, v in (("num_epochs", 1), ("eval_steps", 10))]
     out = tmp_path / "results"
+    results = finetune.run_tasks({"tiny-llama": random_models["llama"], "tiny-gpt2": random_models["gpt2"]}, task_data,
+                                 ["synthetic_cola", "synthetic_msgs"], out,
+                                 ["finetune.precision=fp32", "finetune.marked=[synthetic_msgs]", *settings])
     for model in ("tiny-llama", "tiny-gpt2"):
         for task in ("synthetic_cola", "synthetic_msgs"):
             r = json.loads((out / model / f"{task}.json").read_text())
