@@ -44,10 +44,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,
+                          EarlyStoppingCallback, Trainer, TrainingArguments, set_seed)
 
 from config import (ConfigError, UserError, add_config_args, build, check_range, describe, field, load_config,
                     run_cli, save_config)
-from train import checkpoints_in, is_complete_checkpoint, resolve_precision  # TODO(lead): shared module at merge
+from models import max_positions
+from trainer_setup import checkpoint_problem, checkpoints_in, resolve_precision
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "config" / "finetune.yaml"
 
@@ -339,8 +342,6 @@ def check_model_folder(name: str, path) -> Path:
 
 
 def load_tokenizer(folder):
-    from transformers import AutoTokenizer
-
     tok = AutoTokenizer.from_pretrained(str(folder))
     if tok.pad_token is None:  # GPT-2-style tokenizers: pad with EOS (pooling takes the last non-pad token)
         tok.pad_token = tok.eos_token
@@ -349,15 +350,11 @@ def load_tokenizer(folder):
 
 def load_classifier(folder, task: Task, tokenizer):
     """The causal LM with a fresh linear head over its last non-pad token."""
-    from transformers import AutoModelForSequenceClassification
-
     return AutoModelForSequenceClassification.from_pretrained(
         str(folder), num_labels=task.num_labels, pad_token_id=tokenizer.pad_token_id, dtype=torch.float32)
 
 
 def max_length_for(model, limit: int) -> int:
-    from models import max_positions
-
     return min(limit, max_positions(model.config) or limit)
 
 
@@ -375,16 +372,13 @@ def result_path(f: FinetuneSection, model: str, task: str) -> Path:
 
 def finetune_task(f: FinetuneSection, model_name: str, model_dir, task: Task, data: dict, callbacks=()) -> dict:
     """Fine-tune one model on one task (or read its finished result); write and return the result."""
-    from transformers import (DataCollatorWithPadding, EarlyStoppingCallback, Trainer, TrainingArguments,
-                              set_seed)
-
     out = result_path(f, model_name, task.name)
     if out.is_file():
         print(f"{model_name} / {task.name}: done already ({out}); delete it to redo")
         return json.loads(out.read_text(encoding="utf-8"))
     s = f.settings(task.name)
     ckpt_dir = f.checkpoints() / safe_name(model_name) / task.name
-    complete = [c for c in checkpoints_in(ckpt_dir) if is_complete_checkpoint(c)]
+    complete = [c for c in checkpoints_in(ckpt_dir) if checkpoint_problem(c) is None]
     resume = str(complete[-1]) if complete else None
     precision = resolve_precision(f.precision)
     tokenizer = load_tokenizer(model_dir)
