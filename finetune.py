@@ -47,8 +47,8 @@ import torch
 from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,
                           EarlyStoppingCallback, Trainer, TrainingArguments, set_seed)
 
-from config import (ConfigError, UserError, add_config_args, build, check_range, describe, field, load_config,
-                    run_cli, save_config)
+from config import (ConfigError, UserError, add_config_args, apply_overrides, build, check_range, describe, field,
+                    load_config, read_yaml, run_cli, save_config)
 from models import max_positions
 from trainer_setup import checkpoint_problem, checkpoints_in, resolve_precision
 
@@ -450,12 +450,11 @@ def run(cfg: FinetuneConfig, callbacks=()) -> dict[str, dict[str, dict]]:
 
 
 def run_tasks(model_dirs: dict[str, str], data_dir, tasks, output_dir, overrides=(), config_path=DEFAULT_CONFIG):
-    """The pipeline's entry point: ``config_path`` (the paper's table) with these models, data, tasks and output."""
-    cfg = load_config(FinetuneConfig, config_path, [f"finetune.data_dir={json.dumps(str(data_dir))}",
-                                                    f"finetune.output_dir={json.dumps(str(output_dir))}",
-                                                    f"finetune.tasks={json.dumps(list(tasks))}", *overrides])
-    cfg.finetune.models = {k: str(v) for k, v in model_dirs.items()}
-    return run(cfg)
+    """``config_path`` (the paper's table) with these models, data, tasks and output; paths go in as values."""
+    raw = apply_overrides(read_yaml(config_path), overrides)
+    raw.setdefault("finetune", {}).update(data_dir=str(data_dir), output_dir=str(output_dir), tasks=list(tasks),
+                                          models={k: str(v) for k, v in model_dirs.items()})
+    return run(build(FinetuneConfig, raw))
 
 
 # ----------------------------------------------------------------------------------------------------------------------
