@@ -693,6 +693,12 @@ class PipelineSection:
     student: str = field("config/tiny-student.yaml", help="config of the student trained without distillation")
     distilled: str = field("config/tiny-distill.yaml", help="config of the distilled student (distill_train.py)")
     eval: str = field("config/eval.yaml", help="config of the BLiMP evaluation")
+    finetune: str = field("config/finetune.yaml", help="config of the fine-tuning stage (finetune.py)")
+    finetune_data: str | None = field(None, help="task data for the finetune stage (BabyLM filter-data layout or "
+                                                 "<task>/train.jsonl folders); null: the synthetic tasks when the "
+                                                 "corpus is synthetic, else the stage is skipped")
+    finetune_tasks: list[str] = field(["synthetic_cola", "synthetic_msgs"], help="tasks the students are fine-tuned "
+                                                                                  "on (all: the paper's 17)")
     seeds: list[int] | None = field(None, help="train the plain and the distilled student once per seed (models "
                                                "student-s<seed>, distilled-s<seed>); the teachers are trained once. "
                                                "null: once each, with the seed of their YAML")
@@ -705,7 +711,7 @@ class PipelineSection:
         check_range("pipeline", "synthetic_pairs", self.synthetic_pairs, 1)
         if self.seeds is not None and (not self.seeds or len(set(self.seeds)) != len(self.seeds)):
             raise ConfigError("pipeline.seeds", f"{self.seeds}: give distinct seeds, or null for one run each")
-        known = {"clean", "tokenizer", "teacher1", "teacher2", "student", "distilled", "eval"}
+        known = {"clean", "tokenizer", "teacher1", "teacher2", "student", "distilled", "eval", "finetune"}
         for stage in self.stage_overrides:
             if stage not in known:
                 raise ConfigError(f"pipeline.stage_overrides.{stage}", f"unknown stage; allowed: {', '.join(sorted(known))}")

@@ -30,12 +30,14 @@ from typing import Callable
 import clean_data
 import distill_train
 import eval_blimp
+import finetune
 import tokenizer as tokenizer_stage
 import train
 from config import (CleanConfig, DistillConfig, EvalConfig, PipelineConfig, TokenizerConfig, TrainConfig, UserError,
                     add_config_args, apply_overrides, build, describe, load_config, read_yaml, run_cli, to_dict)
 from files import hash_files, model_fingerprint, write_atomic
 from synthetic_corpus import write_corpus
+from synthetic_tasks import write_tasks
 from trainer_setup import is_finished, move_aside
 
 ROOT = Path(__file__).resolve().parent
@@ -88,7 +90,10 @@ class Plan:
             suffix = "" if s is None else f"-s{s}"
             self.stages += [Stage("student" + suffix, "train", "student", "student" + suffix, s),
                             Stage("distilled" + suffix, "distill", "distilled", "distilled" + suffix, s)]
-        self.stages += [Stage("eval", "eval", "eval"), Stage("report", "report")]
+        self.stages += [Stage("eval", "eval", "eval"), Stage("finetune", "finetune", "finetune"),
+                        Stage("report", "report")]
+        self.finetune_data = Path(p.finetune_data) if p.finetune_data else (
+            None if p.raw_data else self.raw / "finetune")
         self.by_name = {s.name: s for s in self.stages}
         self._hashes = {}
 
@@ -97,6 +102,9 @@ class Plan:
 
     def models(self) -> dict[str, Path]:
         return {s.model: self.model_dir(s.model) for s in self.stages if s.model}
+
+    def students(self) -> dict[str, Path]:
+        return {n: f for n, f in self.models().items() if not n.startswith("teacher")}
 
     # --- the typed config of each stage ----------------------------------------------------------------------------
     def config(self, stage: Stage):
@@ -107,7 +115,7 @@ class Plan:
         path = yaml_path(getattr(p, key))
         raw = apply_overrides(read_yaml(path), p.stage_overrides.get(key, []))
         schema = {"clean": CleanConfig, "tokenizer": TokenizerConfig, "train": TrainConfig, "distill": DistillConfig,
-                  "eval": EvalConfig}[stage.kind]
+                  "eval": EvalConfig, "finetune": finetune.FinetuneConfig}[stage.kind]
         if stage.kind == "clean":
             _set(raw, "clean.input_dirs", [str(self.raw / p.train_split), str(self.raw / p.dev_split)])
             _set(raw, "clean.output_dir", str(self.clean))
@@ -129,6 +137,11 @@ class Plan:
             _set(raw, "eval.models", {name: str(folder) for name, folder in self.models().items()})
             _set(raw, "eval.ensembles", {ENSEMBLE: [str(self.model_dir("teacher-1")), str(self.model_dir("teacher-2"))]})
             _set(raw, "eval.output_dir", str(self.results))
+        elif stage.kind == "finetune":
+            _set(raw, "finetune.data_dir", str(self.finetune_data or "(none)"))
+            _set(raw, "finetune.output_dir", str(self.results / "finetune"))
+            _set(raw, "finetune.tasks", list(p.finetune_tasks))
+            _set(raw, "finetune.models", {name: str(folder) for name, folder in self.students().items()})
         try:
             return build(schema, raw)
         except UserError as e:
@@ -156,6 +169,8 @@ class Plan:
             return data + tok + [self.model_dir(n) for n in ("teacher-1", "teacher-2")]
         if stage.kind == "eval":
             return [f for f in files(self.blimp) if f.suffix in (".jsonl", ".json")] + list(self.models().values())
+        if stage.kind == "finetune":
+            return (files(self.finetune_data) if self.finetune_data else []) + list(self.students().values())
         return []
 
     def _hash(self, path: Path) -> str:
@@ -236,7 +251,8 @@ def run_stage(plan: Plan, stage: Stage, cfg, resume: bool):
             return
         out = write_corpus(plan.raw, seed=p.synthetic_seed, train_words=p.synthetic_train_words,
                            dev_words=p.synthetic_dev_words, pairs_per_paradigm=p.synthetic_pairs)
-        print(f"wrote the synthetic corpus to {out['root']}")
+        write_tasks(plan.raw / "finetune", seed=p.synthetic_seed)
+        print(f"wrote the synthetic corpus and fine-tuning tasks to {out['root']}")
     elif stage.kind == "clean":
         clean_data.run(cfg)
     elif stage.kind == "tokenizer":
@@ -247,6 +263,11 @@ def run_stage(plan: Plan, stage: Stage, cfg, resume: bool):
         distill_train.run(cfg, resume=resume)
     elif stage.kind == "eval":
         eval_blimp.run(cfg, progress=sys.stderr.isatty())
+    elif stage.kind == "finetune":
+        if plan.finetune_data is None:
+            print("no fine-tuning data (pipeline.finetune_data): skipped")
+            return
+        finetune.run(cfg)
     else:
         report(plan)
 
@@ -287,6 +308,9 @@ def report(plan: Plan):
     print(f"\nAt this scale distillation {verdict}: distilled - plain, dev CE {_mean_sd(d_ce)} nats, BLiMP {key} "
           f"average {_mean_sd(d_acc)} points")
     print(f"table: {plan.results / 'table.md'}\nplot:  {png}")
+    ft = plan.results / "finetune" / "table.md"
+    if ft.is_file():
+        print(f"\nfine-tuning ({ft}):\n{ft.read_text()}")
 
 
 # ----------------------------------------------------------------------------------------------------------------------

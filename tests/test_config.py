@@ -20,6 +20,10 @@ def schema_for(path: Path):
     sections = set(yaml.safe_load(path.read_text()) or {})
     if "pipeline" in sections:
         return config.PipelineConfig
+    if "finetune" in sections:  # finetune.py keeps its schema beside its task registry
+        from finetune import FinetuneConfig
+
+        return FinetuneConfig
     for cls, keys in [(config.DistillConfig, {"distillation"}), (config.TrainConfig, {"model", "training"}),
                       (config.CleanConfig, {"clean"}), (config.TokenizerConfig, {"tokenizer"}),
                       (config.EvalConfig, {"eval"})]:

@@ -27,8 +27,9 @@ def tiny_pipeline_yaml(tmp_path, teacher2_steps=8) -> Path:
     stages["teacher2"] = TINY_MODEL + [f"training.max_steps={teacher2_steps}", "training.eval_steps=10"]
     stages["tokenizer"] = ["tokenizer.vocab_size=400"]
     stages["eval"] = ["eval.max_pairs_per_file=10"]
+    stages["finetune"] = ["finetune.per_task.synthetic_cola.num_epochs=0.1", "finetune.precision=fp32"]
     cfg = {"pipeline": {"work_dir": str(tmp_path / "work"), "synthetic_train_words": 6000, "synthetic_dev_words": 2000,
-                        "synthetic_pairs": 10, "stage_overrides": stages}}
+                        "synthetic_pairs": 10, "finetune_tasks": ["synthetic_cola"], "stage_overrides": stages}}
     path = tmp_path / "pipeline.yaml"
     path.write_text("# python run_pipeline.py --config this file\n" + yaml.safe_dump(cfg))
     return path
@@ -53,12 +54,14 @@ def test_seeds_train_the_students_once_per_seed_and_the_teachers_once(tmp_path):
     plan = run_pipeline.Plan(cfg.pipeline)
     names = [s.name for s in plan.stages]
     assert names == ["data", "clean", "tokenizer", "teacher1", "teacher2", "student-s3", "distilled-s3", "student-s7",
-                     "distilled-s7", "eval", "report"]
+                     "distilled-s7", "eval", "finetune", "report"]
     seeds = {n: plan.config(plan.by_name[n]).training.seed for n in names if n.startswith(("student", "distilled"))}
     assert seeds == {"student-s3": 3, "distilled-s3": 3, "student-s7": 7, "distilled-s7": 7}
     assert plan.config(plan.by_name["distilled-s7"]).training.output_dir == f"{tmp_path}/models/distilled-s7"
     assert set(plan.config(plan.by_name["eval"]).eval.models) == {"teacher-1", "teacher-2", "student-s3",
                                                                   "distilled-s3", "student-s7", "distilled-s7"}
+    assert set(plan.config(plan.by_name["finetune"]).finetune.models) == {"student-s3", "distilled-s3", "student-s7",
+                                                                          "distilled-s7"}
 
 
 def test_fingerprints_follow_meaning_not_text(tmp_path, capsys):
@@ -146,6 +149,8 @@ def test_killed_pipeline_resumes_without_redoing_stages(tmp_path):
     for col in ("teacher-1", "teacher-2", "teachers-ensemble", "student", "distilled"):
         assert col in table
     assert (work / "results" / "blimp.png").stat().st_size > 1000
+    tuned = json.loads((work / "results" / "finetune" / "distilled" / "synthetic_cola.json").read_text())
+    assert tuned["metric"] == "mcc" and -1 <= tuned["value"] <= 1
 
 
 @pytest.mark.slow
