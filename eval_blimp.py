@@ -28,12 +28,11 @@ import time
 from pathlib import Path
 
 import torch
-from transformers import AutoConfig
+from transformers import AutoConfig, AutoTokenizer
 
 from config import EvalConfig, UserError, add_config_args, describe, load_config, run_cli, save_config, to_dict
 from models import TeacherEnsemble, check_model_folder, check_same_vocab, freeze, load_causal_lm, max_positions
-from report import load_results, markdown_table, plot_results, read_json, write_blimp_summary  # noqa: F401
-# (markdown_table, plot_results: run_pipeline's report() reads them from here)
+from report import load_results, read_json, write_blimp_summary
 from scoring import check_encoded, encode_pairs, load_pairs, pair_records, read_pair_log, score_encoded, summarize
 
 DEFAULT_CONFIG = "config/eval.yaml"
@@ -135,8 +134,6 @@ def result_file(name: str) -> str:
 
 def load_model_tokenizer(path):
     """The tokenizer saved with a model folder (any HF tokenizer; the fast one for batch encoding)."""
-    from transformers import AutoTokenizer
-
     folder = Path(path)
     if not folder.is_dir():
         raise UserError(f"{folder}: model folder not found")

@@ -49,7 +49,9 @@ from transformers import (AutoModelForSequenceClassification, AutoTokenizer, Dat
 
 from config import (ConfigError, UserError, add_config_args, apply_overrides, build, check_range, describe, field,
                     load_config, read_yaml, run_cli, save_config)
+from files import write_atomic
 from models import max_positions
+from report import Row, format_table, parallel_plot
 from trainer_setup import checkpoint_problem, checkpoints_in, resolve_precision
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "config" / "finetune.yaml"
@@ -458,63 +460,7 @@ def run_tasks(model_dirs: dict[str, str], data_dir, tasks, output_dir, overrides
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# finetune_report: Table 2 and Figures 3-4. Generic over rows x model columns, to move into report.py later.
-
-
-def markdown_table(values: dict[str, dict[str, float | None]], sections, marked=(), scale: float = 100.0,
-                   digits: int = 1, bold_best: bool = True) -> str:
-    """Rows x model columns. ``values``: {column: {row key: value}}; ``sections``: [(title or None, [(row key, row
-    label), ...])], a title becoming an italic row; ``marked`` row keys get a dagger; values are multiplied by
-    ``scale``, the best of each row in bold, a missing one shown as a dash."""
-    cols = list(values)
-    lines = ["| Task | " + " | ".join(cols) + " |", "| --- |" + " ---: |" * len(cols)]
-    for title, rows in sections:
-        if title and rows:
-            lines.append(f"| *{title}* |" + " |" * len(cols))
-        for key, label in rows:
-            vals = [values[c].get(key) for c in cols]
-            best = max((v for v in vals if v is not None), default=None)
-            cells = []
-            for v in vals:
-                text = "–" if v is None else f"{scale * v:.{digits}f}"
-                cells.append(f"**{text}**" if bold_best and v is not None and len(cols) > 1 and v == best else text)
-            lines.append(f"| {label}{'†' if key in marked else ''} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def parallel_plot(values: dict[str, dict[str, float | None]], rows, out_png, ylim=(0.0, 100.0), ylabel: str = "score",
-                  title: str = "", scale: float = 100.0, hline: float | None = None) -> Path:
-    """Parallel coordinates: one line per column of ``values`` across ``rows`` [(row key, label)], on a y axis from
-    ``ylim``; ``hline`` draws a reference level (chance, or MCC 0)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    if not rows:
-        raise UserError(f"nothing to plot into {out_png}: no rows")
-    x = list(range(len(rows)))
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * len(rows) + 2.5), 4.6), layout="constrained")
-    markers = "osD^vP*Xhp<>"
-    for k, (name, col) in enumerate(values.items()):
-        y = [math.nan if col.get(key) is None else scale * col[key] for key, _ in rows]
-        ax.plot(x, y, marker=markers[k % len(markers)], markersize=5, linewidth=1.6, alpha=0.9, label=name)
-    for xi in x:  # the parallel axes
-        ax.axvline(xi, color="0.85", linewidth=0.8, zorder=0)
-    if hline is not None:
-        ax.axhline(hline, color="0.5", linestyle=":", linewidth=1)
-    ax.set_xticks(x, [label for _, label in rows], rotation=40, ha="right")
-    ax.set_xlim(-0.4, len(rows) - 0.6)
-    ax.set_ylim(*ylim)
-    ax.set_ylabel(ylabel)
-    ax.grid(axis="y", color="0.9")
-    ax.set_title(title)
-    ax.legend(loc="best", fontsize="small", framealpha=0.9)
-    out = Path(out_png)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=150)
-    plt.close(fig)
-    return out
+# reports: Table 2 and Figures 3-4 (report.py draws them)
 
 
 def load_results(output_dir, models=None) -> dict[str, dict[str, dict]]:
@@ -538,21 +484,27 @@ def write_report(output_dir, models=None, marked=()) -> str:
     by_model = load_results(output_dir, models)
     if not by_model:
         raise UserError(f"{output_dir}: no fine-tuning results to report")
-    values = {m: {t: r["value"] for t, r in tasks.items()} for m, tasks in by_model.items()}
+    cols = list(by_model)
     present = {t for tasks in by_model.values() for t in tasks}
     order = [t for t in TASKS.values() if t.name in present]
-    rows = {"glue": [(t.name, t.label + METRIC_LABELS[t.metric]) for t in order if t.group == "glue"],
-            "msgs": [(t.name, t.label) for t in order if t.group == "msgs"]}  # all MCC, said in the section title
-    table = markdown_table(values, [("(Super)GLUE", rows["glue"]), ("MSGS (MCC)", rows["msgs"])], marked)
+
+    def row(t, label):  # values in display units: x 100 (accuracy and F1 in %, MCC x 100)
+        return Row(label + ("†" if t.name in marked else ""), t.group,
+                   {m: 100 * by_model[m][t.name]["value"] if t.name in by_model[m] else None for m in cols})
+
+    glue = [row(t, t.label + METRIC_LABELS[t.metric]) for t in order if t.group == "glue"]
+    msgs = [row(t, t.label) for t in order if t.group == "msgs"]  # all MCC, said in the section title
+    table = format_table([Row("(Super)GLUE", "title", None)] * bool(glue) + glue
+                         + [Row("MSGS (MCC)", "title", None)] * bool(msgs) + msgs, cols)
     out = Path(output_dir)
-    (out / "table.md").write_text(table, encoding="utf-8")
-    if rows["glue"]:
-        low = min([0.0] + [v for col in values.values() for k, v in col.items() if k in dict(rows["glue"])])
-        parallel_plot(values, rows["glue"], out / "glue.png", ylim=(min(0.0, 100 * low - 5), 100.0),
+    write_atomic(out / "table.md", table)
+    if glue:
+        low = min([0.0] + [v for r in glue for v in r.values.values() if v is not None])
+        parallel_plot(glue, cols, out / "glue.png", ylim=(min(0.0, low - 5), 100.0),
                       ylabel="score (%; F1 for MRPC/QQP, MCC x100 for CoLA)", title="(Super)GLUE after fine-tuning")
-    if rows["msgs"]:
-        parallel_plot(values, rows["msgs"], out / "msgs.png", ylim=(-100.0, 100.0), ylabel="MCC x 100",
-                      title="MSGS: +100 linguistic, -100 surface generalisation", hline=0.0)
+    if msgs:
+        parallel_plot(msgs, cols, out / "msgs.png", ylim=(-100.0, 100.0), ylabel="MCC x 100", chance=0.0,
+                      title="MSGS: +100 linguistic, -100 surface generalisation")
     return table
 
 

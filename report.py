@@ -31,7 +31,7 @@ AVERAGE_LABELS = {"phenomena": "BLiMP avg. (phenomena)", "supplement": "Suppleme
 class Row(NamedTuple):
     label: str
     group: str  # rows of one group sit together; the plot draws a line between groups; "averages" rows are not plotted
-    values: dict  # column name -> value in display units, or None when the column has none
+    values: dict | None  # column name -> value in display units (None when the column has none); None: a title row
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -44,6 +44,9 @@ def format_table(rows: list[Row], columns: list[str], header: str = "Task", digi
     ``–`` where a column has no value."""
     lines = [f"| {header} | " + " | ".join(columns) + " |", "| --- |" + " ---: |" * len(columns)]
     for r in rows:
+        if r.values is None:  # a section title
+            lines.append(f"| *{r.label}* |" + " |" * len(columns))
+            continue
         vals = [r.values.get(c) for c in columns]
         best = max((v for v in vals if v is not None), default=None)
         cells = []
@@ -64,7 +67,7 @@ def parallel_plot(rows: list[Row], columns: list[str], out_png, ylabel: str, yli
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [r for r in rows if r.group not in skip_groups]
+    rows = [r for r in rows if r.group not in skip_groups and r.values is not None]
     if not rows:
         raise UserError(f"nothing to plot for {out_png}: no rows")
     x = list(range(len(rows)))

@@ -25,12 +25,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import clean_data
 import distill_train
 import eval_blimp
 import finetune
+import report
 import tokenizer as tokenizer_stage
 import train
 from config import (CleanConfig, DistillConfig, EvalConfig, PipelineConfig, TokenizerConfig, TrainConfig, UserError,
@@ -269,24 +269,25 @@ def run_stage(plan: Plan, stage: Stage, cfg, resume: bool):
             return
         finetune.run(cfg)
     else:
-        report(plan)
+        summarize(plan)
 
 
 def _mean_sd(xs) -> str:
     return f"{statistics.mean(xs):+.3f} +- {statistics.stdev(xs) if len(xs) > 1 else 0.0:.3f} (n={len(xs)})"
 
 
-def report(plan: Plan):
+def summarize(plan: Plan):
+    """The report stage: BLiMP table and plot of every model, dev CE, and distilled - plain per seed."""
     names = ["teacher-1", "teacher-2", ENSEMBLE] + [s.model for s in plan.stages if s.kind in ("train", "distill")
                                                     and not s.model.startswith("teacher")]
     paths = [plan.results / f"{n}.json" for n in names]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise UserError(f"{missing[0]}: results missing; run the eval stage first (--from eval)")
-    results = eval_blimp.load_results(paths)
-    table = eval_blimp.markdown_table(results)
+    results = report.load_results(paths)
+    table = report.markdown_table(results)
     write_atomic(plan.results / "table.md", table + "\n")
-    png = eval_blimp.plot_results(results, plan.results / "blimp.png")
+    png = report.plot_results(results, plan.results / "blimp.png")
     print(table)
 
     def dev_ce(model: str) -> float:

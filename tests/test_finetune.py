@@ -13,6 +13,7 @@ import config
 import finetune
 import synthetic_tasks
 from conftest import save_random_model, tiny_run_config
+from report import Row, format_table
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -320,11 +321,10 @@ def test_one_line_errors(tmp_path, task_data, random_models, capsys):
 # reports and synthetic tasks
 
 
-def test_markdown_table_is_generic():
-    values = {"a": {"x": 0.5, "y": None}, "b": {"x": 0.25, "y": -0.125}}
-    table = finetune.markdown_table(values, [("Group", [("x", "X"), ("y", "Y")]), (None, [])], marked={"y"})
-    assert table == ("| Task | a | b |\n| --- | ---: | ---: |\n| *Group* | | |\n| X | **50.0** | 25.0 |\n"
-                     "| Y† | – | **-12.5** |\n")
+def test_table_has_section_titles_and_daggers():
+    rows = [Row("Group", "title", None), Row("X", "g", {"a": 50.0, "b": 25.0}), Row("Y†", "g", {"a": None, "b": -12.5})]
+    assert format_table(rows, ["a", "b"]) == ("| Task | a | b |\n| --- | ---: | ---: |\n| *Group* | | |\n"
+                                              "| X | **50.0** | 25.0 |\n| Y† | – | **-12.5** |\n")
 
 
 def test_synthetic_tasks_are_deterministic_and_msgs_is_ambiguous_then_disambiguating(tmp_path):

@@ -2,7 +2,6 @@
 and checks the one-line error, the exit code, and that every file written before is still there, byte for byte."""
 
 import errno
-import json
 import os
 import signal
 import subprocess
