@@ -13,6 +13,7 @@ import yaml
 
 import run_pipeline
 from config import PipelineConfig, UserError, load_config
+from trainer_setup import checkpoint_problem, checkpoints_in
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -128,7 +129,9 @@ def test_killed_pipeline_resumes_without_redoing_stages(tmp_path):
                             start_new_session=True)
     deadline = time.time() + 600
     ckpt_dir = work / "models" / "teacher-2"
-    while time.time() < deadline and not list(ckpt_dir.glob("checkpoint-*/trainer_state.json")):
+    # kill once a checkpoint is complete (its trainer_state.json, written last, parses): a kill while it is being
+    # written leaves a checkpoint that --resume rightly skips, and the test would see a fresh start instead
+    while time.time() < deadline and not any(checkpoint_problem(c) is None for c in checkpoints_in(ckpt_dir)):
         assert proc.poll() is None, proc.stdout.read()
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)  # killed during the teacher-2 training stage
