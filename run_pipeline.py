@@ -121,7 +121,7 @@ def run_stage(plan: Plan, stage: str):
                                     "(BabyLM layout: one <source>.train/.dev file per source)")
             print(f"using the BabyLM files in {plan.raw}")
             return
-        from synthetic_corpus import write_corpus
+        from synthetic import write_corpus
 
         p = plan.p
         out = write_corpus(plan.raw, seed=p.synthetic_seed, train_words=p.synthetic_train_words,
