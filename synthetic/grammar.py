@@ -3,8 +3,8 @@
 Phrases carry their agreement features (``num``: sg, pl, 1 for I, 2 for you; ``gender``: m, f, n), so a verb agrees
 with its subject across whatever sits between them: prepositional phrases with another noun (attractors), subject and
 object relative clauses (an object relative ends in a gap), nested to ``max_depth``. Clauses embed clauses (``think
-that``, ``wonder whether``, ``before ...ing``), wh-words leave gaps in questions and embedded questions, ``ever`` appears
-only in the scope of ``not`` or a ``no`` subject, and reflexives agree with the subject of their own clause.
+that``, ``wonder whether``, ``before ...ing``), wh-words leave gaps in questions and embedded questions, ``ever``
+appears only in the scope of ``not`` or a ``no`` subject, and reflexives agree with the subject of their own clause.
 
 Tokens are lower-case words (names capitalised), punctuation and the clitic ``n't`` as own tokens; ``plain`` and
 ``tokenized`` spell them as ordinary or pre-tokenized text.
@@ -20,13 +20,15 @@ from synthetic.lexicon import (ADJECTIVES, CLASS_WORD, GENDERED, INTRANSITIVE, N
 Phrase = namedtuple("Phrase", "toks num gender")
 
 # closed-class verbs: clause-taking (think that S), question-taking (wonder whether/what S), control and raising (to VP)
-THINK = (Verb("think", "thinks", "thought", "thought", "thinking", "C"), Verb("say", "says", "said", "said", "saying", "C"),
+THINK = (Verb("think", "thinks", "thought", "thought", "thinking", "C"),
+         Verb("say", "says", "said", "said", "saying", "C"),
          Verb("hope", "hopes", "hoped", "hoped", "hoping", "C"), Verb("know", "knows", "knew", "known", "knowing", "C"))
 WONDER = (Verb("wonder", "wonders", "wondered", "wondered", "wondering", "Q"),
           Verb("ask", "asks", "asked", "asked", "asking", "Q"))
 KNOW_WH = (Verb("know", "knows", "knew", "known", "knowing", "Q"), Verb("see", "sees", "saw", "seen", "seeing", "Q"),
            Verb("forget", "forgets", "forgot", "forgotten", "forgetting", "Q"))
-CONTROL = (Verb("try", "tries", "tried", "tried", "trying", "V"), Verb("want", "wants", "wanted", "wanted", "wanting", "V"),
+CONTROL = (Verb("try", "tries", "tried", "tried", "trying", "V"),
+           Verb("want", "wants", "wanted", "wanted", "wanting", "V"),
            Verb("need", "needs", "needed", "needed", "needing", "V"))
 SEEM = Verb("seem", "seems", "seemed", "seemed", "seeming", "V")
 MODALS = ("can", "will", "should", "could", "must", "would", "might")
@@ -260,7 +262,8 @@ class Grammar:
                                                                                  "few", "several"))
         noun = self.pick(NOUNS_BY["patf"])
         if raised:
-            head = ["there"] + verb_group(SEEM, self.choice(("pres", "past", "modal")), num, self.modal()) + ["to", "be"]
+            tense = self.choice(("pres", "past", "modal"))
+            head = ["there"] + verb_group(SEEM, tense, num, self.modal()) + ["to", "be"]
         else:
             head = ["there", be(num, past=self.coin(0.3))]
         tail = [self.choice(("in", "near", "behind"))] + self.np("l", depth=depth + 1).toks if self.coin(0.6) else \
@@ -354,7 +357,7 @@ class Grammar:
         return [self.sentence(1), self.sentence(1)]
 
 
-# -- spelling ------------------------------------------------------------------------------------------------------------
+# -- spelling ----------------------------------------------------------------------------------------------------------
 
 PUNCT = {".", ",", "?", "!", ";", ":"}
 

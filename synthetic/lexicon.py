@@ -1,4 +1,4 @@
-"""The lexicon: word lists read from ``synthetic/lexicon/*`` (one entry a line, most frequent first) and a Zipfian sampler.
+"""The lexicon: word lists read from ``synthetic/lexicon/*`` (one entry a line, most frequent first), Zipfian sampling.
 
 Real English words head each list; the tail is pseudo-words (``blukusk``, ``sloutrat``) with regular morphology, each
 with its own arbitrary class (person/animal/thing/food/place, transitive/intransitive, gender) that a model can only

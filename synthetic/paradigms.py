@@ -306,7 +306,7 @@ def blimp_pair(g: Grammar, uid: str) -> tuple[str, str]:
     return plain(good + end), plain(bad + end)
 
 
-# -- the supplement's tasks ---------------------------------------------------------------------------------------------
+# -- the supplement's tasks --------------------------------------------------------------------------------------------
 
 def _speakers(g):
     a = g.pick(NAMES).name

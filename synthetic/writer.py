@@ -5,10 +5,11 @@
     out/blimp/<uid>.jsonl            BLiMP-format pairs (linguistics_term set) and supplement tasks (none)
 
 The quirks give the cleaner (``mrclean.py``) work: HTML tags and ``= = Title = =`` headings in the Wikipedias, credit
-lines and ``[laughs]`` / ``(music)`` / ``♪ ... ♪`` cues in OpenSubtitles, upper-case OCR lines with ``l`` for ``I`` in
-QED, pre-tokenized text (``do n't``, ``dog .``) in AO-CHILDES and CBT, ``_BOOK_TITLE_`` lines and ````` / ``''`` quotes in
-CBT, doubled spaces and spaces before punctuation in Gutenberg / BNC / children's stories. Dialogue turns carry speaker
-labels (``A:`` / ``B:`` in Switchboard as in BabyLM 2024, names elsewhere), the supplement's multi-line format.
+lines and ``[laughs]`` / ``(music)`` / ``♪ ... ♪`` cues in OpenSubtitles, upper-case OCR lines with ``l`` for ``I``
+in QED, pre-tokenized text (``do n't``, ``dog .``) in AO-CHILDES and CBT, ``_BOOK_TITLE_`` lines and `````/``''``
+quotes in CBT, doubled spaces and spaces before punctuation in Gutenberg / BNC / children's stories. Dialogue turns
+carry speaker labels (``A:`` / ``B:`` in Switchboard as in BabyLM 2024, names elsewhere), the supplement's multi-line
+format.
 """
 
 from __future__ import annotations
@@ -220,7 +221,8 @@ def write_corpus(out_dir, seed: int = 0, train_words: int = 200_000, dev_words: 
     root = Path(out_dir)
     result = {"root": root, "train_dir": root / TRAIN_DIR, "dev_dir": root / DEV_DIR, "blimp_dir": root / BLIMP_DIR,
               "train": {}, "dev": {}, "blimp": {}, "words": {"train": {}, "dev": {}}}
-    for split, total, folder, suffix in (("train", train_words, TRAIN_DIR, ".train"), ("dev", dev_words, DEV_DIR, ".dev")):
+    splits = (("train", train_words, TRAIN_DIR, ".train"), ("dev", dev_words, DEV_DIR, ".dev"))
+    for split, total, folder, suffix in splits:
         (root / folder).mkdir(parents=True, exist_ok=True)
         for source, n in split_words(total).items():
             lines = source_lines(source, n, seed, split)

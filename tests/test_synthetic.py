@@ -1,4 +1,4 @@
-"""synthetic/: layout, determinism, quirks and their cleaning, minimal pairs, a tiny model beating a unigram baseline."""
+"""synthetic/: layout, determinism, quirks and their cleaning, minimal pairs, a tiny model beating unigrams."""
 
 import json
 import math
@@ -41,7 +41,7 @@ def words(text: str) -> list[str]:
     return re.sub(r"[.,?!:]", " ", text).lower().split()
 
 
-# -- layout, sizes, determinism ------------------------------------------------------------------------------------------
+# -- layout, sizes, determinism ----------------------------------------------------------------------------------------
 
 def test_layout_and_word_counts(corpus):
     root = corpus["root"]
@@ -165,7 +165,7 @@ def test_agreement_holds_in_the_corpus(corpus):
     assert checked > 300
 
 
-# -- the APIs for fine-tuning ---------------------------------------------------------------------------------------------
+# -- the APIs for fine-tuning ------------------------------------------------------------------------------------------
 
 def test_acceptability_examples():
     ex = list(synthetic.acceptability(200, seed=1))
@@ -199,7 +199,7 @@ def test_cli(tmp_path, capsys):
         synthetic.write_corpus(tmp_path / "x", train_words=-1)
 
 
-# -- learnability -------------------------------------------------------------------------------------------------------
+# -- learnability ------------------------------------------------------------------------------------------------------
 
 def test_a_tiny_model_beats_a_unigram_baseline_on_the_pairs(corpus, tmp_path):
     """A hidden-32 LLaMA trained for a few seconds on the corpus scores the pairs better than unigram frequencies."""
