@@ -685,7 +685,7 @@ class PipelineSection:
     synthetic_seed: int = field(0, help="seed of the embedded synthetic corpus")
     synthetic_train_words: int = field(200_000, help="words in the synthetic train split")
     synthetic_dev_words: int = field(40_000, help="words in the synthetic dev split")
-    synthetic_pairs: int = field(200, help="minimal pairs per synthetic paradigm")
+    synthetic_pairs: int = field(150, help="minimal pairs per synthetic paradigm or supplement task")
     clean: str = field("config/clean.yaml", help="config of the cleaning stage")
     tokenizer: str = field("config/tokenizer.yaml", help="config of the tokenizer stage")
     teacher1: str = field("config/tiny-llama.yaml", help="config of the first teacher (train.py)")

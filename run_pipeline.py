@@ -36,7 +36,7 @@ import train
 from config import (CleanConfig, DistillConfig, EvalConfig, PipelineConfig, TokenizerConfig, TrainConfig, UserError,
                     add_config_args, apply_overrides, build, describe, load_config, read_yaml, run_cli, to_dict)
 from files import hash_files, model_fingerprint, write_atomic
-from synthetic_corpus import write_corpus
+from synthetic import write_corpus
 from synthetic_tasks import write_tasks
 from trainer_setup import is_finished, move_aside
 
