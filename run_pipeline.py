@@ -373,6 +373,8 @@ def main(argv=None) -> int:
             run_stage(plan, stage, cfg, resume=action == "resume")
         plan.mark(stage, fp)
         print(f"== {stage.name} finished in {time.time() - start:.0f} s (total {time.time() - total:.0f} s)", flush=True)
+    if args.dry_run:
+        print("(a stage that reruns can change its outputs; the stages that read them then rerun too)")
     return 0
 
 

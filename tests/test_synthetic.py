@@ -93,12 +93,14 @@ QUIRKS = {
 
 def test_quirks_are_in_the_raw_files_and_gone_after_cleaning(corpus, tmp_path):
     from clean_data import clean_folders
+    from config import CleanSection
 
     for source, patterns in QUIRKS.items():
         lines = corpus["train"][source].read_text(encoding="utf-8").splitlines()
         for pat in patterns:
             assert any(re.search(pat, line) for line in lines), (source, pat)
-    clean_folders([corpus["train_dir"], corpus["dev_dir"]], tmp_path / "clean", log=lambda *a: None)
+    clean_folders(CleanSection(input_dirs=[str(corpus["train_dir"]), str(corpus["dev_dir"])],
+                               output_dir=str(tmp_path / "clean")), log=lambda *a: None)
     for source, patterns in QUIRKS.items():
         lines = (tmp_path / "clean" / "babylm_10M" / f"{source}.train").read_text(encoding="utf-8").splitlines()
         for pat in patterns:
@@ -208,7 +210,7 @@ def test_a_tiny_model_beats_a_unigram_baseline_on_the_pairs(corpus, tmp_path):
     import train
     from babylm_dataset import load_split_ids
     from conftest import tiny_run_config
-    from eval_blimp import load_pairs, score_pairs
+    from scoring import load_pairs, score_pairs
     from tokenizer import build_tokenizer, load_tokenizer, train_files
 
     tok_dir = tmp_path / "tok"
