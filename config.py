@@ -445,8 +445,8 @@ class TrainingSection:
     lr_scheduler: Literal["cosine", "linear", "constant_with_warmup"] = field("cosine", help="schedule after warm-up")
     warmup_steps: int = field(200, help="linear warm-up steps (paper: 200)")
     weight_decay: float = field(0.0, help="AdamW weight decay")
-    precision: Precision = field("auto", help="auto: bf16 where the hardware has it (CUDA with bf16, or a CPU with AMX/"
-                                              "avx512_bf16), else fp32")
+    precision: Precision = field("auto", help="auto: bf16 where it is faster (CUDA with bf16, or a CPU whose bf16 "
+                                              "matmul beats fp32, timed once), else fp32")
     seed: int = field(42, help="seed for weights init and data order")
     eval_steps: int | None = field(None, help="also evaluate and save every N steps (always at each epoch's end)")
     save_minutes: float | None = field(30.0, help="also save a checkpoint when this many minutes passed since the last "
@@ -520,8 +520,8 @@ class DistillationSection:
         "batchmean", help="batchmean: KL summed over positions and divided by the batch size, as the authors' "
                           "KLDivLoss(reduction='batchmean') on [B,T,V] (the paper's numbers); token_mean: divided by the "
                           "number of scored tokens, like the CE (seq_length times smaller)")
-    teacher_precision: Literal["auto", "fp32", "bf16"] = field("auto", help="teacher weights dtype (auto: bf16 where "
-                                                                            "the hardware has it)")
+    teacher_precision: Literal["auto", "fp32", "bf16"] = field("auto", help="teacher weights dtype (auto: as "
+                                                                            "training.precision auto)")
     best_metric: Literal["loss", "ce"] = field("loss", help="pick the best checkpoint by eval mixed loss or eval CE")
     loss_chunk_size: int = field(256, help="positions per chunk in the loss: bounds its extra memory to about 4 x chunk x "
                                            "vocab floats (256: cache-sized on CPU; see BENCHMARKS.md)")

@@ -210,8 +210,8 @@ class FinetuneSection:
     early_stopping_threshold: float = field(0.001, help="smallest metric gain that counts as an improvement (BabyLM "
                                                         "2023 pipeline: 0.001)")
     eval_batch_size: int = field(64, help="examples per forward pass while evaluating (does not change the results)")
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = field("auto", help="auto: bf16 where the hardware has it "
-                                                                             "(tiny models on a CPU: fp32 is faster)")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = field("auto", help="auto: bf16 where it is faster "
+                                                                             "(as training.precision auto)")
     cpu_threads: int | None = field(None, help="torch CPU threads (null: torch's default); 1 is several times faster "
                                                "for tiny models on a busy machine")
     logging_steps: int = field(50, help="log the training loss every N steps")

@@ -181,3 +181,32 @@ def test_bf16_pretraining_through_the_trainer(tmp_path, tiny_corpus, tiny_tokeni
                                                                                  "training.precision=bf16"])
     metrics = train.run(cfg)
     assert metrics["precision"] == "bf16" and metrics["eval_loss"] < math.log(320) - 1.5, metrics["eval_loss"]
+
+
+@pytest.mark.parametrize("fp32_s, bf16_s, expected", [(0.01, 0.04, False), (0.04, 0.01, True)])
+def test_auto_precision_takes_bf16_only_where_it_is_faster(monkeypatch, fp32_s, bf16_s, expected):
+    """CPUs with the same bf16 flags differ (one of ours: bf16 4x slower than fp32): auto times one matmul of each."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    clock = {"t": 0.0}
+    real_matmul_dtypes = []
+
+    def fake_perf_counter():
+        return clock["t"]
+
+    class FakeTensor:
+        def __init__(self, dtype):
+            self.dtype = dtype
+
+        def to(self, dtype):
+            return FakeTensor(dtype)
+
+        def __matmul__(self, other):
+            real_matmul_dtypes.append(self.dtype)
+            clock["t"] += bf16_s if self.dtype == torch.bfloat16 else fp32_s
+            return self
+
+    monkeypatch.setattr(trainer_setup.time, "perf_counter", fake_perf_counter)
+    monkeypatch.setattr(trainer_setup.torch, "randn", lambda *a: FakeTensor(torch.float32))
+    assert trainer_setup.bf16_supported.__wrapped__() is expected
+    assert torch.bfloat16 in real_matmul_dtypes and torch.float32 in real_matmul_dtypes
