@@ -1,6 +1,6 @@
 """The whole paper in one command: clean -> tokenizer -> two teachers -> plain student -> distilled student -> BLiMP.
 
-    python run_pipeline.py                                   # embedded synthetic corpus, tiny models, ~19 min on 2 cores
+    python run_pipeline.py                                   # embedded synthetic corpus, tiny models, ~8.5 min on 2 cores
     python run_pipeline.py --config config/paper.yaml pipeline.raw_data=path/to/babylm pipeline.blimp_dir=path/to/blimp
     python run_pipeline.py --dry-run                         # what would run, and why
     python run_pipeline.py --from distilled                  # redo the distilled student and what follows
