@@ -35,8 +35,8 @@ from tokenizer import load_tokenizer
 def bf16_supported() -> bool:
     """bf16 where it pays: CUDA with bf16; on a CPU, bf16 kernels (AMX / AVX512-BF16 via oneDNN) that also run a
     matmul faster than fp32 here. CPUs with the same flags differ (fp32 236 and bf16 57 GFLOP/s on one 2-core EPYC,
-    bf16 2-4x fp32 on others), so one 1024^3 matmul of each is timed, best of 3 (~0.1 s, once per process). Several
-    processes skip the timing (they must agree) and trust the flags."""
+    bf16 2-4x fp32 on others), so one 1024^3 matmul of each is timed, best of 3 (~0.1 s, once per process; the
+    processes of one run time the same hardware, and the gap is 2x or more either way)."""
     if torch.cuda.is_available():
         return torch.cuda.is_bf16_supported()
     try:
@@ -44,8 +44,6 @@ def bf16_supported() -> bool:
             return False
     except (AttributeError, RuntimeError):
         return False
-    if world_size() > 1:
-        return True
     seconds = {}
     for dtype in (torch.float32, torch.bfloat16):
         a = torch.randn(1024, 1024).to(dtype)

@@ -176,7 +176,7 @@ def test_pretraining_two_processes_match_one(tmp_path, tiny_corpus, tiny_tokeniz
 
 def test_distillation_two_processes_match_one(tmp_path, tiny_corpus, tiny_tokenizer_dir, teachers):
     distill = {"teachers": teachers, "alpha": 0.5, "temperature": 2.0, "kl_normalization": "batchmean",
-               "best_metric": "ce"}
+               "best_metric": "ce", "teacher_precision": "fp32"}
     # 2 x 2 accumulation per process: the CE/KL normalisers must span both micro-batches and both processes
     outs = run_pair(tmp_path, "distill_train.py", tiny_corpus, tiny_tokenizer_dir, 2, distill)
     (_, single, _), (root2, multi, log2) = outs[1], outs[2]
