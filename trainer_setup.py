@@ -21,7 +21,7 @@ import yaml
 from transformers import TrainingArguments
 
 from babylm_dataset import build_datasets
-from callbacks import EpochEndEvalCallback, SaveEveryMinutes, SaveOnInterrupt, StopOnNonFinite
+from callbacks import BlimpCallback, EpochEndEvalCallback, SaveEveryMinutes, SaveOnInterrupt, StopOnNonFinite
 from config import UserError, add_config_args, describe, load_config, save_config, to_dict
 from files import write_atomic
 from models import build_model, count_parameters, weights_problem
@@ -266,8 +266,6 @@ def make_callbacks(t, tokenizer) -> list:
     if t.save_minutes:
         callbacks.append(SaveEveryMinutes(t.save_minutes))
     if t.blimp_dir:
-        from callbacks import BlimpCallback
-
         callbacks.append(BlimpCallback(t.blimp_dir, tokenizer=tokenizer, every_steps=t.blimp_steps,
                                        pairs_per_file=t.blimp_pairs_per_file))
     return callbacks + [SaveOnInterrupt()]
