@@ -13,11 +13,14 @@ file's name and contents: change a corpus file or the tokenizer and the cache is
 
 ``separator`` (``data.separator``, ``data.separator_every``): ``none`` (the paper, authors' code: files are
 concatenated as they are), ``<s>`` before each line or file, ``</s>`` after each line or file.
+``share`` (``data.train_share``, train split only): keep the first share of each file's lines, so a subset keeps
+every source in its proportion and its text contiguous (1.0, the paper: everything).
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from pathlib import Path
 
@@ -45,20 +48,23 @@ def split_files(folder) -> list[Path]:
     return files
 
 
-def token_cache_key(files, tokenizer_dir, separator: str = "none", every: str = "lines") -> str:
-    """Names the token-id cache of a split: the tokenizer, the separator settings and every file's name and contents."""
+def token_cache_key(files, tokenizer_dir, separator: str = "none", every: str = "lines", share: float = 1.0) -> str:
+    """Names the token-id cache of a split: the tokenizer, the separator and share settings and every file's name and
+    contents."""
     h = hashlib.sha256()
     h.update(tokenizer_fingerprint(tokenizer_dir).encode())
     h.update(f"{separator}|{every}".encode() if separator != "none" else b"none")
+    if share != 1.0:
+        h.update(f"share={share!r}".encode())
     for f in files:
         h.update(f.name.encode())
         h.update(hashlib.sha256(f.read_bytes()).digest())
     return h.hexdigest()[:20]
 
 
-def encode_files(files, tokenizer_dir, separator: str = "none", every: str = "lines") -> np.ndarray:
+def encode_files(files, tokenizer_dir, separator: str = "none", every: str = "lines", share: float = 1.0) -> np.ndarray:
     """Encode ``files`` into one flat id array (uint16 when the vocab fits, else int32); ``separator`` ``<s>`` goes
-    before each line (``every="lines"``) or file, ``</s>`` after."""
+    before each line (``every="lines"``) or file, ``</s>`` after; ``share`` < 1 keeps each file's first lines."""
     tok = Tokenizer.from_file(str(Path(tokenizer_dir) / "tokenizer.json"))
     dtype = np.uint16 if tok.get_vocab_size() <= np.iinfo(np.uint16).max else np.int32
     sep = None if separator == "none" else np.array([tok.token_to_id(separator)], dtype=dtype)
@@ -71,6 +77,7 @@ def encode_files(files, tokenizer_dir, separator: str = "none", every: str = "li
             lines = f.read_text(encoding="utf-8").splitlines(keepends=True)
         except UnicodeDecodeError as e:
             raise UserError(f"{f}: not UTF-8 text (byte {e.start}); clean it with clean_data.py first")
+        lines = lines[:math.ceil(len(lines) * share)]
         if every == "files" and before is not None:
             parts.append(before)
         for start in range(0, len(lines), ENCODE_BATCH_LINES):
@@ -87,16 +94,16 @@ def encode_files(files, tokenizer_dir, separator: str = "none", every: str = "li
 
 
 def load_split_ids(folder, tokenizer_dir, cache_dir="cache", separator: str = "none", every: str = "lines",
-                   verbose: bool = True):
+                   verbose: bool = True, share: float = 1.0):
     """Token ids of a split folder, from the cache when it matches, else encoded and cached (atomically)."""
     files = split_files(folder)
-    key = token_cache_key(files, tokenizer_dir, separator, every)
+    key = token_cache_key(files, tokenizer_dir, separator, every, share)
     path = Path(cache_dir) / f"{Path(folder).name}-{key}.npy"
     if path.is_file():
         if verbose:
             print(f"token ids: {path} (cached)")
         return np.load(path, mmap_mode="r")
-    ids = encode_files(files, tokenizer_dir, separator, every)
+    ids = encode_files(files, tokenizer_dir, separator, every, share)
     write_atomic(path, lambda fh: np.save(fh, ids))  # a killed run never leaves a half-written cache behind
     rank = int(os.environ.get("RANK", "0"))
     if verbose or rank:  # a non-main process tokenizing means the cache was not shared with it: always say so
@@ -168,7 +175,7 @@ def build_datasets(data, seed: int = 42, verbose: bool = True):
         raise UserError(f"{held_out[0]}: held-out ({held_out[0].suffix}) file in data.train_dir; train on *.train "
                         "files only")
     train_ids = load_split_ids(data.train_dir, data.tokenizer_dir, data.cache_dir, data.separator, data.separator_every,
-                               verbose)
+                               verbose, data.train_share)
     dev_ids = load_split_ids(data.dev_dir, data.tokenizer_dir, data.cache_dir, data.separator, data.separator_every,
                                verbose)
     train = ChunkDataset(train_ids, data.seq_length, data.random_offset, seed=seed)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import math
+import re
 import sys
 import types
 import typing
@@ -368,9 +369,13 @@ class DataSection:
                      "model has seen; </s> after each")
     separator_every: Literal["lines", "files"] = field("lines", help="where the separator goes: at every line (an "
                                                                      "utterance or paragraph) or every file")
+    train_share: float = field(1.0, help="train on the first share of each train file's lines, 0 < share <= 1 (paper: "
+                                         "1, all; a documented subset that fits a compute budget, every source kept "
+                                         "in proportion); the dev split is never cut")
     cache_dir: str = field("cache", help="token-id cache, keyed by tokenizer and file contents")
 
     def __post_init__(self):
+        check_range("data", "train_share", self.train_share, 0, 1, lo_open=True)
         check_range("data", "seq_length", self.seq_length, 2, 1_000_000)
         check_range("data", "eval_samples", self.eval_samples, 1)
 
@@ -675,6 +680,13 @@ class EvalConfig:
 
 
 @dataclasses.dataclass
+class AblationSpec:
+    of: Literal["student", "distilled"] = field(help="the student stage this ablation varies (its YAML and "
+                                                     "stage_overrides, then these overrides)")
+    overrides: list[str] = field(help="dotted overrides that make the ablation, e.g. [data.separator=<s>]")
+
+
+@dataclasses.dataclass
 class PipelineSection:
     work_dir: str = field("runs/embedded", help="every stage's output goes under this folder")
     raw_data: str | None = field(None, help="folder holding the raw BabyLM split folders (babylm_10M/, babylm_dev/); "
@@ -704,6 +716,18 @@ class PipelineSection:
                                                "null: once each, with the seed of their YAML")
     stage_overrides: dict[str, list[str]] = field({}, help="extra dotted overrides per stage, e.g. "
                                                            "{teacher1: [training.num_epochs=2]}")
+    train_share: float | None = field(None, help="data.train_share of every training stage, so all models see the same "
+                                                 "subset (null: as each YAML says; 1.0: all)")
+    ablations: dict[str, AblationSpec] = field({}, help="name -> {of: student|distilled, overrides: [...]}: one more "
+                                                        "student per seed (model <name>-s<seed>), reported beside and "
+                                                        "paired with the student it varies")
+    supplement_dir: str | None = field(None, help="folder of the BLiMP supplement's JSON-lines files: scored too, "
+                                                  "and reported (null: none)")
+    dev_text: bool = field(True, help="score every model and the teachers' ensemble on the whole cleaned dev split "
+                                      "(eval_text.py: per-source CE and perplexity)")
+    dev_text_seq_length: int | None = field(None, help="window length of the dev-text scoring (null: the plain "
+                                                       "student's data.seq_length)")
+    results_file: str | None = field(None, help="also write the report (Markdown, RESULTS.md-style) to this path")
 
     def __post_init__(self):
         check_range("pipeline", "synthetic_train_words", self.synthetic_train_words, 1000)
@@ -715,6 +739,13 @@ class PipelineSection:
         for stage in self.stage_overrides:
             if stage not in known:
                 raise ConfigError(f"pipeline.stage_overrides.{stage}", f"unknown stage; allowed: {', '.join(sorted(known))}")
+        reserved = known | {"data", "text", "supplement", "report", "teacher-1", "teacher-2"}
+        for name in self.ablations:
+            if not re.fullmatch(r"[a-z][a-z0-9_-]*", name) or name in reserved or re.search(r"-s\d+$", name):
+                raise ConfigError(f"pipeline.ablations.{name}", "name it with lower-case letters, digits, - and _, "
+                                  "not a stage name and not ending in -s<digits> (e.g. student-sep)")
+        check_range("pipeline", "dev_text_seq_length", self.dev_text_seq_length, 2)
+        check_range("pipeline", "train_share", self.train_share, 0, 1, lo_open=True)
 
 
 @dataclasses.dataclass

@@ -5,13 +5,14 @@
     python eval_text.py --data runs/embedded/clean/babylm_dev --model runs/embedded/models/distilled --seq-length 64
 
 Every file of the split folder (``<source>.dev``, ``<source>.test``, ``<source>.train``) is a source. Its text is
-encoded as in training (``--separator`` as ``data.separator``), then read in windows of ``--seq-length`` tokens that
+encoded as the model was trained (its ``data.separator``, or ``--separator``), then read in windows of ``--seq-length`` tokens that
 overlap by one token, so every token but the file's first is predicted exactly once, from the tokens before it in its
 window (at most seq_length - 1 of them, as in training chunks):
 
     CE(source) = - sum_i log p(t_i | t_window_start .. t_{i-1}) / (number of predicted tokens);  perplexity = exp(CE)
 
-The ``all`` row pools every predicted token of the split. An ensemble's distribution is the softmax of its models'
+Separator tokens are read but never counted as targets, so models trained with and without them are scored on the
+same text tokens. The ``all`` row pools every predicted token of the split. An ensemble's distribution is the softmax of its models'
 mean logits (the distribution the student is distilled from, ``models.TeacherEnsemble``). Unlike the training eval
 loss, nothing is sampled: the whole split is scored.
 """
@@ -26,25 +27,33 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 from transformers import AutoConfig
 
 from babylm_dataset import encode_files, split_files
 from config import UserError, run_cli
 from files import write_atomic
+from losses import teacher_log_probs
 from models import TeacherEnsemble, check_model_folder, check_same_vocab, freeze, load_causal_lm, max_positions
 from tokenizer import load_tokenizer
 
 
-@torch.inference_mode()
-def score_ids(model, ids, seq_length: int, batch_size: int = 16) -> tuple[float, int]:
-    """(sum of log p over every token but the first, number of such tokens) for a flat id array, in windows of
-    ``seq_length`` that overlap by one token."""
+def _windows(ids, seq_length: int) -> list[torch.Tensor]:
     ids = torch.as_tensor(np.asarray(ids, dtype=np.int64))
     step = seq_length - 1
-    windows = [ids[s:s + seq_length] for s in range(0, max(len(ids) - 1, 0), step)]
-    windows = [w for w in windows if len(w) >= 2]
+    return [w for w in (ids[s:s + seq_length] for s in range(0, max(len(ids) - 1, 0), step)) if len(w) >= 2]
+
+
+@torch.inference_mode()
+def score_ids(model, ids, seq_length: int, batch_size: int = 16, skip_id: int | None = None) -> list[tuple[float, int]]:
+    """(sum of log p over every token but the first, number of such tokens) for a flat id array, in windows of
+    ``seq_length`` that overlap by one token. Targets equal to ``skip_id`` (a separator) are not counted, so models
+    trained with and without separators are scored on the same text tokens. For a ``TeacherEnsemble`` the list holds
+    the ensemble first, then each member, all from one forward pass per member; for a plain model, one entry."""
+    members = list(model.models) if isinstance(model, TeacherEnsemble) else [model]
     device = next(model.parameters()).device
-    total, count = 0.0, 0
+    windows = _windows(ids, seq_length)
+    totals = [[0.0, 0] for _ in range(len(members) + (len(members) > 1 or members[0] is not model))]
     for b in range(0, len(windows), batch_size):
         batch = windows[b:b + batch_size]
         width = max(len(w) for w in batch)
@@ -53,12 +62,17 @@ def score_ids(model, ids, seq_length: int, batch_size: int = 16) -> tuple[float,
         for r, w in enumerate(batch):
             x[r, :len(w)], mask[r, :len(w)] = w, 1
         x, mask = x.to(device), mask.to(device)
-        logits = model(input_ids=x, attention_mask=mask).logits[:, :-1].float()
-        logp = torch.log_softmax(logits, -1).gather(-1, x[:, 1:, None]).squeeze(-1)
-        keep = mask[:, 1:].bool()
-        total += logp[keep].double().sum().item()
-        count += int(keep.sum())
-    return total, count
+        target, keep = x[:, 1:, None], mask[:, 1:].bool()
+        if skip_id is not None:
+            keep &= x[:, 1:] != skip_id
+        logits = [m(input_ids=x, attention_mask=mask).logits[:, :-1] for m in members]
+        outputs = [torch.log_softmax(t.float(), -1) for t in logits]
+        if len(totals) > len(members):  # the ensemble's distribution, from the same member logits
+            outputs.insert(0, teacher_log_probs(logits, model.weights, model.combine))
+        for tot, logp in zip(totals, outputs):
+            tot[0] += logp.gather(-1, target).squeeze(-1)[keep].double().sum().item()
+            tot[1] += int(keep.sum())
+    return [(a, n) for a, n in totals]
 
 
 def load_scorer(paths, dtype):
@@ -73,32 +87,69 @@ def load_scorer(paths, dtype):
     return freeze(TeacherEnsemble.from_pretrained(list(paths), dtype=dtype))
 
 
+def trained_separator(folder) -> tuple[str, str]:
+    """(data.separator, data.separator_every) a model folder was trained with, from its config.yaml; none if absent."""
+    try:
+        data = (yaml.safe_load((Path(folder) / "config.yaml").read_text()) or {}).get("data") or {}
+    except (OSError, yaml.YAMLError):
+        data = {}
+    return data.get("separator") or "none", data.get("separator_every") or "lines"
+
+
 def evaluate(data_dir, scorers: dict[str, list[str]], seq_length: int = 128, batch_size: int = 16,
-             precision: str = "fp32", separator: str = "none", every: str = "lines") -> dict:
-    """{model name: {source: {"ce", "ppl", "tokens"}}} for every file of ``data_dir``, plus an ``all`` row."""
+             precision: str = "fp32", separator: str = "auto", every: str = "lines") -> dict:
+    """{model name: {source: {"ce", "ppl", "tokens"}}} for every file of ``data_dir``, plus an ``all`` row.
+    ``separator`` ``auto``: each model's text is encoded as it was trained (its config.yaml), else as given; separator
+    tokens are never counted as targets. An ensemble whose members are also scored alone (with the same folders)
+    computes them in its own pass: each member's logits are computed once."""
     files = split_files(data_dir)
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    seps = {}
     for name, paths in scorers.items():  # everything a user can get wrong fails before the first forward pass
         for p in paths:
             check_model_folder(p)
         limit = min(filter(None, (max_positions(AutoConfig.from_pretrained(str(p))) for p in paths)), default=None)
         if limit and limit < seq_length:
             raise UserError(f"model {name!r} accepts {limit} positions; lower --seq-length (now {seq_length})")
+        found = {trained_separator(p) if separator == "auto" else (separator, every) for p in paths}
+        if len(found) > 1:
+            raise UserError(f"ensemble {name!r}: its models were trained with different data.separator settings "
+                            f"{sorted(found)}; give --separator to score them alike")
+        seps[name] = found.pop()
+    # names scored inside an ensemble's pass: single-model scorers whose folder is a member, with the same separator
+    riders = {}
+    for name, paths in scorers.items():
+        if len(paths) > 1:
+            for n2, p2 in scorers.items():
+                if len(p2) == 1 and p2[0] in paths and seps[n2] == seps[name] and n2 not in riders:
+                    riders[n2] = (name, paths.index(p2[0]))
     out = {}
     for name, paths in scorers.items():
+        if name in riders:
+            continue
         model = load_scorer(paths, dtype)
-        rows, pooled = {}, [0.0, 0]
+        sep, sep_every = seps[name]
+        mine = [name] + [None] * (len(paths) if len(paths) > 1 else 0)
+        for n2, (owner, i) in riders.items():
+            if owner == name:
+                mine[1 + i] = n2
+        rows = {n: {} for n in mine if n}
+        pooled = {n: [0.0, 0] for n in rows}
+        skip = load_tokenizer(paths[0]).convert_tokens_to_ids(sep) if sep != "none" else None
         for f in files:
-            s, n = score_ids(model, encode_files([f], paths[0], separator, every), seq_length, batch_size)
-            rows[f.stem] = {"ce": -s / max(n, 1), "ppl": math.exp(min(-s / max(n, 1), 50.0)), "tokens": n}
-            pooled[0] += s
-            pooled[1] += n
-        ce = -pooled[0] / max(pooled[1], 1)
-        rows["all"] = {"ce": ce, "ppl": math.exp(min(ce, 50.0)), "tokens": pooled[1]}
-        out[name] = rows
-        print(f"{name}: CE {ce:.4f} nats/token over {pooled[1]:,} tokens", file=sys.stderr)
+            for n, (s, k) in zip(mine, score_ids(model, encode_files([f], paths[0], sep, sep_every), seq_length,
+                                                 batch_size, skip)):
+                if n:
+                    rows[n][f.stem] = {"ce": -s / max(k, 1), "ppl": math.exp(min(-s / max(k, 1), 50.0)), "tokens": k}
+                    pooled[n][0] += s
+                    pooled[n][1] += k
+        for n in rows:
+            ce = -pooled[n][0] / max(pooled[n][1], 1)
+            rows[n]["all"] = {"ce": ce, "ppl": math.exp(min(ce, 50.0)), "tokens": pooled[n][1]}
+            out[n] = rows[n]
+            print(f"{n}: CE {ce:.4f} nats/token over {pooled[n][1]:,} tokens", file=sys.stderr)
         del model
-    return out
+    return {n: out[n] for n in scorers}
 
 
 def markdown(results: dict) -> str:
@@ -122,8 +173,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seq-length", type=int, default=128, help="tokens per window (the training chunk length)")
     parser.add_argument("--batch-size", type=int, default=16, help="windows per forward pass")
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
-    parser.add_argument("--separator", choices=["none", "<s>", "</s>"], default="none",
-                        help="as data.separator in training")
+    parser.add_argument("--separator", choices=["auto", "none", "<s>", "</s>"], default="auto",
+                        help="as data.separator in training (auto: as each model was trained, from its config.yaml); "
+                             "separator tokens are never counted as targets")
     parser.add_argument("--separator-every", choices=["lines", "files"], default="lines")
     parser.add_argument("--output", help="also write the results as JSON here (and the table next to it as .md)")
     args = parser.parse_args(argv)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
+import shlex
 import sys
 import time
 from dataclasses import dataclass
@@ -29,7 +29,9 @@ from pathlib import Path
 import clean_data
 import distill_train
 import eval_blimp
+import eval_text
 import finetune
+import pipeline_report
 import report
 import tokenizer as tokenizer_stage
 import train
@@ -56,6 +58,7 @@ class Stage:
     yaml_key: str | None = None  # the pipeline key naming its YAML (student-s0 uses pipeline.student)
     model: str | None = None  # the model folder name for training stages
     seed: int | None = None
+    overrides: tuple = ()  # an ablation's overrides, after the stage YAML's stage_overrides
 
 
 def yaml_path(path: str) -> str:
@@ -90,8 +93,16 @@ class Plan:
             suffix = "" if s is None else f"-s{s}"
             self.stages += [Stage("student" + suffix, "train", "student", "student" + suffix, s),
                             Stage("distilled" + suffix, "distill", "distilled", "distilled" + suffix, s)]
-        self.stages += [Stage("eval", "eval", "eval"), Stage("finetune", "finetune", "finetune"),
-                        Stage("report", "report")]
+        for name, a in p.ablations.items():
+            for s in seeds:
+                n = name + ("" if s is None else f"-s{s}")
+                self.stages.append(Stage(n, "train" if a.of == "student" else "distill", a.of, n, s,
+                                         tuple(a.overrides)))
+        self.stages += [Stage("text", "text")] if p.dev_text else []
+        self.stages += [Stage("eval", "eval", "eval")]
+        self.stages += [Stage("supplement", "eval", "eval")] if p.supplement_dir else []
+        self.stages += [Stage("finetune", "finetune", "finetune"), Stage("report", "report")]
+        self.command = "python run_pipeline.py"  # set by main() to the command line as given
         self.finetune_data = Path(p.finetune_data) if p.finetune_data else (
             None if p.raw_data else self.raw / "finetune")
         self.by_name = {s.name: s for s in self.stages}
@@ -106,6 +117,40 @@ class Plan:
     def students(self) -> dict[str, Path]:
         return {n: f for n, f in self.models().items() if not n.startswith("teacher")}
 
+    def scorers(self) -> dict[str, list[Path]]:
+        """What the text and eval stages score: every model, and the teachers' ensemble."""
+        out = {n: [f] for n, f in self.models().items()}
+        out[ENSEMBLE] = [self.model_dir("teacher-1"), self.model_dir("teacher-2")]
+        return out
+
+    def rel(self, path: Path) -> str:
+        return str(path.relative_to(self.work) if path.is_relative_to(self.work) else path)
+
+    def stale(self, stage: Stage, fp: dict) -> list[str]:
+        """The scorers a text or eval stage must (re)score: all when its settings or shared inputs (dev text, pair
+        files) changed, else those whose model folders changed or are new since the stage last finished. Adding a
+        seed or an ablation scores only the new students."""
+        old = self.recorded(stage)
+        folders = {self.rel(f) for f in self.models().values()}
+        shared = lambda inputs: {k: v for k, v in inputs.items() if k not in folders and not k.startswith("models/")}
+        if old is None or old["settings"] != fp["settings"] or shared(old["inputs"]) != shared(fp["inputs"]):
+            return list(self.scorers())
+        return [n for n, paths in self.scorers().items()
+                if any(old["inputs"].get(self.rel(p)) != fp["inputs"].get(self.rel(p)) for p in paths)]
+
+    def text_seq_length(self) -> int:
+        """Window length of the dev-text stage: pipeline.dev_text_seq_length, else the plain student's chunk length."""
+        student = next(s for s in self.stages if s.yaml_key == "student")
+        return self.p.dev_text_seq_length or self.config(student).data.seq_length
+
+    def groups(self) -> dict[str, list[str]]:
+        """Model names by role: student, distilled and each ablation, one name per seed."""
+        out = {}
+        for s in self.stages:
+            if s.model and not s.model.startswith("teacher"):
+                base = s.model if s.seed is None else s.model[:-len(f"-s{s.seed}")]
+                out.setdefault(base, []).append(s.model)
+        return out
     # --- the typed config of each stage ----------------------------------------------------------------------------
     def config(self, stage: Stage):
         """The stage's YAML with ``pipeline.stage_overrides`` and the paths under work_dir, as a typed config."""
@@ -113,7 +158,7 @@ class Plan:
         if key is None:
             return None
         path = yaml_path(getattr(p, key))
-        raw = apply_overrides(read_yaml(path), p.stage_overrides.get(key, []))
+        raw = apply_overrides(read_yaml(path), list(p.stage_overrides.get(key, [])) + list(stage.overrides))
         schema = {"clean": CleanConfig, "tokenizer": TokenizerConfig, "train": TrainConfig, "distill": DistillConfig,
                   "eval": EvalConfig, "finetune": finetune.FinetuneConfig}[stage.kind]
         if stage.kind == "clean":
@@ -128,15 +173,18 @@ class Plan:
             _set(raw, "data.tokenizer_dir", str(self.tokenizer))
             _set(raw, "data.cache_dir", str(self.work / "cache"))
             _set(raw, "training.output_dir", str(self.model_dir(stage.model)))
+            if p.train_share is not None:
+                _set(raw, "data.train_share", p.train_share)
             if stage.seed is not None:
                 _set(raw, "training.seed", stage.seed)
             if stage.kind == "distill":
                 _set(raw, "distillation.teachers", [str(self.model_dir("teacher-1")), str(self.model_dir("teacher-2"))])
         elif stage.kind == "eval":
-            _set(raw, "eval.blimp_dir", str(self.blimp))
+            supplement = stage.name == "supplement"
+            _set(raw, "eval.blimp_dir", str(p.supplement_dir if supplement else self.blimp))
             _set(raw, "eval.models", {name: str(folder) for name, folder in self.models().items()})
             _set(raw, "eval.ensembles", {ENSEMBLE: [str(self.model_dir("teacher-1")), str(self.model_dir("teacher-2"))]})
-            _set(raw, "eval.output_dir", str(self.results))
+            _set(raw, "eval.output_dir", str(self.results / "supplement" if supplement else self.results))
         elif stage.kind == "finetune":
             _set(raw, "finetune.data_dir", str(self.finetune_data or "(none)"))
             _set(raw, "finetune.output_dir", str(self.results / "finetune"))
@@ -168,7 +216,10 @@ class Plan:
         if stage.kind == "distill":
             return data + tok + [self.model_dir(n) for n in ("teacher-1", "teacher-2")]
         if stage.kind == "eval":
-            return [f for f in files(self.blimp) if f.suffix in (".jsonl", ".json")] + list(self.models().values())
+            pairs = p.supplement_dir if stage.name == "supplement" else self.blimp
+            return [f for f in files(pairs) if f.suffix in (".jsonl", ".json")] + list(self.models().values())
+        if stage.kind == "text":
+            return files(self.clean / p.dev_split) + list(self.models().values())
         if stage.kind == "finetune":
             return (files(self.finetune_data) if self.finetune_data else []) + list(self.students().values())
         return []
@@ -200,8 +251,10 @@ class Plan:
             p = self.p
             settings = {"raw_data": bool(p.raw_data)} if p.raw_data else {
                 "synthetic": [p.synthetic_seed, p.synthetic_train_words, p.synthetic_dev_words, p.synthetic_pairs]}
+        if stage.kind == "text":
+            settings = {"seq_length": self.text_seq_length()}
         if stage.kind == "report":
-            settings = {"seeds": self.p.seeds}
+            settings = {"seeds": self.p.seeds, "ablations": sorted(self.p.ablations), "results_file": self.p.results_file}
         inputs = {str(f.relative_to(self.work) if f.is_relative_to(self.work) else f): self._hash(f)
                   for f in self.inputs(stage)}
         return {"settings": json.loads(json.dumps(settings, default=str)), "inputs": inputs}
@@ -239,8 +292,12 @@ class Plan:
 # the stages
 
 
-def run_stage(plan: Plan, stage: Stage, cfg, resume: bool):
+def run_stage(plan: Plan, stage: Stage, cfg, resume: bool, todo: list[str] | None = None):
+    """Run one stage; ``todo``: the scorers a text or eval stage scores (the others' results are up to date)."""
     p = plan.p
+    if todo == []:
+        print("every model is scored already")
+        return
     if stage.kind == "data":
         if p.raw_data:
             for split in (p.train_split, p.dev_split):
@@ -261,7 +318,19 @@ def run_stage(plan: Plan, stage: Stage, cfg, resume: bool):
         train.run(cfg, resume=resume)
     elif stage.kind == "distill":
         distill_train.run(cfg, resume=resume)
+    elif stage.kind == "text":
+        scorers = {n: [str(f) for f in paths] for n, paths in plan.scorers().items()}
+        path, seq = plan.results / "dev_text.json", plan.text_seq_length()
+        res = json.loads(path.read_text())["results"] if path.is_file() and todo != list(scorers) else {}
+        res.update(eval_text.evaluate(plan.clean / p.dev_split, {n: scorers[n] for n in todo}, seq_length=seq,
+                                      batch_size=32))
+        res = {n: res[n] for n in scorers}
+        write_atomic(path, json.dumps({"data": str(plan.clean / p.dev_split), "seq_length": seq, "results": res},
+                                      indent=1))
+        print(eval_text.markdown(res))
     elif stage.kind == "eval":
+        cfg.eval.models = {n: f for n, f in cfg.eval.models.items() if n in todo}
+        cfg.eval.ensembles = {n: e for n, e in cfg.eval.ensembles.items() if n in todo}
         eval_blimp.run(cfg, progress=sys.stderr.isatty())
     elif stage.kind == "finetune":
         if plan.finetune_data is None:
@@ -272,43 +341,19 @@ def run_stage(plan: Plan, stage: Stage, cfg, resume: bool):
         summarize(plan)
 
 
-def _mean_sd(xs) -> str:
-    return f"{statistics.mean(xs):+.3f} +- {statistics.stdev(xs) if len(xs) > 1 else 0.0:.3f} (n={len(xs)})"
-
-
 def summarize(plan: Plan):
-    """The report stage: BLiMP table and plot of every model, dev CE, and distilled - plain per seed."""
-    names = ["teacher-1", "teacher-2", ENSEMBLE] + [s.model for s in plan.stages if s.kind in ("train", "distill")
-                                                    and not s.model.startswith("teacher")]
+    """The report stage: BLiMP table and plot of every model, then the RESULTS-style report (pipeline_report.py)."""
+    names = ["teacher-1", "teacher-2", ENSEMBLE] + [n for ms in plan.groups().values() for n in ms]
     paths = [plan.results / f"{n}.json" for n in names]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise UserError(f"{missing[0]}: results missing; run the eval stage first (--from eval)")
     results = report.load_results(paths)
-    table = report.markdown_table(results)
-    write_atomic(plan.results / "table.md", table + "\n")
+    write_atomic(plan.results / "table.md", report.markdown_table(results) + "\n")
     png = report.plot_results(results, plan.results / "blimp.png")
-    print(table)
-
-    def dev_ce(model: str) -> float:
-        m = json.loads((plan.model_dir(model) / "metrics.json").read_text())
-        return m.get("eval_ce", m["eval_loss"])  # the distilled student's eval_loss mixes in the KL
-
-    key = "phenomena" if results["teacher-1"]["averages"].get("phenomena") is not None else "files"
-    print("dev CE: " + ", ".join(f"{n} {dev_ce(n):.3f}" for n in ("teacher-1", "teacher-2")))
-    d_ce, d_acc = [], []
-    for s in (plan.p.seeds or [None]):
-        plain, dist = ("student", "distilled") if s is None else (f"student-s{s}", f"distilled-s{s}")
-        d_ce.append(dev_ce(dist) - dev_ce(plain))
-        d_acc.append(100 * (results[dist]["averages"][key] - results[plain]["averages"][key]))
-        print(f"{'' if s is None else f'seed {s}: '}dev CE plain {dev_ce(plain):.3f}, distilled {dev_ce(dist):.3f}; "
-              f"BLiMP ({key} average) plain {100 * results[plain]['averages'][key]:.1f}, distilled "
-              f"{100 * results[dist]['averages'][key]:.1f}")
-    verdict = "helped" if statistics.mean(d_acc) > 0 and statistics.mean(d_ce) < 0 else (
-        "did not help" if statistics.mean(d_acc) <= 0 and statistics.mean(d_ce) >= 0 else "gave a mixed result")
-    print(f"\nAt this scale distillation {verdict}: distilled - plain, dev CE {_mean_sd(d_ce)} nats, BLiMP {key} "
-          f"average {_mean_sd(d_acc)} points")
-    print(f"table: {plan.results / 'table.md'}\nplot:  {png}")
+    print(pipeline_report.write(plan))
+    print(f"report: {plan.results / 'RESULTS.md'}" + (f" and {plan.p.results_file}" if plan.p.results_file else "")
+          + f"\nplot:   {png}")
     ft = plan.results / "finetune" / "table.md"
     if ft.is_file():
         print(f"\nfine-tuning ({ft}):\n{ft.read_text()}")
@@ -330,6 +375,7 @@ def main(argv=None) -> int:
         print(describe(PipelineConfig))
         return 0
     plan = Plan(load_config(PipelineConfig, args.config, args.overrides).pipeline)
+    plan.command = shlex.join(["python", "run_pipeline.py"] + list(sys.argv[1:] if argv is None else argv))
     names = [s.name for s in plan.stages]
     for flag in (args.start, args.only):
         if flag and not any(n == flag or n.startswith(flag + "-s") for n in names):
@@ -370,8 +416,13 @@ def main(argv=None) -> int:
             print(f"moved the earlier {stage.model} to {move_aside(folder)}")
         if action != "record":  # "record": a kill came after the model was finished, before the stage was marked
             plan.mark(stage, fp, ".started")
-            run_stage(plan, stage, cfg, resume=action == "resume")
-        plan.mark(stage, fp)
+            todo = None
+            if stage.kind in ("text", "eval"):
+                todo = list(plan.scorers()) if stage.name in forced else plan.stale(stage, fp)
+                print(f"scoring {', '.join(todo)}" + ("" if len(todo) == len(plan.scorers()) else
+                                                       " (the others are scored already)"))
+            run_stage(plan, stage, cfg, resume=action == "resume", todo=todo)
+        plan.mark(stage, {**fp, "seconds": round(time.time() - start, 1)})
         print(f"== {stage.name} finished in {time.time() - start:.0f} s (total {time.time() - total:.0f} s)", flush=True)
     if args.dry_run:
         print("(a stage that reruns can change its outputs; the stages that read them then rerun too)")

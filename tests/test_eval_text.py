@@ -63,3 +63,43 @@ def test_text_scoring_errors(tmp_path, tiny_tokenizer_dir, capsys):
     assert "no config.json" in capsys.readouterr().err
     with pytest.raises(UserError, match="accepts 64 positions"):
         eval_text.evaluate(tmp_path / "dev", {"m": [str(m)]}, seq_length=128)
+
+
+def test_separator_targets_are_not_counted_and_the_stream_is_the_trained_one(tmp_path, tiny_tokenizer_dir):
+    """A model trained with data.separator <s> (its config.yaml says so) reads <s> before every line, but only the
+    text tokens are targets: the same tokens as a model trained without separators, plus the stream's first."""
+    m = save_random_model(tmp_path / "m", "llama", tiny_tokenizer_dir, seed=4)
+    (m / "config.yaml").write_text("data: {separator: <s>, separator_every: lines}\n")
+    data = tmp_path / "dev"
+    data.mkdir()
+    lines = ["The dog sees the cat.\n", "Mommy has my ball!\n", "Daddy likes the baby?\n"]
+    (data / "cbt.dev").write_text("".join(lines))
+    res = eval_text.evaluate(data, {"m": [str(m)]}, seq_length=64)["m"]["cbt"]
+    tok = load_tokenizer(tiny_tokenizer_dir)
+    bos = tok.convert_tokens_to_ids("<s>")
+    ids = [t for line in lines for t in [bos] + tok(line, add_special_tokens=False)["input_ids"]]
+    model = eval_text.load_scorer([str(m)], torch.float32)
+    logp = torch.log_softmax(model(input_ids=torch.tensor([ids])).logits[0].double(), -1)
+    picked = [logp[i - 1, ids[i]].item() for i in range(1, len(ids)) if ids[i] != bos]
+    assert res["tokens"] == len(picked) == len(ids) - len(lines)
+    assert res["ce"] == pytest.approx(-sum(picked) / len(picked), rel=1e-5)
+    plain = eval_text.evaluate(data, {"m": [str(m)]}, seq_length=64, separator="none")["m"]["cbt"]
+    assert plain["tokens"] == res["tokens"] - 1 and plain["ce"] != pytest.approx(res["ce"])
+
+
+def test_members_scored_in_their_ensembles_pass_equal_scoring_them_alone(tmp_path, tiny_tokenizer_dir):
+    a = save_random_model(tmp_path / "a", "llama", tiny_tokenizer_dir, seed=1)
+    b = save_random_model(tmp_path / "b", "gpt2", tiny_tokenizer_dir, seed=2)
+    data = tmp_path / "dev"
+    data.mkdir()
+    (data / "cbt.dev").write_text("The cats see the dog.\nA ball is red.\n" * 5)
+    together = eval_text.evaluate(data, {"a": [str(a)], "b": [str(b)], "ens": [str(a), str(b)]}, seq_length=16,
+                                  batch_size=2)
+    assert list(together) == ["a", "b", "ens"]
+    for name, paths in {"a": [a], "b": [b], "ens": [a, b]}.items():
+        alone = eval_text.evaluate(data, {name: [str(p) for p in paths]}, seq_length=16, batch_size=5)[name]
+        assert together[name]["all"]["tokens"] == alone["all"]["tokens"]
+        assert together[name]["all"]["ce"] == pytest.approx(alone["all"]["ce"], abs=1e-6)
+    (a / "config.yaml").write_text("data: {separator: <s>}\n")
+    with pytest.raises(UserError, match="different data.separator"):
+        eval_text.evaluate(data, {"ens": [str(a), str(b)]}, seq_length=16)

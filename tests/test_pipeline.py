@@ -55,7 +55,7 @@ def test_seeds_train_the_students_once_per_seed_and_the_teachers_once(tmp_path):
     plan = run_pipeline.Plan(cfg.pipeline)
     names = [s.name for s in plan.stages]
     assert names == ["data", "clean", "tokenizer", "teacher1", "teacher2", "student-s3", "distilled-s3", "student-s7",
-                     "distilled-s7", "eval", "finetune", "report"]
+                     "distilled-s7", "text", "eval", "finetune", "report"]
     seeds = {n: plan.config(plan.by_name[n]).training.seed for n in names if n.startswith(("student", "distilled"))}
     assert seeds == {"student-s3": 3, "distilled-s3": 3, "student-s7": 7, "distilled-s7": 7}
     assert plan.config(plan.by_name["distilled-s7"]).training.output_dir == f"{tmp_path}/models/distilled-s7"
@@ -63,6 +63,26 @@ def test_seeds_train_the_students_once_per_seed_and_the_teachers_once(tmp_path):
                                                                   "distilled-s3", "student-s7", "distilled-s7"}
     assert set(plan.config(plan.by_name["finetune"]).finetune.models) == {"student-s3", "distilled-s3", "student-s7",
                                                                           "distilled-s7"}
+
+
+def test_ablations_add_one_student_per_seed_with_their_overrides(tmp_path):
+    cfg = load_config(PipelineConfig, ROOT / "config/pipeline.yaml", [
+        f"pipeline.work_dir={tmp_path}", "pipeline.seeds=[0, 1]",
+        "pipeline.ablations={sep: {of: student, overrides: [data.separator=<s>]}, "
+        "tm: {of: distilled, overrides: [distillation.kl_normalization=token_mean]}}"])
+    plan = run_pipeline.Plan(cfg.pipeline)
+    assert [s.name for s in plan.stages if s.name.startswith(("sep", "tm"))] == ["sep-s0", "sep-s1", "tm-s0", "tm-s1"]
+    sep, plain = plan.config(plan.by_name["sep-s1"]), plan.config(plan.by_name["student-s1"])
+    assert (sep.data.separator, plain.data.separator) == ("<s>", "none")
+    assert sep.training.seed == 1 and sep.training.output_dir == f"{tmp_path}/models/sep-s1"
+    assert sep.model == plain.model  # the YAML and stage_overrides of the student, then the ablation's overrides
+    tm = plan.config(plan.by_name["tm-s0"])
+    assert tm.distillation.kl_normalization == "token_mean" and tm.distillation.teachers[0].endswith("teacher-1")
+    assert plan.groups() == {"student": ["student-s0", "student-s1"], "distilled": ["distilled-s0", "distilled-s1"],
+                             "sep": ["sep-s0", "sep-s1"], "tm": ["tm-s0", "tm-s1"]}
+    with pytest.raises(UserError, match="pipeline.ablations.student-s1"):
+        load_config(PipelineConfig, ROOT / "config/pipeline.yaml",
+                    ["pipeline.ablations={student-s1: {of: student, overrides: []}}"])
 
 
 def test_fingerprints_follow_meaning_not_text(tmp_path, capsys):
@@ -154,6 +174,32 @@ def test_killed_pipeline_resumes_without_redoing_stages(tmp_path):
     assert (work / "results" / "blimp.png").stat().st_size > 1000
     tuned = json.loads((work / "results" / "finetune" / "distilled" / "synthetic_cola.json").read_text())
     assert tuned["metric"] == "mcc" and -1 <= tuned["value"] <= 1
+    # the report: every figure read from the run's files
+    text = json.loads((work / "results" / "dev_text.json").read_text())["results"]
+    ce = {n: text[n]["all"]["ce"] for n in ("teacher-1", "teacher-2", "teachers-ensemble", "student", "distilled")}
+    blimp = {n: json.loads((work / "results" / f"{n}.json").read_text())["averages"] for n in ("student", "distilled")}
+    rep = (work / "results" / "RESULTS.md").read_text()
+    assert f"- command: `python run_pipeline.py --config {path}`" in rep
+    row = next(line for line in rep.splitlines() if line.startswith("| *all* |"))
+    assert row == "| *all* | " + " | ".join(f"{v:.3f}" for v in ce.values()) + " |"
+    d_acc = 100 * (blimp["distilled"]["phenomena"] - blimp["student"]["phenomena"])
+    assert f"| distilled − student | – | {ce['distilled'] - ce['student']:+.3f} | {d_acc:+.1f} |" in rep
+    assert f"distilled − plain is {ce['distilled'] - ce['student']:+.3f} nats of dev CE" in rep
+    # an ablation added later: one more student; the text and eval stages score it alone
+    scored = {p: p.stat().st_mtime_ns for p in (work / "results").glob("teacher-1.json")}
+    r = subprocess.run(cmd + ["pipeline.ablations={tm: {of: distilled, overrides: "
+                              "[distillation.kl_normalization=token_mean]}}"], cwd=ROOT, capture_output=True,
+                       text=True, env=env, timeout=900)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert r.stdout.count("scoring tm (the others are scored already)") == 2, r.stdout[-3000:]
+    assert "] distilled: done already, skipped" in r.stdout
+    assert {p: p.stat().st_mtime_ns for p in scored} == scored
+    text = json.loads((work / "results" / "dev_text.json").read_text())["results"]
+    assert list(text) == ["teacher-1", "teacher-2", "student", "distilled", "tm", "teachers-ensemble"]
+    rep = (work / "results" / "RESULTS.md").read_text()
+    assert "| tm − distilled | – |" in rep
+    run = yaml.safe_load((work / "models" / "tm" / "config.yaml").read_text())
+    assert run["distillation"]["kl_normalization"] == "token_mean"
 
 
 @pytest.mark.slow
@@ -165,7 +211,39 @@ def test_default_pipeline_end_to_end(tmp_path):
     results = tmp_path / "run" / "results"
     header = (results / "table.md").read_text().splitlines()[0]
     assert header == "| Task | teacher-1 | teacher-2 | teachers-ensemble | student | distilled |"
-    assert "At this scale distillation" in r.stdout and (results / "blimp.png").stat().st_size > 10_000
+    assert "**Verdict.**" in r.stdout and (results / "blimp.png").stat().st_size > 10_000
     for name in ("teacher-1", "teacher-2", "student"):
         m = json.loads((tmp_path / "run" / "models" / name / "metrics.json").read_text())
         assert m["eval_loss"] < 3.3, (name, m["eval_loss"])  # learnt the synthetic grammar (uniform: ln 1536 = 7.3)
+
+
+def test_cpu_repro_is_the_paper_scaled_down(tiny_tokenizer_dir):
+    """config/cpu-repro.yaml: a LLaMA and a GPT-2 teacher about 6x and 12x the student in non-embedding parameters
+    (as 360M and 705M are to 58M), the paper's distillation settings, one training subset for every model."""
+    from models import build_model
+    from tokenizer import load_tokenizer
+    cfg = load_config(PipelineConfig, ROOT / "config/cpu-repro.yaml", [])
+    plan = run_pipeline.Plan(cfg.pipeline)
+    tok = load_tokenizer(tiny_tokenizer_dir)
+    train = {s.name: plan.config(s) for s in plan.stages if s.kind in ("train", "distill")}
+
+    def body(c):
+        model = build_model(c.model, tok, c.data.seq_length, device="meta")
+        return sum(p.numel() for n, p in model.named_parameters() if not any(
+            k in n for k in ("embed_tokens", "wte", "wpe", "lm_head")))
+
+    student = body(train["student-s0"])
+    assert (train["teacher1"].model.type, train["teacher2"].model.type, train["student-s0"].model.type) == \
+        ("llama", "gpt2", "llama")
+    assert 5.5 < body(train["teacher1"]) / student < 7.5 and 10 < body(train["teacher2"]) / student < 13.5
+    assert {c.data.train_share for c in train.values()} == {cfg.pipeline.train_share} and cfg.pipeline.train_share < 1
+    assert cfg.pipeline.seeds == [0, 1, 2] and not any(c.data.random_offset for c in train.values())
+    d = train["distilled-s1"].distillation
+    assert (d.alpha, d.temperature, d.kl_normalization, d.teacher_combine, d.teacher_cache) == \
+        (0.5, 2.0, "batchmean", "logits", True)
+    assert train["distilled-token-mean-s2"].distillation.kl_normalization == "token_mean"
+    assert train["student-sep-s0"].data.separator == "<s>" and train["student-s0"].data.separator == "none"
+    assert train["student-s0"].model == train["distilled-s0"].model  # the two students differ only by the teachers
+    assert {c.training.lr_scheduler for c in train.values()} == {"cosine"}
+    epochs = {n: c.training.num_epochs for n, c in train.items()}
+    assert (epochs["teacher1"], epochs["teacher2"], epochs["student-s0"], epochs["distilled-s0"]) == (4, 6, 6, 6)

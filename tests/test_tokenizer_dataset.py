@@ -134,3 +134,27 @@ def test_random_offsets_differ_across_workers_and_epochs(tiny_corpus, tiny_token
     epochs = [[tuple(b["input_ids"][0].tolist()) for b in loader] for _ in range(2)]
     assert len(set(epochs[0])) > 2  # the two workers did not replay one sequence of offsets
     assert epochs[0] != epochs[1]
+
+
+def test_train_share_keeps_the_first_lines_of_every_file(tmp_path, tiny_tokenizer_dir):
+    from babylm_dataset import encode_files
+    data = tmp_path / "train"
+    data.mkdir()
+    a = [f"the dog number {i} runs .\n" for i in range(10)]
+    b = [f"mommy has ball {i} !\n" for i in range(4)]
+    (data / "a.train").write_text("".join(a))
+    (data / "b.train").write_text("".join(b))
+    full = np.asarray(load_split_ids(data, tiny_tokenizer_dir, tmp_path / "cache", verbose=False))
+    part = np.asarray(load_split_ids(data, tiny_tokenizer_dir, tmp_path / "cache", verbose=False, share=0.25))
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.train").write_text("".join(a[:3]))  # ceil(10 * 0.25): every source keeps its share
+    (tmp_path / "sub" / "b.train").write_text("".join(b[:1]))
+    expected = encode_files(sorted((tmp_path / "sub").iterdir()), tiny_tokenizer_dir)
+    assert part.tolist() == expected.tolist() and len(part) < len(full)
+    assert len(list((tmp_path / "cache").glob("train-*.npy"))) == 2  # the share is part of the cache key
+
+
+def test_train_share_out_of_range_is_a_config_error():
+    from config import ConfigError, DataSection
+    with pytest.raises(ConfigError, match=r"data.train_share: 0 is out of range; allowed \(0, 1\]"):
+        DataSection(train_dir="a", dev_dir="b", tokenizer_dir="t", train_share=0)

@@ -1,0 +1,262 @@
+"""The report stage of run_pipeline.py: one Markdown file (RESULTS.md-style) from a finished work folder.
+
+Every figure is read from the files the earlier stages wrote, never typed in:
+
+    models/<name>/config.json, metrics.json   sizes, epochs, tokens seen, the distilled students' eval CE and KL
+    results/dev_text.json                      whole-dev-split CE per source (eval_text.py), ensemble included
+    results/<name>.json                        BLiMP (and results/supplement/<name>.json) per model
+    .done/<stage>                              each stage's own run time
+
+A group of students (one per seed) shows as mean +- sd over its seeds; the paired table subtracts, seed by seed, the
+plain student from the distilled one, and each ablation's base from the ablation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+from pathlib import Path
+
+import torch
+import yaml
+from transformers import AutoConfig
+
+import report
+from files import write_atomic
+
+ENSEMBLE = "teachers-ensemble"
+TEACHERS = ["teacher-1", "teacher-2", ENSEMBLE]
+
+
+def mean_sd(xs, digits: int = 3, sign: bool = False) -> str:
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return "–"
+    fmt = f"{'+' if sign else ''}.{digits}f"
+    if len(xs) == 1:
+        return format(xs[0], fmt)
+    return f"{format(statistics.mean(xs), fmt)} ± {statistics.stdev(xs):.{digits}f}"
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def non_embedding(folder: Path, total: int) -> int:
+    """Parameters outside the token (and GPT-2 position) embeddings and an untied output head."""
+    c = AutoConfig.from_pretrained(str(folder))
+    hidden = getattr(c, "hidden_size", None) or c.n_embd
+    emb = c.vocab_size * hidden * (1 if c.tie_word_embeddings else 2)
+    if c.model_type == "gpt2":
+        emb += c.n_positions * hidden
+    return total - emb
+
+
+class Report:
+    def __init__(self, plan):
+        self.plan = plan
+        self.groups = plan.groups()  # student / distilled / ablations -> model name per seed
+        self.seeds = plan.p.seeds or [None]
+        self.columns = TEACHERS + list(self.groups)
+        text = plan.results / "dev_text.json"
+        self.text = json.loads(text.read_text())["results"] if text.is_file() else None
+        self.metrics = {n: json.loads((f / "metrics.json").read_text()) for n, f in plan.models().items()}
+
+    # --- values ------------------------------------------------------------------------------------------------------
+    def members(self, column: str) -> list[str]:
+        return self.groups.get(column, [column])
+
+    def dev_ce(self, name: str, source: str = "all") -> float | None:
+        if self.text is not None:
+            return self.text[name][source]["ce"] if source in self.text.get(name, {}) else None
+        if name == ENSEMBLE or source != "all":
+            return None
+        m = self.metrics[name]
+        return m.get("eval_ce", m["eval_loss"])  # the distilled student's eval_loss mixes in the KL
+
+    def cell(self, column: str, value, digits: int = 3) -> str:
+        return mean_sd([value(n) for n in self.members(column)], digits)
+
+    def table(self, rows, header: str, digits: int) -> list[str]:
+        """rows: (label, value(name) -> float | None)."""
+        out = [f"| {header} | " + " | ".join(self.columns) + " |", "| --- |" + " ---: |" * len(self.columns)]
+        for label, value in rows:
+            out.append(f"| {label} | " + " | ".join(self.cell(c, value, digits) for c in self.columns) + " |")
+        return out
+
+    # --- sections ----------------------------------------------------------------------------------------------------
+    def header(self) -> list[str]:
+        p = self.plan
+        times = []
+        for s in p.stages:
+            rec = p.recorded(s) or {}
+            times.append((s.name, rec.get("seconds")))
+        times = [(n, t) for n, t in times if n != "report"]  # this stage is still running
+        known = [t for _, t in times if t is not None]
+        lines = ["# Results: " + Path(p.work).name, "",
+                 "Written by the report stage of `run_pipeline.py` from the files of the run; nothing here is typed by "
+                 "hand.", "", f"- command: `{p.command}`",
+                 f"- machine: {cpu_name()}, {os.cpu_count()} cores visible, torch {torch.__version__} with "
+                 f"{torch.get_num_threads()} threads",
+                 f"- time: {sum(known) / 60:.1f} min, the sum of the stages' own run times (a resumed run adds up its "
+                 f"parts)" + ("" if len(known) == len(times) else f"; {len(times) - len(known)} stages have no "
+                                                                    "recorded time"), ""]
+        groups = {}
+        for name, t in times:
+            kind = next((g for g, ms in self.groups.items() if name in ms), name)
+            groups[kind] = groups.get(kind, 0.0) + (t or 0.0)
+        lines += ["| stages | minutes |", "| --- | ---: |"]
+        lines += [f"| {k} | {v / 60:.1f} |" for k, v in groups.items()]
+        return lines + [""]
+
+    def models(self) -> list[str]:
+        lines = ["## Models", "", "| model | type | layers | hidden | inner | parameters | non-embedding | epochs | "
+                 "train tokens / epoch | seq | lr |", "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | "
+                                                     "---: | ---: |"]
+        shown = set()
+        for n, folder in self.plan.models().items():
+            base = next((g for g, ms in self.groups.items() if n in ms), n)
+            if base in shown:
+                continue
+            shown.add(base)
+            m = self.metrics[n]
+            c = json.loads((folder / "config.json").read_text())
+            run = self._run_config(n)
+            t, d = run["training"], run["data"]
+            steps_tokens = m.get("tokens_seen", 0) / max(t["num_epochs"], 1)
+            lines.append(f"| {base} | {c['model_type']} | {c.get('num_hidden_layers', c.get('n_layer'))} | "
+                         f"{c.get('hidden_size', c.get('n_embd'))} | {c.get('intermediate_size') or c.get('n_inner')} | "
+                         f"{m['parameters'] / 1e6:.2f}M | {non_embedding(folder, m['parameters']) / 1e6:.2f}M | "
+                         f"{t['num_epochs']} | {steps_tokens:,.0f} | {d['seq_length']} | {t['lr']} |")
+        return lines + [""]
+
+    def dev_text(self) -> list[str]:
+        if self.text is None:
+            return ["## Dev CE", "", "(pipeline.dev_text is off: the training eval subset's CE)", ""] + self.table(
+                [("all", self.dev_ce)], "dev CE", 3) + [""]
+        sources = list(next(iter(self.text.values())))
+        tokens = self.text["teacher-1"]["all"]["tokens"]
+        lines = ["## Dev CE over the whole dev split (nats per token)", "",
+                 f"`eval_text.py` on `{Path(self.plan.clean / self.plan.p.dev_split)}`: {tokens:,} predicted tokens, "
+                 f"windows of {self.plan.text_seq_length()}; students as mean ± sd over seeds {self.seeds}.", ""]
+        rows = [(f"*{s}*" if s == "all" else s, lambda n, s=s: self.dev_ce(n, s)) for s in sources]
+        return lines + self.table(rows, "source", 3) + [""]
+
+    def blimp(self, folder: Path, title: str) -> list[str]:
+        names = [n for c in self.columns for n in self.members(c)]
+        results = report.load_results([folder / f"{n}.json" for n in names])
+        rows = report.blimp_rows(results)
+        if folder == self.plan.results:
+            self._blimp = results  # the paired differences and the verdict use BLiMP proper
+        lines = [f"## {title} (accuracy %)", ""]
+        return lines + self.table([(f"*{r.label}*" if r.group == "averages" else r.label,
+                                    lambda n, r=r: r.values.get(n)) for r in rows], "phenomenon", 1) + [""]
+
+    def blimp_avg(self, name: str, key: str) -> float | None:
+        v = self._blimp[name]["averages"].get(key)
+        return None if v is None else 100 * v
+
+    def paired(self) -> list[str]:
+        pairs = [("distilled", "student")] + [(a, spec.of) for a, spec in self.plan.p.ablations.items()]
+        lines = ["## Paired differences, seed by seed", "",
+                 "Dev CE in nats (lower is better: a negative difference favours the first model); BLiMP in points.", "",
+                 "| comparison | seed | dev CE | BLiMP phenomena avg | BLiMP file avg |",
+                 "| --- | --- | ---: | ---: | ---: |"]
+        self.diffs = {}
+        for a, b in pairs:
+            rows = []
+            for ma, mb, s in zip(self.groups[a], self.groups[b], self.seeds):
+                d = (self.dev_ce(ma) - self.dev_ce(mb),
+                     *(self.blimp_avg(ma, k) - self.blimp_avg(mb, k) if self.blimp_avg(ma, k) is not None else None
+                       for k in ("phenomena", "files")))
+                rows.append(d)
+                lines.append(f"| {a} − {b} | {'–' if s is None else s} | {d[0]:+.3f} | " + " | ".join(
+                    "–" if x is None else f"{x:+.1f}" for x in d[1:]) + " |")
+            cols = list(zip(*rows))
+            self.diffs[a] = cols
+            lines.append(f"| **{a} − {b}** | mean ± sd | {mean_sd(cols[0], 3, True)} | {mean_sd(cols[1], 1, True)} | "
+                         f"{mean_sd(cols[2], 1, True)} |")
+        return lines + [""]
+
+    def distillation_terms(self) -> list[str]:
+        lines = ["## What there was to distil", "",
+                 "Gap: the plain student's dev CE minus the teacher's (nats the teacher is ahead). KL: the distilled "
+                 "students' eval KL(teacher ‖ student) at temperature T as it enters the loss (`batchmean`: summed over "
+                 "a sequence; `token_mean`: per token), per token, and the share of the loss the KL term carries.", "",
+                 "| | value |", "| --- | ---: |"]
+        plain = self.groups["student"]
+        for t in TEACHERS:
+            gap = [self.dev_ce(s) - self.dev_ce(t) for s in plain if self.dev_ce(t) is not None]
+            if gap:
+                lines.append(f"| gap student − {t} | {mean_sd(gap, 3)} |")
+        for g, spec in [("distilled", None)] + list(self.plan.p.ablations.items()):
+            if g != "distilled" and spec.of != "distilled":
+                continue
+            per_token, share = [], []
+            for n in self.groups[g]:
+                m = self.metrics[n]
+                run = self._run_config(n)
+                dist = run["distillation"]
+                kl, ce = m["eval_kl"], m["eval_ce"]
+                seq = run["data"]["seq_length"]
+                per_token.append(kl / seq if dist["kl_normalization"] == "batchmean" else kl)
+                a, t = dist["alpha"], dist["temperature"]
+                share.append((1 - a) * t * t * kl / (a * ce + (1 - a) * t * t * kl))
+            lines.append(f"| {g}: KL per token (nats) | {mean_sd(per_token, 4)} |")
+            lines.append(f"| {g}: KL term's share of the eval loss | {mean_sd([100 * x for x in share], 1)} % |")
+        return lines + [""]
+
+    def _run_config(self, name: str) -> dict:
+        """The run's saved config (data, model, training, distillation sections)."""
+        return yaml.safe_load((self.plan.model_dir(name) / "config.yaml").read_text())
+
+    def verdict(self) -> list[str]:
+        d = self.diffs["distilled"]
+        ce, ph = statistics.mean(d[0]), [x for x in d[1] if x is not None]
+        key = "phenomena" if ph else "files"
+        acc = statistics.mean(ph or [x for x in d[2] if x is not None])
+        n = len(d[0])
+        better_ce = sum(x < 0 for x in d[0])
+        better_acc = sum((x or 0) > 0 for x in (d[1] if ph else d[2]))
+        dist, plain = self.groups["distilled"], self.groups["student"]
+        ens = self.dev_ce(ENSEMBLE)
+        dist_ce = statistics.mean(self.dev_ce(m) for m in dist)
+        t_acc = max(self.blimp_avg(t, key) for t in TEACHERS)
+        dist_acc = statistics.mean(self.blimp_avg(m, key) for m in dist)
+        held = ce < 0 and acc > 0
+        words = ("held" if held else "did not hold" if ce >= 0 and acc <= 0 else "held only in part")
+        text = (f"**Verdict.** The paper's first ordering (distilled student better than the same student trained "
+                f"plainly) {words} at this scale: distilled − plain is {ce:+.3f} nats of dev CE (lower in {better_ce} "
+                f"of {n} seeds) and {acc:+.1f} points of BLiMP {key} average (higher in {better_acc} of {n} seeds). ")
+        if ens is not None:
+            text += (f"Against the teachers, the distilled students' mean dev CE {dist_ce:.3f} is "
+                     f"{'below' if dist_ce < ens else 'above'} the ensemble's {ens:.3f}, and their BLiMP {key} average "
+                     f"{dist_acc:.1f} is {'at or above' if dist_acc >= t_acc else 'below'} the best teacher column's "
+                     f"{t_acc:.1f}, so the second ordering (the student matches or beats its teachers) "
+                     f"{'held' if dist_acc >= t_acc else 'did not hold'} on BLiMP.")
+        return [text, ""]
+
+    def markdown(self) -> str:
+        lines = self.header() + self.models() + self.dev_text()
+        lines += self.blimp(self.plan.results, "BLiMP")
+        if self.plan.p.supplement_dir:
+            lines += self.blimp(self.plan.results / "supplement", "BLiMP supplement")
+        lines += self.paired() + self.distillation_terms() + self.verdict()
+        return "\n".join(lines)
+
+
+def write(plan) -> str:
+    """Build the report, write it to results/RESULTS.md (and pipeline.results_file), and return it."""
+    text = Report(plan).markdown()
+    write_atomic(plan.results / "RESULTS.md", text)
+    if plan.p.results_file:
+        write_atomic(plan.p.results_file, text)
+    return text
