@@ -49,8 +49,8 @@ def run_cli(main, argv=None) -> int:
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:  # trainer_setup.Interrupted says where the checkpoint is
+        print("interrupted" + (f": {e}; run the same command again to continue" if str(e) else ""), file=sys.stderr)
         return 130
     except OSError as e:
         if e.errno not in DISK_ERRNOS:

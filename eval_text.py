@@ -65,12 +65,13 @@ def score_ids(model, ids, seq_length: int, batch_size: int = 16, skip_id: int | 
         target, keep = x[:, 1:, None], mask[:, 1:].bool()
         if skip_id is not None:
             keep &= x[:, 1:] != skip_id
-        logits = [m(input_ids=x, attention_mask=mask).logits[:, :-1] for m in members]
-        outputs = [torch.log_softmax(t.float(), -1) for t in logits]
+        logits = [m(input_ids=x, attention_mask=mask).logits[:, :-1].float() for m in members]
+        # log p(target) = logit[target] - logsumexp(logits): no [B, T, V] log-softmax is written
+        outputs = [t.gather(-1, target).squeeze(-1) - torch.logsumexp(t, -1) for t in logits]
         if len(totals) > len(members):  # the ensemble's distribution, from the same member logits
-            outputs.insert(0, teacher_log_probs(logits, model.weights, model.combine))
+            outputs.insert(0, teacher_log_probs(logits, model.weights, model.combine).gather(-1, target).squeeze(-1))
         for tot, logp in zip(totals, outputs):
-            tot[0] += logp.gather(-1, target).squeeze(-1)[keep].double().sum().item()
+            tot[0] += logp[keep].double().sum().item()
             tot[1] += int(keep.sum())
     return [(a, n) for a, n in totals]
 

@@ -375,7 +375,12 @@ def main(argv=None) -> int:
         print(describe(PipelineConfig))
         return 0
     plan = Plan(load_config(PipelineConfig, args.config, args.overrides).pipeline)
-    plan.command = shlex.join(["python", "run_pipeline.py"] + list(sys.argv[1:] if argv is None else argv))
+    # the command that makes this run, for the report: without --only / --from / --dry-run, which only select stages
+    given = list(sys.argv[1:] if argv is None else argv)
+    drop = {i for i, a in enumerate(given) if a in ("--only", "--from")}
+    given = [a for i, a in enumerate(given) if i not in drop and i - 1 not in drop and a != "--dry-run"
+             and not a.startswith(("--only=", "--from="))]
+    plan.command = shlex.join(["python", "run_pipeline.py"] + given)
     names = [s.name for s in plan.stages]
     for flag in (args.start, args.only):
         if flag and not any(n == flag or n.startswith(flag + "-s") for n in names):
@@ -421,8 +426,16 @@ def main(argv=None) -> int:
                 todo = list(plan.scorers()) if stage.name in forced else plan.stale(stage, fp)
                 print(f"scoring {', '.join(todo)}" + ("" if len(todo) == len(plan.scorers()) else
                                                        " (the others are scored already)"))
-            run_stage(plan, stage, cfg, resume=action == "resume", todo=todo)
-        plan.mark(stage, {**fp, "seconds": round(time.time() - start, 1)})
+            # the stage's run time adds up over attempts (a Ctrl-C'd attempt counts; a SIGKILL'd one cannot)
+            spent = plan.marker(stage, ".seconds")
+            before = float(spent.read_text()) if action == "resume" and spent.is_file() else 0.0
+            try:
+                run_stage(plan, stage, cfg, resume=action == "resume", todo=todo)
+            finally:
+                write_atomic(spent, f"{before + time.time() - start:.1f}")
+        spent = plan.marker(stage, ".seconds")
+        seconds = float(spent.read_text()) if spent.is_file() else time.time() - start
+        plan.mark(stage, {**fp, "seconds": round(seconds, 1)})
         print(f"== {stage.name} finished in {time.time() - start:.0f} s (total {time.time() - total:.0f} s)", flush=True)
     if args.dry_run:
         print("(a stage that reruns can change its outputs; the stages that read them then rerun too)")

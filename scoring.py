@@ -237,20 +237,31 @@ def model_device(model) -> torch.device:
     return next(model.parameters()).device
 
 
-def _log_probs_at(model, ids, rows, cols, **kw) -> torch.Tensor:
-    """float32 log-distributions [N, V] of the next token at (rows, cols), from a model or a TeacherEnsemble (whose
-    members run on the same inputs, their logits gathered before combining)."""
+HEAD_CHUNK = 256  # positions per LM-head chunk: a [256, V] float32 block (16 MB at V=16000) stays in cache
+
+
+def _target_log_probs(model, ids, rows, cols, targets, **kw) -> torch.Tensor:
+    """float32 log p(target) [N] of the next token at (rows, cols), from a model or a TeacherEnsemble (whose members
+    run on the same inputs, their logits gathered before combining). For one model the LM head runs only where a token
+    is predicted, in chunks, and log p = logit[target] - logsumexp(logits): no [N, V] log-softmax is written."""
     members = model.models if isinstance(model, TeacherEnsemble) else [model]
-    logits = []
+    hidden = []
     for m in members:
         head = m.get_output_embeddings()
         if head is not None and m.base_model is not m:  # the LM head only where a token is predicted: no pads
-            logits.append(head(m.base_model(input_ids=ids, **kw).last_hidden_state[rows, cols]))
+            hidden.append((head, m.base_model(input_ids=ids, **kw).last_hidden_state[rows, cols]))
         else:
-            logits.append(m(input_ids=ids, **kw).logits[rows, cols])
+            hidden.append((None, m(input_ids=ids, **kw).logits[rows, cols]))
     if isinstance(model, TeacherEnsemble):
-        return teacher_log_probs(logits, model.weights, model.combine)
-    return torch.log_softmax(logits[0].float(), dim=-1)
+        logits = [h if head is None else head(h) for head, h in hidden]
+        return teacher_log_probs(logits, model.weights, model.combine).gather(-1, targets[:, None]).squeeze(-1)
+    head, h = hidden[0]
+    out = torch.empty(len(targets), dtype=torch.float32, device=h.device)
+    for i in range(0, len(targets), HEAD_CHUNK):
+        logits = (h[i:i + HEAD_CHUNK] if head is None else head(h[i:i + HEAD_CHUNK])).float()
+        t = targets[i:i + HEAD_CHUNK, None]
+        out[i:i + HEAD_CHUNK] = (logits.gather(-1, t) - torch.logsumexp(logits, dim=-1, keepdim=True)).squeeze(-1)
+    return out
 
 
 def _progress(total: int, progress: bool, desc: str):
@@ -286,8 +297,7 @@ def token_logprobs_plain(model, seqs, batch_size: int = 128, progress: bool = Fa
         rows = torch.cat([torch.full((len(uniq[i]) - 1,), r) for r, i in enumerate(idx)])
         cols = torch.cat([torch.arange(len(uniq[i]) - 1) for i in idx])
         ids, mask = ids.to(device), mask.to(device)
-        logp = _log_probs_at(model, ids, rows, cols, attention_mask=mask)
-        tok = logp.gather(-1, ids[rows, cols + 1].unsqueeze(-1)).squeeze(-1).tolist()
+        tok = _target_log_probs(model, ids, rows, cols, ids[rows, cols + 1], attention_mask=mask).tolist()
         k = 0
         for i in idx:
             out[i] = tok[k:k + len(uniq[i]) - 1]
@@ -375,9 +385,9 @@ def token_logprobs(model, seqs, batch_size: int = 64, progress: bool = False, de
                 owners.append(k)
         allowed = torch.from_numpy(allowed)
         mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min).unsqueeze(1)
-        logp = _log_probs_at(model, torch.from_numpy(ids).to(device), torch.tensor(rows_i), torch.tensor(cols),
-                             attention_mask=mask.to(device), position_ids=torch.from_numpy(pos).to(device))
-        tok = logp.gather(-1, torch.tensor(targets, device=device).unsqueeze(-1)).squeeze(-1).tolist()
+        tok = _target_log_probs(model, torch.from_numpy(ids).to(device), torch.tensor(rows_i), torch.tensor(cols),
+                                torch.tensor(targets, device=device), attention_mask=mask.to(device),
+                                position_ids=torch.from_numpy(pos).to(device)).tolist()
         i = 0
         for k in owners:
             out[k] = tok[i:i + len(uniq[k]) - 1]

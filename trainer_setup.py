@@ -298,7 +298,7 @@ def load_datasets(cfg, args):
 # finishing a run
 
 
-class Interrupted(Exception):
+class Interrupted(KeyboardInterrupt):
     """Ctrl-C stopped the run after saving a checkpoint; the message names it."""
 
 
