@@ -166,6 +166,7 @@ class Report:
 
     def paired(self) -> list[str]:
         pairs = [("distilled", "student")] + [(a, spec.of) for a, spec in self.plan.p.ablations.items()]
+        pairs += [(a, "student") for a, spec in self.plan.p.ablations.items() if spec.of == "distilled"]
         lines = ["## Paired differences, seed by seed", "",
                  "Dev CE in nats (lower is better: a negative difference favours the first model); BLiMP in points.", "",
                  "| comparison | seed | dev CE | BLiMP phenomena avg | BLiMP file avg |",
@@ -181,7 +182,7 @@ class Report:
                 lines.append(f"| {a} − {b} | {'–' if s is None else s} | {d[0]:+.3f} | " + " | ".join(
                     "–" if x is None else f"{x:+.1f}" for x in d[1:]) + " |")
             cols = list(zip(*rows))
-            self.diffs[a] = cols
+            self.diffs[(a, b)] = cols
             lines.append(f"| **{a} − {b}** | mean ± sd | {mean_sd(cols[0], 3, True)} | {mean_sd(cols[1], 1, True)} | "
                          f"{mean_sd(cols[2], 1, True)} |")
         return lines + [""]
@@ -219,7 +220,7 @@ class Report:
         return yaml.safe_load((self.plan.model_dir(name) / "config.yaml").read_text())
 
     def verdict(self) -> list[str]:
-        d = self.diffs["distilled"]
+        d = self.diffs[("distilled", "student")]
         ce, ph = statistics.mean(d[0]), [x for x in d[1] if x is not None]
         key = "phenomena" if ph else "files"
         acc = statistics.mean(ph or [x for x in d[2] if x is not None])
@@ -242,6 +243,12 @@ class Report:
                      f"{dist_acc:.1f} is {'at or above' if dist_acc >= t_acc else 'below'} the best teacher column's "
                      f"{t_acc:.1f}, so the second ordering (the student matches or beats its teachers) "
                      f"{'held' if dist_acc >= t_acc else 'did not hold'} on BLiMP.")
+        for (a, b), (dce, dph, dfi) in self.diffs.items():
+            if b == "student" and a != "distilled":
+                acc_a = [x for x in (dph if ph else dfi) if x is not None]
+                text += (f" Variant {a}: {statistics.mean(dce):+.3f} nats of dev CE against the plain student (lower "
+                         f"in {sum(x < 0 for x in dce)} of {len(dce)} seeds), {statistics.mean(acc_a):+.1f} points of "
+                         f"BLiMP {key} average.")
         return [text, ""]
 
     def markdown(self) -> str:

@@ -428,7 +428,9 @@ def main(argv=None) -> int:
                                                        " (the others are scored already)"))
             # the stage's run time adds up over attempts (a Ctrl-C'd attempt counts; a SIGKILL'd one cannot)
             spent = plan.marker(stage, ".seconds")
-            before = float(spent.read_text()) if action == "resume" and spent.is_file() else 0.0
+            # a resumed training stage, or a text/eval stage that scores only new models, adds to its earlier time
+            partial = action == "resume" or (todo is not None and len(todo) < len(plan.scorers()))
+            before = float(spent.read_text()) if partial and spent.is_file() else 0.0
             try:
                 run_stage(plan, stage, cfg, resume=action == "resume", todo=todo)
             finally:

@@ -243,18 +243,15 @@ def npi_licensor(g):
 
 
 def npi_scope(g):
-    """S thinks that no N that the M saw has ever ... / *S thinks that the N that no M saw has ever ...: the licensor
-    must c-command ever."""
+    """No N that the M saw has ever ... / *The N that no M saw has ever ...: the licensor must c-command ever."""
     num, inner_num = g.num(0.5), g.num(0.5)
     head, inner = g.pick(NOUNS_BY["pa"]), g.pick(NOUNS_BY["pa"])
     v1, v2, obj = g.pick(TRANSITIVE), g.pick(TRANSITIVE), g.np(depth=2).toks
     rel = g.choice(("that", "who"))
 
-    pre = g.think_that()  # embedded: both no's are lower-case, only their place differs
-
     def sent(d1, d2):
-        return (pre + [d1, noun_form(head, num), rel, d2, noun_form(inner, inner_num), v1.past,
-                       "has" if num == "sg" else "have", "ever", v2.pp] + obj)
+        return ([d1, noun_form(head, num), rel, d2, noun_form(inner, inner_num), v1.past,
+                 "has" if num == "sg" else "have", "ever", v2.pp] + obj)
     return sent("no", "the"), sent("the", "no")
 
 
@@ -266,12 +263,11 @@ def existential_quantifier(g):
 
 
 def superlative_quantifier(g):
-    """S thinks that no N saw more than two N / *S thinks that no N saw at least two N."""
-    pre = g.think_that()  # embedded: the no is lower-case, as elsewhere in the corpus
+    """No N saw more than two N / *No N saw at least two N."""
     s, v = g.np("pa", depth=2, dets=("no",)), g.pick(TRANSITIVE)
     rest = [g.choice(NUMBERS)] + g.adjs() + [g.pick(NOUNS_BY["patf"]).pl]
-    return (pre + s.toks + [v.past] + g.choice((["more", "than"], ["fewer", "than"])) + rest,
-            pre + s.toks + [v.past] + g.choice((["at", "least"], ["at", "most"])) + rest)
+    return (s.toks + [v.past] + g.choice((["more", "than"], ["fewer", "than"])) + rest,
+            s.toks + [v.past] + g.choice((["at", "least"], ["at", "most"])) + rest)
 
 
 # UID -> (field, linguistics_term, generator): one JSON-lines file per UID, in BLiMP's format

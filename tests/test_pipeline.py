@@ -187,6 +187,7 @@ def test_killed_pipeline_resumes_without_redoing_stages(tmp_path):
     assert f"distilled − plain is {ce['distilled'] - ce['student']:+.3f} nats of dev CE" in rep
     # an ablation added later: one more student; the text and eval stages score it alone
     scored = {p: p.stat().st_mtime_ns for p in (work / "results").glob("teacher-1.json")}
+    first = {s: json.loads((work / ".done" / s).read_text())["seconds"] for s in ("text", "eval")}
     r = subprocess.run(cmd + ["pipeline.ablations={tm: {of: distilled, overrides: "
                               "[distillation.kl_normalization=token_mean]}}"], cwd=ROOT, capture_output=True,
                        text=True, env=env, timeout=900)
@@ -194,6 +195,8 @@ def test_killed_pipeline_resumes_without_redoing_stages(tmp_path):
     assert r.stdout.count("scoring tm (the others are scored already)") == 2, r.stdout[-3000:]
     assert "] distilled: done already, skipped" in r.stdout
     assert {p: p.stat().st_mtime_ns for p in scored} == scored
+    for stage, seconds in first.items():  # scoring only the new model adds to the stage's earlier time
+        assert json.loads((work / ".done" / stage).read_text())["seconds"] > seconds
     text = json.loads((work / "results" / "dev_text.json").read_text())["results"]
     assert list(text) == ["teacher-1", "teacher-2", "student", "distilled", "tm", "teachers-ensemble"]
     rep = (work / "results" / "RESULTS.md").read_text()
@@ -245,5 +248,4 @@ def test_cpu_repro_is_the_paper_scaled_down(tiny_tokenizer_dir):
     assert train["student-sep-s0"].data.separator == "<s>" and train["student-s0"].data.separator == "none"
     assert train["student-s0"].model == train["distilled-s0"].model  # the two students differ only by the teachers
     assert {c.training.lr_scheduler for c in train.values()} == {"cosine"}
-    epochs = {n: c.training.num_epochs for n, c in train.items()}
-    assert (epochs["teacher1"], epochs["teacher2"], epochs["student-s0"], epochs["distilled-s0"]) == (4, 6, 6, 6)
+    assert {c.training.num_epochs for c in train.values()} == {1}  # one pass over more text (the YAML says why)
