@@ -231,7 +231,7 @@ def clean_folders(c: CleanSection, log=print, warn=None) -> list[dict]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Clean the raw BabyLM split folders (see mrclean.py).")
     add_config_args(parser, default_config="config/clean.yaml")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     if args.help_config:
         print(describe(CleanConfig))
         return 0

@@ -209,7 +209,7 @@ def read_result(path: Path) -> dict:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_intermixed_args(argv)
     if args.help_config:
         print(describe(EvalConfig))
         return 0

@@ -446,7 +446,7 @@ def run(cfg: FinetuneConfig, callbacks=()) -> dict[str, dict[str, dict]]:
         torch.set_num_threads(f.cpu_threads)
     results = {name: {t.name: finetune_task(f, name, folder, t, data[t.name], callbacks) for t in tasks}
                for name, folder in folders.items()}
-    table = write_report(f.output_dir, list(f.models), f.marked)
+    table = write_report(f.output_dir, list(f.models), f.marked, others=False)  # not models of an earlier config
     print(table)
     return results
 
@@ -463,9 +463,9 @@ def run_tasks(model_dirs: dict[str, str], data_dir, tasks, output_dir, overrides
 # reports: Table 2 and Figures 3-4 (report.py draws them)
 
 
-def load_results(output_dir, models=None) -> dict[str, dict[str, dict]]:
+def load_results(output_dir, models=None, others: bool = True) -> dict[str, dict[str, dict]]:
     """{model: {task: result}} from ``<output_dir>/<model>/<task>.json``: the ``models`` named first, in that order,
-    then any others found, by name."""
+    then (``others``) any others found, by name."""
     root = Path(output_dir)
     by_model: dict[str, dict[str, dict]] = {}
     for path in sorted(root.glob("*/*.json")):
@@ -476,12 +476,13 @@ def load_results(output_dir, models=None) -> dict[str, dict[str, dict]]:
         if isinstance(r, dict) and {"model", "task", "value"} <= set(r):
             by_model.setdefault(r["model"], {})[r["task"]] = r
     first = [m for m in models or [] if m in by_model]
-    return {m: by_model[m] for m in first + sorted(set(by_model) - set(first))}
+    return {m: by_model[m] for m in first + (sorted(set(by_model) - set(first)) if others else [])}
 
 
-def write_report(output_dir, models=None, marked=()) -> str:
-    """table.md (Table 2: (Super)GLUE then MSGS, models as columns) and glue.png / msgs.png (Figures 3-4)."""
-    by_model = load_results(output_dir, models)
+def write_report(output_dir, models=None, marked=(), others: bool = True) -> str:
+    """table.md (Table 2: (Super)GLUE then MSGS, models as columns) and glue.png / msgs.png (Figures 3-4); ``others``:
+    also the models found in the folder beyond ``models`` (--report-only), not after a run of ``models``."""
+    by_model = load_results(output_dir, models, others)
     if not by_model:
         raise UserError(f"{output_dir}: no fine-tuning results to report")
     cols = list(by_model)

@@ -27,6 +27,10 @@ With a top-k teacher, p_T is known only on the k cached tokens. ``tail``:
 - ``uniform``: the top-k probabilities are kept and the missing mass 1 - sum(top-k) is spread uniformly over the other
   V - k tokens (measured far closer to the exact loss, BENCHMARKS.md).
 - ``renorm``: p is renormalised over the top-k tokens; tokens outside get probability 0.
+- ``student``: the k tokens and one bucket for the rest: KL(p_k, 1 - sum p_k || q_k, 1 - sum q_k). The student's
+  tail mass is pulled to the teacher's, its shape inside the tail is left as the student has it (a lower bound on the
+  exact KL; equal to it when the tail holds one token). With flat teachers ``uniform`` pulls the student's tail
+  toward uniform, which measured 0.38 nats of dev CE worse than exact teachers (RESULTS.md).
 With k = V both are exact.
 """
 
@@ -190,6 +194,14 @@ class _FusedTopKDistillLoss(torch.autograd.Function):
                 p = lp.exp()
                 r = torch.zeros_like(lseT)
                 kl_rows = (p * (lp - log_q_k)).sum(-1, keepdim=True)
+            elif tail == "student":
+                # the missing mass as one bucket against the student's own tail mass: the tail's shape is left free
+                p = lp.exp()
+                mass = (1.0 - p.sum(-1, keepdim=True)).clamp_min(0.0)
+                log_q_tail = torch.logsumexp(sT.scatter(1, ids, float("-inf")), dim=-1, keepdim=True) - lseT
+                tail_kl = torch.where(mass > 0, mass * (torch.log(mass.clamp_min(1e-30)) - log_q_tail),
+                                      torch.zeros_like(mass))
+                kl_rows = (p * (lp - log_q_k)).sum(-1, keepdim=True) + tail_kl
             else:
                 # the missing mass spread evenly: r per tail token, and the tail's KL in closed form
                 p = lp.exp()
@@ -204,11 +216,18 @@ class _FusedTopKDistillLoss(torch.autograd.Function):
                 a = valid * ce_scale  # CE: softmax(s) - onehot
                 b = m * (kl_scale * inv_t)  # KL: (softmax(s/T) - p) / T
                 g = (s - lse1).exp_().mul_(a)
-                g.add_((sT - lseT).exp_().mul_(b))
-                if not exact_tail:
-                    g.sub_(r * b)
+                q = (sT - lseT).exp_()
+                if tail == "student" and not exact_tail:
+                    # target on a tail token: mass * q_j / q_tail (the student's own tail, scaled to the teacher's)
+                    ratio = mass * torch.exp(-log_q_tail)
+                    g.add_(q.mul(b * (1.0 - ratio)))
+                    g.scatter_add_(1, ids, (ratio * log_q_k.exp() - p) * b)
+                else:
+                    g.add_(q.mul_(b))
+                    if not exact_tail:
+                        g.sub_(r * b)
+                    g.scatter_add_(1, ids, -(p - r) * b)
                 g.scatter_add_(1, tgt0, -a)
-                g.scatter_add_(1, ids, -(p - r) * b)
                 grad[sl] = g.to(grad.dtype)
         ctx.save_for_backward(grad)
         ctx.mark_non_differentiable(ce_sum, kl_sum)
@@ -223,7 +242,7 @@ class _FusedTopKDistillLoss(torch.autograd.Function):
 def distillation_loss(student_logits, teacher, labels, *, alpha: float = 0.5, temperature: float = 2.0,
                       kl_normalization: str = "batchmean", teacher_weights=None, teacher_combine: str = "logits",
                       ce_denominator=None, kl_denominator=None, chunk_size: int = 1024,
-                      tail: str = "uniform") -> DistillLoss:
+                      tail: str = "student") -> DistillLoss:
     """``alpha*CE + (1-alpha)*T^2*KL(p_teacher || q_student)`` for causal LMs, fused and chunked.
 
     student_logits: [B, T, V]; teacher: one [B, T, V] logits tensor, a sequence of them (N teachers, combined by

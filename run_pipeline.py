@@ -370,7 +370,7 @@ def main(argv=None) -> int:
     group.add_argument("--from", dest="start", metavar="STAGE", help="redo this stage and every later one")
     group.add_argument("--only", metavar="STAGE", help="run (redo) this stage alone (student / distilled: every seed)")
     parser.add_argument("--dry-run", action="store_true", help="say which stages would run and why; run nothing")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # overrides before or after the flags
     if args.help_config:
         print(describe(PipelineConfig))
         return 0

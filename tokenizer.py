@@ -97,7 +97,7 @@ def tokenizer_fingerprint(path) -> str:
 
 def main(argv=None) -> int:
     parser = add_config_args(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]), "config/tokenizer.yaml")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     if args.help_config:
         print(describe(TokenizerConfig))
         return 0

@@ -404,7 +404,7 @@ def training_main(argv, schema, run_fn, doc: str) -> int:
                         "output folder")
     parser.add_argument("--overwrite", action="store_true", help="move an earlier run in the output folder aside "
                         "(to <output_dir>.old-<n>) and train afresh")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # overrides before or after the flags
     if args.help_config:
         print(describe(schema))
         return 0

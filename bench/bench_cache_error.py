@@ -4,7 +4,7 @@
 
 Random-init teachers are near-uniform, which would make any top-k look terrible, so two small teachers (LLaMA and
 GPT-2, ``--teacher-size``) and a smaller student are first trained for ``--train-steps`` steps on the text (bf16
-autocast). Then, on ``--eval-batches`` held batches, for each k and tail (renorm / uniform): the relative error of
+autocast). Then, on ``--eval-batches`` held batches, for each k and tail (renorm / uniform / student): the relative error of
 the KL term, the absolute error of the total loss, and the gradient w.r.t. the student logits (relative L2 error
 and cosine) against the exact dense loss (losses.distillation_loss), plus the teacher mass inside the top-k.
 """
@@ -74,7 +74,7 @@ def main(argv=None):
             vals, idx = lp.topk(k, dim=-1)
             teacher = TopKTeacher(idx, vals.half().float())  # as stored: fp16 log-probs
             mass = vals.exp().sum(-1).mean().item()
-            for tail in ("renorm", "uniform"):
+            for tail in ("renorm", "uniform", "student"):
                 s2 = s_logits.detach().requires_grad_(True)
                 got = distillation_loss(s2, teacher, b["labels"], temperature=T, tail=tail)
                 got.loss.backward()

@@ -157,7 +157,8 @@ class Grammar:
             return [self.choice(PREPS)] + self.np(depth=depth).toks
         rel = "who" if animate and self.coin(0.7) else "that"
         if x < 0.7:  # subject relative: its verb agrees with the head noun
-            return [rel] + self.vp(num, gender, depth, self.choice(("pres", "past", "prog", "perf")), complex_ok=False)
+            return [rel] + self.vp(num, gender, depth, self.choice(("pres", "past", "prog", "perf", "modal")),
+                                   complex_ok=False)
         return [rel] + self.object_gap(depth)
 
     def object_gap(self, depth: int, tense: str | None = None) -> list[str]:
@@ -191,12 +192,12 @@ class Grammar:
         deep = complex_ok and depth < self.max_depth
         x = self.r.random() if deep else 0.25 + 0.75 * self.r.random()  # no embedded clause: skip those branches
         m = self.modal()
-        if deep and x < 0.1:  # think that S
+        if deep and x < 0.06:  # think that S
             return verb_group(self.pick(THINK), tense, num, m) + ["that"] + self.clause(depth + 1)
-        if deep and x < 0.14:  # wonder whether S / know what S __
+        if deep and x < 0.11:  # wonder whether S: as frequent as think that, so no island pair is decided by frequency
+            return verb_group(self.choice(WONDER), tense, num, m) + ["whether"] + self.clause(depth + 1)
+        if deep and x < 0.14:  # wonder / know what S __
             v = self.choice(WONDER + KNOW_WH)
-            if v.frame == "Q" and v in WONDER and self.coin(0.5):
-                return verb_group(v, tense, num, m) + ["whether"] + self.clause(depth + 1)
             return verb_group(v, tense, num, m) + [self.choice(("what", "who"))] + self.object_gap(depth + 1)
         if deep and x < 0.2:  # control and raising: try to VP, seem to VP
             v = self.choice(CONTROL + (SEEM,))
@@ -226,6 +227,20 @@ class Grammar:
         return s.toks + self.vp(s.num, s.gender, depth, tense or self.tense())
 
     # -- constructions ------------------------------------------------------------------------------------------------
+    def think_that(self, depth: int = 1) -> list[str]:
+        """``S thinks that``: embeds a clause, so its first word is lower-case like any other (no capital cue)."""
+        s = self.subject(depth)
+        return s.toks + verb_group(self.pick(THINK), self.choice(("pres", "past")), s.num, self.modal()) + ["that"]
+
+    def no_relative(self, num: str | None = None) -> Phrase:
+        """``the N that no M saw``: a ``no`` inside a relative clause (it licenses nothing outside it)."""
+        num = num or self.num()
+        head, inner = self.pick(NOUNS_BY["pa"]), self.pick(NOUNS_BY["pa"])
+        rel = "who" if self.coin(0.5) else "that"
+        toks = [self.choice(DET_SG if num == "sg" else DET_PL)] + self.adjs() + [noun_form(head, num), rel, "no",
+                noun_form(inner, self.num()), self.pick(TRANSITIVE).past]
+        return Phrase(toks, num, head.gender)
+
     def wh_question(self, depth: int = 0) -> list[str]:
         """Object questions with a gap (long-distance across ``think that`` sometimes), subject questions, adjunct
         questions (``who did X see __ after meeting Y``)."""
@@ -234,8 +249,10 @@ class Grammar:
         past = self.coin(0.5)
         s = self.subject(depth + 1)
         do = "did" if past else ("does" if s.num == "sg" else "do")
-        if x < 0.4:
+        if x < 0.3:
             return [wh, do] + s.toks + [self.pick(TRANSITIVE).base] + ["?"]
+        if x < 0.4:  # who is X meeting __ ?: a progressive with its object gap at the end
+            return [wh, be(s.num, past=past)] + s.toks + [self.pick(TRANSITIVE).ing, "?"]
         if x < 0.6:
             return [wh, do] + s.toks + [self.pick(THINK).base, "that"] + self.object_gap(depth + 2) + ["?"]
         if x < 0.8:
@@ -245,15 +262,40 @@ class Grammar:
 
     def yes_no_question(self, depth: int = 0) -> list[str]:
         """``is the N who is V-ing ADJ ?``: the main-clause auxiliary is fronted, never the one in the relative."""
+        if self.coin(0.2):  # does X wonder whether S ?: whether clauses in questions too
+            s = self.subject(depth + 1)
+            return ["does" if s.num == "sg" else "do"] + s.toks + [self.choice(WONDER).base, "whether"] + \
+                self.clause(depth + 2) + ["?"]
+        if self.coin(0.3):
+            return sum(self.modal_question(), [])
         s = self.np("pa", depth=self.max_depth)  # no modifier of its own
-        rel = self.relative_ing(s.num) if self.coin(0.5) else []
+        rel = self.relative_be(s.num) if self.coin(0.5) else []
         if self.coin(0.5):
             return [be(s.num)] + s.toks + rel + [self.pick(ADJECTIVES), "?"]
         v = self.pick(TRANSITIVE)
         return ["does" if s.num == "sg" else "do"] + s.toks + rel + [v.base] + self.np(mod=0.0).toks + ["?"]
 
-    def relative_ing(self, num: str) -> list[str]:
-        return ["who" if self.coin(0.6) else "that", be(num), self.pick(INTRANSITIVE).ing]
+    def modal_question(self, num: str | None = None, rel_modal: bool | None = None) -> tuple[list[str], ...]:
+        """``will the Ns that can swim eat the cake ?``: the main clause's modal is fronted, the relative keeps its own.
+        In parts: (fronted modal, subject up to the relative pronoun, the relative's modal or [], its verb, the rest)."""
+        num = num or self.num()
+        head = self.np("pa", num=num, depth=self.max_depth)  # no modifier of its own
+        rel = "who" if self.coin(0.5) else "that"
+        inner = self.pick(INTRANSITIVE)
+        m_inner = self.modal() if (self.coin(0.5) if rel_modal is None else rel_modal) else None
+        rel_verb = [inner.base] if m_inner else verb_group(inner, "pres", num)
+        if self.coin(0.5):
+            v = self.pick(TRANSITIVE)
+            rest = [v.base] + self.np(mod=0.0).toks
+        else:
+            rest = [self.pick(INTRANSITIVE).base]
+        return [self.modal()], head.toks + [rel], [m_inner] if m_inner else [], rel_verb, rest + ["?"]
+
+    def relative_be(self, num: str) -> list[str]:
+        """``who is V-ing`` / ``that is ADJ``: the relative whose auxiliary a yes/no question must not front."""
+        if self.coin(0.5):
+            return ["who" if self.coin(0.6) else "that", be(num), self.pick(INTRANSITIVE).ing]
+        return ["that", be(num), self.pick(ADJECTIVES)]
 
     def existential(self, depth: int = 0, num: str | None = None, raised: bool = False) -> list[str]:
         """``there is a N ...`` / ``there seem to be many N ...``: a weak quantifier, never every/all/most."""
@@ -272,9 +314,17 @@ class Grammar:
 
     def npi(self, depth: int = 0) -> list[str]:
         """``ever`` / ``any`` under negation or a ``no`` subject; the same frames with plain adverbs."""
+        if self.coin(0.4):  # embedded, the licensor is a lower-case no like any other
+            return self.think_that(depth + 1) + self.npi(depth + 1)
         x = self.r.random()
         v = self.pick(TRANSITIVE)
         obj = self.np(depth=depth + 1).toks
+        if x < 0.1:  # a no inside the subject's relative clause licenses nothing: here the not does
+            s = self.no_relative()
+            return s.toks + ["has" if s.num == "sg" else "have", "not", "ever", v.pp] + obj
+        if x < 0.2:
+            s = self.no_relative()
+            return s.toks + copula(self.choice(("pres", "past")), s.num) + [self.pick(ADJECTIVES)]
         if x < 0.3:
             s = self.subject(depth + 1)
             return s.toks + ["has" if s.num == "sg" else "have", "not", "ever", v.pp] + obj
@@ -291,14 +341,17 @@ class Grammar:
 
     def superlative(self, depth: int = 0) -> list[str]:
         """``no N saw more than two N``; ``at least`` / ``at most`` only under a subject that is not ``no``."""
+        if self.coin(0.4):
+            return self.think_that(depth + 1) + self.superlative(depth + 1)
         v = self.pick(TRANSITIVE)
         n = self.choice(NUMBERS)
         if self.coin(0.4):
             s = self.np("pa", depth=depth + 1, dets=("no",))
             q = self.choice((["more", "than"], ["fewer", "than"]))
-        else:
+        else:  # at least / at most 5 times in 6: each kind of quantifier is as frequent overall
             s = self.subject(depth + 1)
-            q = self.choice((["at", "least"], ["at", "most"], ["more", "than"], ["fewer", "than"]))
+            q = self.choice((["at", "least"], ["at", "most"])) if self.coin(5 / 6) else \
+                self.choice((["more", "than"], ["fewer", "than"]))
         return s.toks + [v.past] + q + [n] + self.adjs() + [self.pick(NOUNS_BY["patf"]).pl]
 
     def ellipsis(self) -> list[str]:

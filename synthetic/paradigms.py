@@ -173,7 +173,7 @@ def ellipsis_n_bar(g):
     s1, s2 = g.subject(2), g.subject(2)
     v, w = g.pick(TRANSITIVE), g.pick(TRANSITIVE)
     n1, n2 = g.r.sample(NUMBERS, 2)
-    adj, noun = g.pick(ADJECTIVES), g.pick(NOUNS_BY["patf"])
+    adj, noun = g.choice(ADJECTIVES), g.pick(NOUNS_BY["patf"])  # any adjective, mostly rare: is it one at all?
     first, second = s1.toks + [v.past, n1], ["and"] + s2.toks + [w.past, n2]
     return first + [adj, noun.pl] + second, first + [noun.pl] + second + [adj]
 
@@ -243,15 +243,18 @@ def npi_licensor(g):
 
 
 def npi_scope(g):
-    """No N that the M saw has ever ... / *The N that no M saw has ever ...: the licensor must c-command ever."""
+    """S thinks that no N that the M saw has ever ... / *S thinks that the N that no M saw has ever ...: the licensor
+    must c-command ever."""
     num, inner_num = g.num(0.5), g.num(0.5)
     head, inner = g.pick(NOUNS_BY["pa"]), g.pick(NOUNS_BY["pa"])
     v1, v2, obj = g.pick(TRANSITIVE), g.pick(TRANSITIVE), g.np(depth=2).toks
     rel = g.choice(("that", "who"))
 
+    pre = g.think_that()  # embedded: both no's are lower-case, only their place differs
+
     def sent(d1, d2):
-        return ([d1, noun_form(head, num), rel, d2, noun_form(inner, inner_num), v1.past,
-                 "has" if num == "sg" else "have", "ever", v2.pp] + obj)
+        return (pre + [d1, noun_form(head, num), rel, d2, noun_form(inner, inner_num), v1.past,
+                       "has" if num == "sg" else "have", "ever", v2.pp] + obj)
     return sent("no", "the"), sent("the", "no")
 
 
@@ -263,11 +266,12 @@ def existential_quantifier(g):
 
 
 def superlative_quantifier(g):
-    """No N saw more than two N / *No N saw at least two N."""
+    """S thinks that no N saw more than two N / *S thinks that no N saw at least two N."""
+    pre = g.think_that()  # embedded: the no is lower-case, as elsewhere in the corpus
     s, v = g.np("pa", depth=2, dets=("no",)), g.pick(TRANSITIVE)
     rest = [g.choice(NUMBERS)] + g.adjs() + [g.pick(NOUNS_BY["patf"]).pl]
-    return (s.toks + [v.past] + g.choice((["more", "than"], ["fewer", "than"])) + rest,
-            s.toks + [v.past] + g.choice((["at", "least"], ["at", "most"])) + rest)
+    return (pre + s.toks + [v.past] + g.choice((["more", "than"], ["fewer", "than"])) + rest,
+            pre + s.toks + [v.past] + g.choice((["at", "least"], ["at", "most"])) + rest)
 
 
 # UID -> (field, linguistics_term, generator): one JSON-lines file per UID, in BLiMP's format
@@ -355,12 +359,12 @@ def turn_taking(g):
 
 
 def subject_aux_inversion(g):
-    """Is the N who is V-ing ADJ? / *Is the N who V-ing is ADJ?: the main clause's auxiliary is fronted."""
-    num, noun = g.num(0.5), g.pick(NOUNS_BY["pa"])
-    subj = [g.choice(("the", "your", "my")), noun_form(noun, num), g.choice(("who", "that"))]
-    verb, adj = g.pick(INTRANSITIVE).ing, g.pick(ADJECTIVES)
-    b = be(num)
-    return plain([b] + subj + [b, verb, adj, "?"]), plain([b] + subj + [verb, b, adj, "?"])
+    """Will the Ns that can swim eat it? / *Can the Ns that swim will eat it?: the main clause's modal is fronted, not
+    the first one. Every word pair and triple of the bad question also occurs in declaratives (``the dogs that swim
+    will eat``), while the good one has ``can swim eat``, seen only in such questions: n-gram statistics favour the
+    bad question, the structure the good one."""
+    m_main, subj, m_rel, verb, rest = g.modal_question("pl", rel_modal=True)
+    return plain(m_main + subj + m_rel + verb + rest), plain(m_rel + subj + verb + m_main + rest)
 
 
 def hypernym(g):

@@ -170,6 +170,9 @@ def test_gpt2_and_llama_fine_tune_and_report(tmp_path, task_data, random_models)
     settings = [f"finetune.per_task.{t}.{k}={v}" for t in ("synthetic_cola", "synthetic_msgs")
                 for k, v in (("num_epochs", 1), ("eval_steps", 10))]
     out = tmp_path / "results"
+    stale = out / "old-model" / "synthetic_cola.json"  # a model of an earlier config: not in this run's table
+    stale.parent.mkdir(parents=True)
+    stale.write_text(json.dumps({"model": "old-model", "task": "synthetic_cola", "value": 0.5}))
     results = finetune.run_tasks({"tiny-llama": random_models["llama"], "tiny-gpt2": random_models["gpt2"]}, task_data,
                                  ["synthetic_cola", "synthetic_msgs"], out,
                                  ["finetune.precision=fp32", "finetune.marked=[synthetic_msgs]", *settings])
@@ -188,6 +191,7 @@ def test_gpt2_and_llama_fine_tune_and_report(tmp_path, task_data, random_models)
     value = f"{100 * results['tiny-gpt2']['synthetic_msgs']['value']:.1f}"
     assert value in lines[5].split("|")[3]
     assert (out / "glue.png").stat().st_size > 1000 and (out / "msgs.png").stat().st_size > 1000
+    stale.unlink()
     (out / "table.md").unlink()  # redrawn from the JSONs; models not in the YAML come in by name
     assert finetune.main(["--report-only", "--config", str(ROOT / "config" / "finetune.yaml"),
                           f"finetune.output_dir={out}", "finetune.marked=[synthetic_msgs]"]) == 0

@@ -67,7 +67,8 @@ def test_finished_model_is_never_overwritten(tmp_path, tiny_corpus, tiny_tokeniz
     assert "holds a finished model" in one_line_error(capsys) and snapshot(out) == before
     assert run_cli(train.main, ["--config", str(path), "--resume"]) == 2
     assert "--overwrite" in one_line_error(capsys) and snapshot(out) == before
-    assert run_cli(train.main, ["--config", str(path), "--overwrite"]) == 0
+    assert run_cli(train.main, ["--config", str(path), "training.report_to=none", "--overwrite",
+                                "training.save_minutes=30"]) == 0  # overrides on both sides of a flag
     assert snapshot(tmp_path / "out.old-1") == before and (out / "metrics.json").is_file()
 
 

@@ -10,6 +10,7 @@ import pytest
 
 import synthetic
 from synthetic import lexicon
+from synthetic.grammar import MODALS
 from synthetic.paradigms import PARADIGMS, SUPPLEMENT
 from synthetic.writer import SOURCES, split_words
 
@@ -148,6 +149,18 @@ def test_bad_sentences_never_occur_in_the_corpus(corpus):
             assert not bad & seen, (uid, sorted(bad & seen)[:3])
 
 
+def test_subject_aux_inversion_fronts_the_main_modal(corpus):
+    """Good: the main clause's modal fronted, the relative keeps its own; bad: the relative's modal fronted and the
+    main one left after the relative's verb. Same words in both."""
+    for r in read_pairs(corpus)["subject_aux_inversion"]:
+        g, b = words(r["sentence_good"]), words(r["sentence_bad"])
+        assert Counter(g) == Counter(b) and g[0] in MODALS and b[0] in MODALS, (g, b)
+        i = g.index(b[0], 1)  # the relative's modal, in place in the good question
+        assert g[i - 1] in ("who", "that") and b[b.index(g[0], 1) - 1] == g[i + 1], (g, b)
+    assert any(" ".join(words(line)).startswith(tuple(MODALS)) and (" who " in line or " that " in line)
+               for p in corpus["train"].values() for line in p.read_text(encoding="utf-8").splitlines())
+
+
 def test_agreement_holds_in_the_corpus(corpus):
     """Every 'DET ADJ* NOUN is/are/has/have' and 'this/these ADJ* NOUN' in the corpus agrees."""
     sg = {n.sg for n in lexicon.NOUNS}
@@ -195,7 +208,8 @@ def test_cli(tmp_path, capsys):
 
     assert main(["--out", str(tmp_path / "s"), "--train-words", "3000", "--dev-words", "1000",
                  "--pairs-per-paradigm", "3"]) == 0
-    assert "babylm_10M: 3,0" in capsys.readouterr().out
+    words = int(re.search(r"babylm_10M: ([\d,]+) words", capsys.readouterr().out).group(1).replace(",", ""))
+    assert 3000 <= words < 3300  # each source stops at the sentence that reaches its share
     assert len((tmp_path / "s" / "blimp" / "transitive.jsonl").read_text().splitlines()) == 3
     with pytest.raises(ValueError, match="train_words"):
         synthetic.write_corpus(tmp_path / "x", train_words=-1)
@@ -216,7 +230,7 @@ def test_a_tiny_model_beats_a_unigram_baseline_on_the_pairs(corpus, tmp_path):
     tok_dir = tmp_path / "tok"
     build_tokenizer(train_files(corpus["train_dir"]), vocab_size=600).save_pretrained(str(tok_dir))
     cfg = tiny_run_config(tmp_path, {"train": corpus["train_dir"], "dev": corpus["dev_dir"]}, tok_dir, "llama",
-                          ["training.max_steps=150", "training.batch_size=16", "training.lr=1e-2",
+                          ["training.max_steps=300", "training.batch_size=16", "training.lr=1e-2",
                            "training.logging_steps=50", "data.seq_length=64"])
     metrics = train.run(cfg)
     assert metrics["eval_loss"] < math.log(600) - 2.5, metrics

@@ -62,7 +62,7 @@ def test_cache_matches_live_teachers_topk(setup):
     assert cache.lookup(torch.tensor([99]), x[:1]) is None
 
 
-@pytest.mark.parametrize("tail", ["renorm", "uniform"])
+@pytest.mark.parametrize("tail", ["renorm", "uniform", "student"])
 def test_loss_with_full_topk_equals_exact_loss(setup, tail):
     ds, teachers, folders, cache_dir = setup
     cache = TeacherCache.open_or_build(cache_dir, "train", ds, teachers, k=V, temperature=2.0, combine="logits",
@@ -97,7 +97,7 @@ def test_topk_loss_is_exact_with_exact_log_probs():
     lp = torch.log_softmax(t / 2.0, dim=-1)
     vals, idx = lp.topk(V, dim=-1)
     exact = distillation_loss(s1, t, labels, temperature=2.0)
-    for tail in ("renorm", "uniform"):
+    for tail in ("renorm", "uniform", "student"):
         got = distillation_loss(s2, TopKTeacher(idx, vals), labels, temperature=2.0, tail=tail)
         torch.testing.assert_close(got.loss, exact.loss)
         torch.testing.assert_close(got.kl, exact.kl)
@@ -129,6 +129,41 @@ def test_uniform_tail_kl_matches_dense_formula():
     ref_loss = 4.0 * (p[0, 0] * (p[0, 0].log() - torch.log_softmax(ref_s[0, 0] / 2.0, dim=-1))).sum()
     ref_loss.backward()
     torch.testing.assert_close(s.grad, ref_s.grad, rtol=1e-4, atol=1e-7)
+
+
+def test_student_tail_is_the_bucketed_kl():
+    """tail=student: KL over the k tokens plus one bucket for the rest, gradient by autograd of that formula; it is a
+    lower bound on the exact KL, equal to it when the tail holds a single token."""
+    torch.manual_seed(2)
+    s = torch.randn(2, 3, V, requires_grad=True)
+    lp = torch.log_softmax(torch.randn(2, 3, V) * 2, dim=-1)
+    labels = torch.randint(0, V, (2, 3))
+
+    def bucket_kl(logits, k):
+        vals, idx = lp.topk(k, dim=-1)
+        log_q = torch.log_softmax(logits / 2.0, dim=-1)
+        q_k = log_q.gather(-1, idx).exp()
+        p_k = vals.exp()
+        rest_p, rest_q = 1 - p_k.sum(-1), 1 - q_k.sum(-1)
+        return ((p_k * (vals - q_k.log())).sum(-1) + rest_p * (rest_p.log() - rest_q.log())).sum() / 2  # batchmean
+
+    for k in (10, V - 1):
+        vals, idx = lp.topk(k, dim=-1)
+        s.grad = None
+        got = distillation_loss(s, TopKTeacher(idx, vals), labels, alpha=0.3, temperature=2.0, tail="student",
+                                chunk_size=4)
+        ref_s = s.detach().clone().requires_grad_(True)
+        ref_kl = bucket_kl(ref_s, k)
+        ref_ce = torch.nn.functional.cross_entropy(ref_s[:, :-1].reshape(-1, V), labels[:, 1:].reshape(-1))
+        (0.3 * ref_ce + 0.7 * 4.0 * ref_kl).backward()
+        torch.testing.assert_close(got.kl, ref_kl.detach(), rtol=1e-5, atol=1e-6)
+        got.loss.backward()
+        torch.testing.assert_close(s.grad, ref_s.grad, rtol=1e-4, atol=1e-7)
+        exact = distillation_loss(s.detach(), lp * 2.0, labels, alpha=0.3, temperature=2.0)  # logits lp*T: p = exp(lp)
+        if k == V - 1:
+            torch.testing.assert_close(got.kl, exact.kl, rtol=1e-5, atol=1e-6)
+        else:
+            assert got.kl < exact.kl - 1e-3
 
 
 def test_cache_rebuilt_when_a_teacher_changes(setup):
