@@ -35,7 +35,8 @@ import sys
 import time
 from pathlib import Path
 
-from config import CleanConfig, CleanSection, UserError, add_config_args, describe, load_config, run_cli, save_config
+from config import UserError, add_config_args, describe, load_config, run_cli, save_config
+from schema import CleanConfig, CleanSection
 from files import write_atomic
 from mrclean import CLEANERS, STYLES, source_of
 

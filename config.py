@@ -1,9 +1,11 @@
-"""Typed YAML configs for every stage, dotted command-line overrides, and the one-line user-error convention.
+"""Loading configs: YAML into the typed dataclasses of schema.py, dotted command-line overrides, and the one-line
+user-error convention.
 
-Each stage script declares a root dataclass whose fields are sections (``data``, ``model``, ``training``, ...), each
-section itself a dataclass. ``load_config`` reads the YAML, applies ``section.key=value`` overrides, refuses unknown keys,
-wrong types and out-of-range values with a message that names the file, the key and what is allowed, and returns the
-typed config. ``save_config`` writes the resolved config next to a stage's outputs.
+Each stage script declares a root dataclass (schema.py) whose fields are sections (``data``, ``model``, ``training``,
+...), each section itself a dataclass. ``load_config`` reads the YAML, applies ``section.key=value`` overrides, refuses
+unknown keys, wrong types and out-of-range values with a message that names the file, the key and what is allowed, and
+returns the typed config. ``save_config`` writes the resolved config next to a stage's outputs. ``field`` and
+``check_range`` are the helpers schema.py declares and checks its fields with.
 
 YAML 1.1 reads ``3e-4`` as a string; float fields accept such strings, so configs can use the usual notation.
 """
@@ -13,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import errno
 import math
-import re
 import sys
 import types
 import typing
@@ -112,7 +113,7 @@ def _type_name(tp) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
-def _convert(value, tp, key: str):
+def convert(value, tp, key: str):
     """Return ``value`` as type ``tp`` or raise ConfigError naming ``key``."""
     origin = get_origin(tp)
     if tp is Any:
@@ -125,7 +126,7 @@ def _convert(value, tp, key: str):
             if a is type(None):
                 continue
             try:
-                return _convert(value, a, key)
+                return convert(value, a, key)
             except ConfigError:
                 pass
         raise ConfigError(key, f"got {value!r}; expected {_type_name(tp)}")
@@ -137,12 +138,12 @@ def _convert(value, tp, key: str):
         if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
             raise ConfigError(key, f"got {value!r}; expected {_type_name(tp)}")
         (inner,) = get_args(tp)
-        return [_convert(v, inner, f"{key}[{i}]") for i, v in enumerate(value)]
+        return [convert(v, inner, f"{key}[{i}]") for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(key, f"got {value!r}; expected a mapping")
         kt, vt = get_args(tp) or (Any, Any)
-        return {_convert(k, kt, key): _convert(v, vt, f"{key}.{k}") for k, v in value.items()}
+        return {convert(k, kt, key): convert(v, vt, f"{key}.{k}") for k, v in value.items()}
     if dataclasses.is_dataclass(tp):
         return build(tp, value, key)
     if tp is bool:
@@ -202,7 +203,7 @@ def build(cls, data, prefix: str = ""):
     for name, f in fields.items():
         key = f"{prefix}.{name}" if prefix else name
         if name in data:
-            kwargs[name] = _convert(data[name], hints[name], key)
+            kwargs[name] = convert(data[name], hints[name], key)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             if dataclasses.is_dataclass(hints[name]):
                 kwargs[name] = build(hints[name], {}, key)
@@ -311,445 +312,3 @@ def add_config_args(parser, default_config: str | None = None):
                         help="override config values, e.g. training.lr=1e-4 data.seq_length=256")
     parser.add_argument("--help-config", action="store_true", help="list every config key with its help and exit")
     return parser
-
-
-# ======================================================================================================================
-# The schema: one dataclass per YAML section. Stage scripts use the root classes at the bottom.
-
-Precision = Literal["auto", "fp32", "bf16", "fp16"]
-
-
-@dataclasses.dataclass
-class CleanSection:
-    input_dirs: list[str] = field(help="split folders of raw BabyLM files (e.g. data/babylm_10M data/babylm_dev)")
-    output_dir: str = field(help="each split folder is cleaned into output_dir/<split folder name>")
-    passthrough_unknown: bool = field(False, help="copy files of unknown sources unchanged instead of failing")
-    style: Literal["ours", "authors"] = field(
-        "ours", help="ours: mrclean.py's per-source cleaners, which do more (the README's deviations list each "
-                     "difference); authors: the authors' mrclean.py output, byte for byte (blank lines and `` kept)")
-    max_word_loss: float = field(0.5, help="warn when cleaning removes more than this share of a file's words, 0..1 "
-                                           "(a word holds a letter or digit; on the 4 real sources ours removes at "
-                                           "most 2%, so more means a wrong source name or a broken file); an input "
-                                           "left empty is always warned")
-    strict: bool = field(False, help="true: those warnings stop the run (exit 2) before any output is replaced")
-
-    def __post_init__(self):
-        if not self.input_dirs:
-            raise ConfigError("clean.input_dirs", "give at least one split folder")
-        if not 0 <= self.max_word_loss <= 1:  # also refuses nan
-            raise ConfigError("clean.max_word_loss", f"{self.max_word_loss!r} is out of range; give a share of a "
-                                                     "file's words in [0, 1], e.g. 0.5")
-
-
-@dataclasses.dataclass
-class TokenizerSection:
-    train_dir: str = field(help="folder of cleaned *.train files; .dev/.test files are refused")
-    output_dir: str = field(help="where the tokenizer folder is written (AutoTokenizer.from_pretrained loads it)")
-    vocab_size: int = field(16000, help="BPE vocabulary size including the 256 byte symbols and specials (paper: 16000)")
-    min_frequency: int = field(2, help="minimum pair count for a merge")
-
-    def __post_init__(self):
-        check_range("tokenizer", "vocab_size", self.vocab_size, 260, 1_000_000)
-        check_range("tokenizer", "min_frequency", self.min_frequency, 1)
-
-
-@dataclasses.dataclass
-class DataSection:
-    train_dir: str = field(help="folder of cleaned *.train files")
-    dev_dir: str = field(help="folder of cleaned *.dev files; a fixed random subset of its chunks is the eval set")
-    tokenizer_dir: str = field(help="tokenizer folder written by tokenizer.py")
-    seq_length: int = field(128, help="tokens per chunk (paper: 128 for GPT-2 and the students, 256 for the LLaMA teacher)")
-    random_offset: bool = field(False, help="shift each training chunk by a random 0..seq_length-1 tokens (paper footnote 5; "
-                                           "off in the paper's final models)")
-    eval_samples: int = field(8192, help="number of dev chunks in the eval subset (authors: 8192); capped at what exists")
-    eval_seed: int = field(2023, help="seed that draws the eval subset; the same for every model so losses compare")
-    separator: Literal["none", "<s>", "</s>"] = field(
-        "none", help="a boundary token in the token stream (paper, authors' code: none; newlines stay tokens either "
-                     "way): <s> before each line (or file), so the <s> that BLiMP scoring conditions on is a token the "
-                     "model has seen; </s> after each")
-    separator_every: Literal["lines", "files"] = field("lines", help="where the separator goes: at every line (an "
-                                                                     "utterance or paragraph) or every file")
-    train_share: float = field(1.0, help="train on the first share of each train file's lines, 0 < share <= 1 (paper: "
-                                         "1, all; a documented subset that fits a compute budget, every source kept "
-                                         "in proportion); the dev split is never cut")
-    cache_dir: str = field("cache", help="token-id cache, keyed by tokenizer and file contents")
-
-    def __post_init__(self):
-        check_range("data", "train_share", self.train_share, 0, 1, lo_open=True)
-        check_range("data", "seq_length", self.seq_length, 2, 1_000_000)
-        check_range("data", "eval_samples", self.eval_samples, 1)
-
-
-@dataclasses.dataclass
-class ModelSection:
-    type: Literal["llama", "gpt2", "gptj"] = field(help="architecture")
-    hidden_size: int = field(help="model width")
-    num_layers: int = field(help="transformer blocks")
-    num_heads: int = field(help="attention heads; must divide hidden_size")
-    intermediate_size: int | None = field(None, help="MLP width (default: 4*hidden for gpt2/gptj, required for llama)")
-    num_kv_heads: int | None = field(None, help="llama only: key/value heads for grouped-query attention (default: num_heads)")
-    max_position_embeddings: int | None = field(None, help="positions the model accepts (default: 2*seq_length, as the "
-                                                          "authors); must be >= data.seq_length")
-    tie_word_embeddings: bool | None = field(None, help="tie input and output embeddings (default: transformers' per-type "
-                                                        "default: true for gpt2, false for llama and gptj)")
-    dropout: float = field(0.0, help="llama: attention dropout; gpt2/gptj: default for the three dropouts below")
-    resid_pdrop: float | None = field(None, help="gpt2/gptj residual dropout (default: dropout)")
-    embd_pdrop: float | None = field(None, help="gpt2/gptj embedding dropout (default: dropout)")
-    attn_pdrop: float | None = field(None, help="gpt2/gptj attention dropout (default: dropout)")
-    rope_theta: float = field(10000.0, help="llama RoPE base (gptj uses transformers' fixed base of 10000)")
-    rotary_dim: int | None = field(None, help="gptj only: dimensions per head that get RoPE (default: head_dim)")
-    attn_implementation: Literal["sdpa", "eager"] = field("sdpa", help="attention kernel")
-
-    def __post_init__(self):
-        for name in ("hidden_size", "num_layers", "num_heads"):
-            check_range("model", name, getattr(self, name), 1)
-        if self.hidden_size % self.num_heads:
-            raise ConfigError("model.num_heads", f"{self.num_heads} heads do not divide hidden_size {self.hidden_size}; "
-                                                 "pick a divisor")
-        if self.type == "llama" and self.intermediate_size is None:
-            raise ConfigError("model.intermediate_size", "required for llama (paper: 1024 for 58M, 3072 for 360M)")
-        if self.num_kv_heads is not None:
-            if self.type != "llama":
-                raise ConfigError("model.num_kv_heads", "only llama has grouped-query attention; remove the key")
-            if self.num_kv_heads < 1 or self.num_heads % self.num_kv_heads:
-                raise ConfigError("model.num_kv_heads", f"{self.num_kv_heads} must divide num_heads {self.num_heads}")
-        for name in ("dropout", "resid_pdrop", "embd_pdrop", "attn_pdrop"):
-            check_range("model", name, getattr(self, name), 0.0, 1.0, hi_open=True)
-        if self.rotary_dim is not None and self.type != "gptj":
-            raise ConfigError("model.rotary_dim", "only gptj takes rotary_dim; remove the key")
-
-
-# TrainingArguments fields this schema sets from its own keys: giving them directly would be ignored or conflict
-MANAGED_HF_ARGS = {
-    "output_dir": "output_dir", "num_train_epochs": "num_epochs", "learning_rate": "lr",
-    "lr_scheduler_type": "lr_scheduler", "per_device_train_batch_size": "batch_size / per_device_batch_size",
-    "per_device_eval_batch_size": "batch_size / per_device_batch_size", "gradient_accumulation_steps": "batch_size",
-    "bf16": "precision", "fp16": "precision", "use_cpu": "precision", "eval_strategy": "eval_steps",
-    "save_strategy": "eval_steps", "save_steps": "eval_steps / save_minutes", "report_to": "report_to",
-    "push_to_hub": "push_to_hub", "hub_model_id": "hub_model_id", "seed": "seed", "metric_for_best_model": None,
-    "greater_is_better": None, "remove_unused_columns": None,
-}
-
-
-@dataclasses.dataclass
-class TrainingSection:
-    """Our keys below; any other key is a ``transformers.TrainingArguments`` option, passed through as it is
-    (``training.max_grad_norm=0.5``, ``training.adam_beta2=0.95``, ``training.torch_compile=true`` ...), checked against
-    TrainingArguments' own fields so a typo is refused. Defaults that differ from transformers': logging_steps 20,
-    save_total_limit 2, load_best_model_at_end true."""
-
-    passthrough_key = "hf_args"  # build() puts the other keys here, after check_passthrough
-
-    output_dir: str = field(help="model, tokenizer, config.yaml, metrics.json and checkpoints go here")
-    num_epochs: float = field(6.0, help="passes over the training chunks")
-    max_steps: int = field(-1, help="stop after this many optimizer steps (-1: use num_epochs)")
-    batch_size: int = field(32, help="global batch in sequences per optimizer step")
-    per_device_batch_size: int | None = field(None, help="micro-batch per device; gradient accumulation makes up the "
-                                                         "global batch (default: the whole batch at once)")
-    lr: float = field(3e-4, help="peak learning rate, in (0, 1]")
-    lr_scheduler: Literal["cosine", "linear", "constant_with_warmup"] = field("cosine", help="schedule after warm-up")
-    warmup_steps: int = field(200, help="linear warm-up steps (paper: 200)")
-    weight_decay: float = field(0.0, help="AdamW weight decay")
-    precision: Precision = field("auto", help="auto: bf16 where it is faster (CUDA with bf16, or a CPU whose bf16 "
-                                              "matmul beats fp32, timed once), else fp32")
-    seed: int = field(42, help="seed for weights init and data order")
-    eval_steps: int | None = field(None, help="also evaluate and save every N steps (always at each epoch's end)")
-    save_minutes: float | None = field(30.0, help="also save a checkpoint when this many minutes passed since the last "
-                                                  "one, so a crash loses at most that much work (null: off)")
-    report_to: Literal["none", "wandb", "tensorboard"] = field("none", help="logger (wandb works offline with "
-                                                                            "WANDB_MODE=offline)")
-    push_to_hub: bool = field(False, help="push the final model, tokenizer and a model card to the Hub")
-    hub_model_id: str | None = field(None, help="Hub repo id, e.g. user/baby-llama-58m; required with push_to_hub")
-    blimp_dir: str | None = field(None, help="folder of BLiMP JSON-lines files scored during training (None: off)")
-    blimp_steps: int = field(500, help="score the BLiMP subset every N steps")
-    blimp_pairs_per_file: int = field(20, help="pairs per BLiMP file in that subset")
-    hf_args: dict[str, Any] = field({}, help="other TrainingArguments options; write them as training.<name> keys")
-
-    @staticmethod
-    def check_passthrough(name: str, value, key: str):
-        """A key that is not ours must be a TrainingArguments field that we do not set ourselves."""
-        if name in MANAGED_HF_ARGS:
-            ours = MANAGED_HF_ARGS[name]
-            raise ConfigError(key, f"set by this recipe{f' from training.{ours}' if ours else ''}; "
-                                   f"{'use that key' if ours else 'remove the key'}")
-        from transformers import TrainingArguments  # slow (seconds): imported only when a config passes an option
-
-        hf = {f.name: f for f in dataclasses.fields(TrainingArguments) if f.init}
-        if name not in hf:
-            close = [n for n in hf if n.startswith(name[:4])][:4]
-            raise ConfigError(key, "unknown key: neither a key of this section nor a transformers TrainingArguments "
-                                   f"option{'; did you mean ' + ' / '.join(close) if close else ''}")
-        default = hf[name].default
-        for tp in (bool, int, float):  # the option's type, from its default
-            if type(default) is tp:
-                return _convert(value, tp, key)
-        return value
-
-    def __post_init__(self):
-        check_range("training", "num_epochs", self.num_epochs, 0, lo_open=True)
-        if self.max_steps == 0 or self.max_steps < -1:
-            raise ConfigError("training.max_steps", f"{self.max_steps}: give -1 (train num_epochs) or a positive count")
-        check_range("training", "batch_size", self.batch_size, 1)
-        check_range("training", "per_device_batch_size", self.per_device_batch_size, 1)
-        if self.per_device_batch_size and self.batch_size % self.per_device_batch_size:
-            raise ConfigError("training.per_device_batch_size", f"{self.per_device_batch_size} must divide batch_size "
-                                                                f"{self.batch_size}")
-        check_range("training", "lr", self.lr, 0, 1, lo_open=True)
-        check_range("training", "warmup_steps", self.warmup_steps, 0)
-        check_range("training", "weight_decay", self.weight_decay, 0, 1)
-        check_range("training", "eval_steps", self.eval_steps, 1)
-        check_range("training", "save_minutes", self.save_minutes, 0, lo_open=True)
-        check_range("training", "blimp_steps", self.blimp_steps, 1)
-        check_range("training", "blimp_pairs_per_file", self.blimp_pairs_per_file, 1)
-        if self.push_to_hub and not self.hub_model_id:
-            raise ConfigError("training.hub_model_id", "required when push_to_hub is true (e.g. user/baby-llama-58m)")
-        hf = self.hf_args
-        for name in ("max_grad_norm", "adam_beta1", "adam_beta2", "adam_epsilon", "logging_steps", "save_total_limit"):
-            if name in hf and (not isinstance(hf[name], (int, float)) or hf[name] < 0):
-                raise ConfigError(f"training.{name}", f"got {hf[name]!r}; expected a number >= 0")
-        for name in ("adam_beta1", "adam_beta2"):
-            check_range("training", name, hf.get(name), 0, 1, hi_open=True)
-        for name in ("logging_steps", "save_total_limit"):
-            check_range("training", name, hf.get(name), 1)
-
-
-@dataclasses.dataclass
-class DistillationSection:
-    teachers: list[str] = field(help="teacher model folders (any number, any mix of gpt2/llama/gptj)")
-    teacher_weights: list[float] | None = field(None, help="per-teacher weights in the mean (default: equal)")
-    teacher_combine: Literal["logits", "probs"] = field("logits", help="average the teachers' logits (paper) or "
-                                                                       "their temperature-softened probabilities")
-    alpha: float = field(0.5, help="weight of the CE term; 1-alpha weighs the KL term (paper: 0.5)")
-    temperature: float = field(2.0, help="softening temperature T of both distributions (paper: 2)")
-    kl_normalization: Literal["batchmean", "token_mean"] = field(
-        "batchmean", help="batchmean: KL summed over positions and divided by the batch size, as the authors' "
-                          "KLDivLoss(reduction='batchmean') on [B,T,V] (the paper's numbers); token_mean: divided by the "
-                          "number of scored tokens, like the CE (seq_length times smaller)")
-    teacher_precision: Literal["auto", "fp32", "bf16"] = field("auto", help="teacher weights dtype (auto: as "
-                                                                            "training.precision auto)")
-    best_metric: Literal["loss", "ce"] = field("loss", help="pick the best checkpoint by eval mixed loss or eval CE")
-    loss_chunk_size: int = field(256, help="positions per chunk in the loss: bounds its extra memory to about 4 x chunk x "
-                                           "vocab floats (256: cache-sized on CPU; see BENCHMARKS.md)")
-    teacher_cache: bool = field(False, help="write the teachers' top-k distribution of every train/eval chunk once "
-                                            "(first use) and read it instead of running the teachers (needs "
-                                            "data.random_offset false); see teacher_cache.py")
-    teacher_cache_topk: int = field(64, help="tokens kept per position in the teacher cache (1..vocab; k=vocab is "
-                                             "exact)")
-    teacher_cache_dir: str | None = field(None, help="teacher cache folder (default: <data.cache_dir>/teacher); "
-                                                     "entries are keyed by teacher contents, T, combine, k and data")
-    teacher_cache_miss: Literal["error", "live"] = field(
-        "error", help="a batch the cache does not hold: error: stop (the teachers are freed once the cache is complete, "
-                      "saving their memory); live: keep the teachers loaded, run them on such batches and count the "
-                      "misses in the logs")
-    teacher_cache_tail: Literal["student", "uniform", "renorm"] = field(
-        "student", help="cached loss outside the top-k: student: match the tail's total mass, leave its shape as the "
-                        "student has it; uniform: spread the missing mass evenly over the other tokens (its loss value "
-                        "is closer to the exact one, BENCHMARKS.md, but with flat teachers it trained students 0.15-0.38 "
-                        "nats worse, README); renorm: renormalise p over the top-k")
-
-    def __post_init__(self):
-        if not self.teachers:
-            raise ConfigError("distillation.teachers", "list at least one teacher folder")
-        if self.teacher_weights is not None:
-            if len(self.teacher_weights) != len(self.teachers):
-                raise ConfigError("distillation.teacher_weights", f"{len(self.teacher_weights)} weights for "
-                                                                  f"{len(self.teachers)} teachers; give one per teacher")
-            if any(w < 0 for w in self.teacher_weights) or sum(self.teacher_weights) <= 0:
-                raise ConfigError("distillation.teacher_weights", "weights must be >= 0 with a positive sum")
-        check_range("distillation", "alpha", self.alpha, 0.0, 1.0)
-        check_range("distillation", "temperature", self.temperature, 0.0, lo_open=True)
-        check_range("distillation", "loss_chunk_size", self.loss_chunk_size, 1)
-        check_range("distillation", "teacher_cache_topk", self.teacher_cache_topk, 1, 1_000_000)
-        if self.teacher_cache_dir is not None and not self.teacher_cache_dir.strip():
-            raise ConfigError("distillation.teacher_cache_dir", "empty path; give a folder or null for the default")
-
-
-@dataclasses.dataclass
-class PairFields:
-    good: list[str] = field(["sentence_good", "good", "good_continuation", "continuation_good"],
-                            help="field of the good sentence (blimp layout) or good continuation (context layout); the "
-                                 "first name present in a record is used")
-    bad: list[str] = field(["sentence_bad", "bad", "bad_continuation", "continuation_bad"],
-                           help="field of the bad sentence or continuation")
-    context: list[str] = field(["context"], help="field of the context both continuations follow (context layout)")
-    context_good: list[str] = field(["context_good", "good_context"], help="two-context layout: the good context")
-    context_bad: list[str] = field(["context_bad", "bad_context"], help="two-context layout: the bad context")
-    target: list[str] = field(["target"], help="two-context layout: the continuation scored after each context")
-
-    def __post_init__(self):
-        for name in ("good", "bad", "context", "context_good", "context_bad", "target"):
-            if not getattr(self, name):
-                raise ConfigError(f"eval.fields.{name}", "list at least one field name")
-
-
-@dataclasses.dataclass
-class EnsembleSpec:
-    models: list[str] = field(help="model folders sharing one tokenizer")
-    combine: Literal["logits", "probs"] = field("logits", help="mean of the models' logits (the paper's teacher) or "
-                                                               "of their probabilities")
-    weights: list[float] | None = field(None, help="per-model weights in the mean (default: equal)")
-
-
-@dataclasses.dataclass
-class EvalSection:
-    blimp_dir: str = field(help="folder of JSON-lines pair files: BLiMP, its BabyLM filter, the BabyLM supplement, or "
-                                "pairs with a context (see eval.fields)")
-    models: dict[str, str] = field({}, help="name -> model folder; each is scored")
-    ensembles: dict[str, list[str] | EnsembleSpec] = field(
-        {}, help="name -> list of model folders scored as one logit-averaged model, or {models: [...], combine: "
-                 "logits|probs, weights: [...]} (e.g. the distillation's teacher_combine and teacher_weights)")
-    output_dir: str = field("results", help="results JSON per model, table.md and the plot go here")
-    prefix: Literal["bos", "eos"] = field("bos", help="bos: lm-evaluation-harness (BOS if the tokenizer has one, else "
-                                                      "EOS); eos: the 2023 BabyLM pipeline's EOS prefix")
-    batch_size: int = field(128, help="pairs per forward pass (about 32 tokens each, in prefix-tree rows; 128 "
-                                      "measured faster than 64 on CPU, BENCHMARKS.md)")
-    precision: Literal["fp32", "bf16"] = field("fp32", help="model dtype while scoring")
-    max_pairs_per_file: int | None = field(None, help="score only the first N pairs of each file (None: all)")
-    identical_pairs: Literal["error", "tie"] = field(
-        "error", help="a pair whose two sentences are identical (or tokenize alike): error, or tie: count it correct "
-                      "as lm-eval does, with a warning (BLiMP has 7 such pairs, in passive_1 and principle_A_case_2)")
-    log_pairs: bool = field(False, help="also write <name>.pairs.jsonl per model: file, line, both texts, both "
-                                        "log-likelihoods and token counts of every pair")
-    fields: PairFields = dataclasses.field(default_factory=PairFields, metadata={
-        "help": "record field names of each pair layout (first name present wins)"})
-
-    def __post_init__(self):
-        if not self.models and not self.ensembles:
-            raise ConfigError("eval.models", "name at least one model folder")
-        for n in self.ensembles:
-            e = self.ensemble(n)
-            if not e.models:
-                raise ConfigError(f"eval.ensembles.{n}", "list at least one model folder")
-            if e.weights is not None and len(e.weights) != len(e.models):
-                raise ConfigError(f"eval.ensembles.{n}.weights", f"{len(e.weights)} weights for {len(e.models)} "
-                                                                 "models; give one per model")
-            w = e.weights
-            if w is not None and (any(not math.isfinite(x) or x < 0 for x in w) or sum(w) <= 0):
-                raise ConfigError(f"eval.ensembles.{n}.weights", f"{w}: weights must be finite and >= 0, with a "
-                                                                 "positive sum")
-        check_range("eval", "batch_size", self.batch_size, 1)
-        check_range("eval", "max_pairs_per_file", self.max_pairs_per_file, 1)
-
-    def ensemble(self, name: str) -> EnsembleSpec:
-        """An ensemble as an EnsembleSpec, whether the YAML gave a list of folders or the mapping."""
-        e = self.ensembles[name]
-        return e if isinstance(e, EnsembleSpec) else EnsembleSpec(models=list(e))
-
-
-# root schemas, one per stage script ----------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class CleanConfig:
-    clean: CleanSection
-
-
-@dataclasses.dataclass
-class TokenizerConfig:
-    tokenizer: TokenizerSection
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    data: DataSection
-    model: ModelSection
-    training: TrainingSection
-
-    def __post_init__(self):
-        mp = self.model.max_position_embeddings
-        if mp is not None and mp < self.data.seq_length:
-            raise ConfigError("model.max_position_embeddings", f"{mp} is below data.seq_length {self.data.seq_length}; "
-                                                               "raise it or shorten the sequences")
-
-
-@dataclasses.dataclass
-class DistillConfig(TrainConfig):
-    # required; a field after defaulted ones needs a default, so None stands for missing and __post_init__ refuses it
-    distillation: DistillationSection = None  # type: ignore[assignment]
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.distillation is None:
-            raise ConfigError("distillation", "required section is missing")
-        if self.distillation.teacher_cache and self.data.random_offset:
-            raise ConfigError("distillation.teacher_cache", "needs data.random_offset false: with random offsets the "
-                                                            "chunks change every epoch; turn one of them off")
-
-
-@dataclasses.dataclass
-class EvalConfig:
-    eval: EvalSection
-
-
-@dataclasses.dataclass
-class AblationSpec:
-    of: Literal["student", "distilled"] = field(help="the student stage this ablation varies (its YAML and "
-                                                     "stage_overrides, then these overrides)")
-    overrides: list[str] = field(help="dotted overrides that make the ablation, e.g. [data.separator=<s>]")
-
-
-@dataclasses.dataclass
-class PipelineSection:
-    work_dir: str = field("runs/embedded", help="every stage's output goes under this folder")
-    raw_data: str | None = field(None, help="folder holding the raw BabyLM split folders (babylm_10M/, babylm_dev/); "
-                                            "null: write the embedded synthetic corpus instead")
-    train_split: str = field("babylm_10M", help="name of the train split folder inside raw_data")
-    dev_split: str = field("babylm_dev", help="name of the dev split folder inside raw_data")
-    blimp_dir: str | None = field(None, help="folder of BLiMP JSON-lines files; null: the synthetic corpus's pairs")
-    synthetic_seed: int = field(0, help="seed of the embedded synthetic corpus")
-    synthetic_train_words: int = field(200_000, help="words in the synthetic train split")
-    synthetic_dev_words: int = field(40_000, help="words in the synthetic dev split")
-    synthetic_pairs: int = field(150, help="minimal pairs per synthetic paradigm or supplement task")
-    clean: str = field("config/clean.yaml", help="config of the cleaning stage")
-    tokenizer: str = field("config/tokenizer.yaml", help="config of the tokenizer stage")
-    teacher1: str = field("config/tiny-llama.yaml", help="config of the first teacher (train.py)")
-    teacher2: str = field("config/tiny-gpt2.yaml", help="config of the second teacher (train.py)")
-    student: str = field("config/tiny-student.yaml", help="config of the student trained without distillation")
-    distilled: str = field("config/tiny-distill.yaml", help="config of the distilled student (distill_train.py)")
-    eval: str = field("config/eval.yaml", help="config of the BLiMP evaluation")
-    finetune: str = field("config/finetune.yaml", help="config of the fine-tuning stage (finetune.py)")
-    finetune_data: str | None = field(None, help="task data for the finetune stage (BabyLM filter-data layout or "
-                                                 "<task>/train.jsonl folders); null: the synthetic tasks when the "
-                                                 "corpus is synthetic, else the stage is skipped")
-    finetune_tasks: list[str] = field(["synthetic_cola", "synthetic_msgs"], help="tasks the students are fine-tuned "
-                                                                                  "on (all: the paper's 17)")
-    seeds: list[int] | None = field(None, help="train the plain and the distilled student once per seed (models "
-                                               "student-s<seed>, distilled-s<seed>); the teachers are trained once. "
-                                               "null: once each, with the seed of their YAML")
-    stage_overrides: dict[str, list[str]] = field({}, help="extra dotted overrides per stage, e.g. "
-                                                           "{teacher1: [training.num_epochs=2]}")
-    train_share: float | None = field(None, help="data.train_share of every training stage, so all models see the same "
-                                                 "subset (null: as each YAML says; 1.0: all)")
-    ablations: dict[str, AblationSpec] = field({}, help="name -> {of: student|distilled, overrides: [...]}: one more "
-                                                        "student per seed (model <name>-s<seed>), reported beside and "
-                                                        "paired with the student it varies")
-    supplement_dir: str | None = field(None, help="folder of the BLiMP supplement's JSON-lines files: scored too, "
-                                                  "and reported (null: none)")
-    dev_text: bool = field(True, help="score every model and the teachers' ensemble on the whole cleaned dev split "
-                                      "(eval_text.py: per-source CE and perplexity)")
-    dev_text_seq_length: int | None = field(None, help="window length of the dev-text scoring (null: the plain "
-                                                       "student's data.seq_length)")
-    results_file: str | None = field(None, help="also write the report (Markdown, RESULTS.md-style) to this path")
-
-    def __post_init__(self):
-        check_range("pipeline", "synthetic_train_words", self.synthetic_train_words, 1000)
-        check_range("pipeline", "synthetic_dev_words", self.synthetic_dev_words, 1000)
-        check_range("pipeline", "synthetic_pairs", self.synthetic_pairs, 1)
-        if self.seeds is not None and (not self.seeds or len(set(self.seeds)) != len(self.seeds)):
-            raise ConfigError("pipeline.seeds", f"{self.seeds}: give distinct seeds, or null for one run each")
-        known = {"clean", "tokenizer", "teacher1", "teacher2", "student", "distilled", "eval", "finetune"}
-        for stage in self.stage_overrides:
-            if stage not in known:
-                raise ConfigError(f"pipeline.stage_overrides.{stage}", f"unknown stage; allowed: {', '.join(sorted(known))}")
-        reserved = known | {"data", "text", "supplement", "report", "teacher-1", "teacher-2"}
-        for name in self.ablations:
-            if not re.fullmatch(r"[a-z][a-z0-9_-]*", name) or name in reserved or re.search(r"-s\d+$", name):
-                raise ConfigError(f"pipeline.ablations.{name}", "name it with lower-case letters, digits, - and _, "
-                                  "not a stage name and not ending in -s<digits> (e.g. student-sep)")
-        check_range("pipeline", "dev_text_seq_length", self.dev_text_seq_length, 2)
-        check_range("pipeline", "train_share", self.train_share, 0, 1, lo_open=True)
-
-
-@dataclasses.dataclass
-class PipelineConfig:
-    pipeline: PipelineSection

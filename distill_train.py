@@ -19,7 +19,8 @@ import sys
 import torch
 from transformers import AutoConfig, Trainer, TrainerCallback, default_data_collator, set_seed
 
-from config import DistillConfig, UserError, run_cli, save_config
+from config import UserError, run_cli, save_config
+from schema import DistillConfig
 from losses import distillation_loss
 from models import (build_model, check_model_folder, check_same_vocab, count_parameters, freeze, load_causal_lm,
                     max_positions)

@@ -30,7 +30,8 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoTokenizer
 
-from config import EvalConfig, UserError, add_config_args, describe, load_config, run_cli, save_config, to_dict
+from config import UserError, add_config_args, describe, load_config, run_cli, save_config, to_dict
+from schema import EvalConfig
 from models import TeacherEnsemble, check_model_folder, check_same_vocab, freeze, load_causal_lm, max_positions
 from report import load_results, read_json, write_blimp_summary
 from scoring import check_encoded, encode_pairs, load_pairs, pair_records, read_pair_log, score_encoded, summarize

@@ -24,8 +24,9 @@ Results: ``<output_dir>/<model>/<task>.json`` (metric, best step, settings, eval
 task whose JSON exists is skipped on rerun (delete the JSON to redo it); a killed one resumes from its newest complete
 checkpoint in ``<checkpoint_dir>/<model>/<task>/``.
 
-The schema lives here rather than in config.py because its checks need the task registry below (task names in
-``tasks``, ``per_task`` and ``marked``); config.py importing this module would be circular.
+The schema lives here rather than in schema.py because its checks need the task registry below (task names in
+``tasks``, ``per_task`` and ``marked``): schema.py would otherwise import this module, torch and transformers with
+it, for every stage.
 """
 
 from __future__ import annotations
@@ -442,10 +443,14 @@ def run(cfg: FinetuneConfig, callbacks=()) -> dict[str, dict[str, dict]]:
     folders = {name: check_model_folder(name, path) for name, path in f.models.items()}
     data = {t.name: load_task(t, f.data_dir) for t in tasks}
     save_config(cfg, f.output_dir, "finetune_config.yaml")
+    threads = torch.get_num_threads()
     if f.cpu_threads:
         torch.set_num_threads(f.cpu_threads)
-    results = {name: {t.name: finetune_task(f, name, folder, t, data[t.name], callbacks) for t in tasks}
-               for name, folder in folders.items()}
+    try:
+        results = {name: {t.name: finetune_task(f, name, folder, t, data[t.name], callbacks) for t in tasks}
+                   for name, folder in folders.items()}
+    finally:  # the pipeline's later stages (and its report of the machine) keep their thread count
+        torch.set_num_threads(threads)
     table = write_report(f.output_dir, list(f.models), f.marked, others=False)  # not models of an earlier config
     print(table)
     return results

@@ -16,7 +16,8 @@ from torch import nn
 from transformers import AutoModelForCausalLM, GPT2Config, GPTJConfig, LlamaConfig
 from transformers.modeling_outputs import CausalLMOutput
 
-from config import ModelSection, UserError
+from config import UserError
+from schema import ModelSection
 from losses import normalized_weights, teacher_log_probs
 from tokenizer import load_tokenizer
 

@@ -35,8 +35,9 @@ import pipeline_report
 import report
 import tokenizer as tokenizer_stage
 import train
-from config import (CleanConfig, DistillConfig, EvalConfig, PipelineConfig, TokenizerConfig, TrainConfig, UserError,
-                    add_config_args, apply_overrides, build, describe, load_config, read_yaml, run_cli, to_dict)
+from config import (UserError, add_config_args, apply_overrides, build, describe, load_config, read_yaml, run_cli,
+                    to_dict)
+from schema import CleanConfig, DistillConfig, EvalConfig, PipelineConfig, TokenizerConfig, TrainConfig
 from files import hash_files, model_fingerprint, write_atomic
 from synthetic import write_corpus
 from synthetic_tasks import write_tasks
@@ -419,6 +420,7 @@ def main(argv=None) -> int:
         start = time.time()
         if action == "move aside":
             print(f"moved the earlier {stage.model} to {move_aside(folder)}")
+        spent = plan.marker(stage, ".seconds")  # the stage's run time adds up over attempts (a Ctrl-C'd one counts)
         if action != "record":  # "record": a kill came after the model was finished, before the stage was marked
             plan.mark(stage, fp, ".started")
             todo = None
@@ -426,8 +428,6 @@ def main(argv=None) -> int:
                 todo = list(plan.scorers()) if stage.name in forced else plan.stale(stage, fp)
                 print(f"scoring {', '.join(todo)}" + ("" if len(todo) == len(plan.scorers()) else
                                                        " (the others are scored already)"))
-            # the stage's run time adds up over attempts (a Ctrl-C'd attempt counts; a SIGKILL'd one cannot)
-            spent = plan.marker(stage, ".seconds")
             # a resumed training stage, or a text/eval stage that scores only new models, adds to its earlier time
             partial = action == "resume" or (todo is not None and len(todo) < len(plan.scorers()))
             before = float(spent.read_text()) if partial and spent.is_file() else 0.0
@@ -435,7 +435,6 @@ def main(argv=None) -> int:
                 run_stage(plan, stage, cfg, resume=action == "resume", todo=todo)
             finally:
                 write_atomic(spent, f"{before + time.time() - start:.1f}")
-        spent = plan.marker(stage, ".seconds")
         seconds = float(spent.read_text()) if spent.is_file() else time.time() - start
         plan.mark(stage, {**fp, "seconds": round(seconds, 1)})
         print(f"== {stage.name} finished in {time.time() - start:.0f} s (total {time.time() - total:.0f} s)", flush=True)

@@ -39,7 +39,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from config import PairFields, UserError
+from config import UserError
+from schema import PairFields
 from losses import teacher_log_probs
 from models import TeacherEnsemble
 

@@ -18,7 +18,8 @@ from pathlib import Path
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
-from config import TokenizerConfig, UserError, add_config_args, describe, load_config, run_cli, save_config
+from config import UserError, add_config_args, describe, load_config, run_cli, save_config
+from schema import TokenizerConfig
 from files import hash_files
 
 SPECIAL_TOKENS = ["<pad>", "<s>", "</s>"]  # ids 0, 1, 2

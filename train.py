@@ -17,7 +17,8 @@ import sys
 
 from transformers import Trainer, default_data_collator, set_seed
 
-from config import TrainConfig, run_cli, save_config
+from config import run_cli, save_config
+from schema import TrainConfig
 from models import build_model, count_parameters
 from trainer_setup import (attach_callbacks, is_main_process, load_datasets, make_callbacks, preflight,
                            prepare_output_dir, resolve_precision, train_and_finish, training_arguments, training_main,

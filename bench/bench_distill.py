@@ -57,7 +57,7 @@ def naive_step_loss(student, teachers, batch, timer=None):
 
 def worker(args):
     torch.set_num_threads(args.threads)
-    from config import ModelSection
+    from schema import ModelSection
     from distill_train import DistillationTrainer
     from losses import distillation_loss
 
@@ -184,7 +184,7 @@ def main(argv=None):
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.chunk is None:
-        from config import DistillationSection
+        from schema import DistillationSection
 
         args.chunk = DistillationSection(teachers=["x"]).loss_chunk_size
     if args.worker:

@@ -33,7 +33,8 @@ from common import ROOT, forward_flops, gemm_peak
 import torch  # noqa: E402
 
 import scoring  # noqa: E402
-from config import ModelSection, read_yaml  # noqa: E402
+from config import read_yaml  # noqa: E402
+from schema import ModelSection
 
 
 def prepare(args) -> tuple[Path, Path]:

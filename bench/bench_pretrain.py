@@ -25,7 +25,7 @@ import torch  # noqa: E402
 
 def worker(args):
     torch.set_num_threads(args.threads)
-    from config import ModelSection
+    from schema import ModelSection
 
     path = args.worker
     bf16 = path != "fp32"

@@ -32,7 +32,7 @@ class FakeTokenizer:
 
 def parse_model(spec: str, inner: int):
     """``llama:768x12`` / ``gpt2:768x12[:heads]`` -> a ModelSection."""
-    from config import ModelSection
+    from schema import ModelSection
 
     parts = spec.split(":")
     kind, size = parts[0], parts[1]

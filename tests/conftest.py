@@ -57,6 +57,7 @@ def tiny_run_config(tmp_path, corpus, tokenizer_dir, model_type="llama", overrid
     """A TrainConfig (or DistillConfig when teachers are given) for a 2-layer, hidden-32 model on the tiny corpus:
     fp32, no logger, seq 32."""
     import config
+    import schema
 
     data = {
         "data": {"train_dir": str(corpus["train"]), "dev_dir": str(corpus["dev"]), "tokenizer_dir": str(tokenizer_dir),
@@ -65,10 +66,10 @@ def tiny_run_config(tmp_path, corpus, tokenizer_dir, model_type="llama", overrid
         "training": {"output_dir": str(tmp_path / "out"), "num_epochs": 1, "batch_size": 8, "lr": 3e-3,
                      "warmup_steps": 2, "logging_steps": 1, "precision": "fp32", "report_to": "none", "seed": 0},
     }
-    cls = config.TrainConfig
+    cls = schema.TrainConfig
     if distill_teachers is not None:
         data["distillation"] = {"teachers": [str(t) for t in distill_teachers]}
-        cls = config.DistillConfig
+        cls = schema.DistillConfig
     return config.load_config(cls, data=data, overrides=list(overrides))
 
 
@@ -76,7 +77,7 @@ def save_random_model(folder, model_type, tokenizer_dir, seed=0, hidden=32):
     """A random-init causal LM saved with the tokenizer: a stand-in teacher."""
     import torch
 
-    from config import ModelSection
+    from schema import ModelSection
     from models import build_model
     from tokenizer import load_tokenizer
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 import clean_data
-from config import CleanSection, run_cli
+from config import run_cli
+from schema import CleanSection
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import config
+import schema
 from config import UserError, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,14 +20,14 @@ def schema_for(path: Path):
 
     sections = set(yaml.safe_load(path.read_text()) or {})
     if "pipeline" in sections:
-        return config.PipelineConfig
+        return schema.PipelineConfig
     if "finetune" in sections:  # finetune.py keeps its schema beside its task registry
         from finetune import FinetuneConfig
 
         return FinetuneConfig
-    for cls, keys in [(config.DistillConfig, {"distillation"}), (config.TrainConfig, {"model", "training"}),
-                      (config.CleanConfig, {"clean"}), (config.TokenizerConfig, {"tokenizer"}),
-                      (config.EvalConfig, {"eval"})]:
+    for cls, keys in [(schema.DistillConfig, {"distillation"}), (schema.TrainConfig, {"model", "training"}),
+                      (schema.CleanConfig, {"clean"}), (schema.TokenizerConfig, {"tokenizer"}),
+                      (schema.EvalConfig, {"eval"})]:
         if keys <= sections:
             return cls
     raise AssertionError(f"{path}: no schema for sections {sorted(sections)}")
@@ -44,20 +45,20 @@ def test_every_shipped_yaml_loads(path):
 
 
 def test_paper_values():
-    d = load_config(config.DistillConfig, ROOT / "config/baby-llama-58M.yaml")
+    d = load_config(schema.DistillConfig, ROOT / "config/baby-llama-58M.yaml")
     assert (d.model.num_layers, d.model.num_heads, d.model.hidden_size, d.model.intermediate_size) == (16, 8, 512, 1024)
     assert (d.distillation.temperature, d.distillation.alpha, d.training.batch_size, d.training.lr) == (2.0, 0.5, 32, 3e-4)
     assert d.distillation.kl_normalization == "batchmean" and d.training.num_epochs == 6
-    g = load_config(config.TrainConfig, ROOT / "config/gpt2-705M.yaml")
+    g = load_config(schema.TrainConfig, ROOT / "config/gpt2-705M.yaml")
     assert (g.data.seq_length, g.training.batch_size, g.training.lr, g.training.num_epochs) == (128, 256, 2.5e-4, 6)
-    ll = load_config(config.TrainConfig, ROOT / "config/llama-360M.yaml")
+    ll = load_config(schema.TrainConfig, ROOT / "config/llama-360M.yaml")
     assert (ll.data.seq_length, ll.training.batch_size, ll.training.lr, ll.training.num_epochs) == (256, 128, 3e-4, 4)
     for c in (d, g, ll):
         assert c.training.lr_scheduler == "cosine" and c.training.warmup_steps == 200
 
 
 def test_overrides_and_float_strings():
-    cfg = load_config(config.TrainConfig, ROOT / "config/tiny-llama.yaml",
+    cfg = load_config(schema.TrainConfig, ROOT / "config/tiny-llama.yaml",
                       ["training.lr=1e-4", "data.seq_length=32", "model.num_kv_heads=2", "training.report_to=wandb"])
     assert cfg.training.lr == 1e-4 and isinstance(cfg.training.lr, float)
     assert cfg.data.seq_length == 32 and cfg.model.num_kv_heads == 2 and cfg.training.report_to == "wandb"
@@ -74,15 +75,15 @@ def test_overrides_and_float_strings():
 ])
 def test_bad_values_name_file_and_key(override, needle):
     with pytest.raises(UserError) as e:
-        load_config(config.TrainConfig, ROOT / "config/tiny-llama.yaml", [override])
+        load_config(schema.TrainConfig, ROOT / "config/tiny-llama.yaml", [override])
     msg = str(e.value)
     assert msg.startswith(str(ROOT / "config/tiny-llama.yaml")) and needle in msg and "\n" not in msg
 
 
 def test_resolved_config_roundtrips(tmp_path):
-    cfg = load_config(config.DistillConfig, ROOT / "config/tiny-distill.yaml", ["distillation.temperature=3"])
+    cfg = load_config(schema.DistillConfig, ROOT / "config/tiny-distill.yaml", ["distillation.temperature=3"])
     path = config.save_config(cfg, tmp_path)
-    again = load_config(config.DistillConfig, path)
+    again = load_config(schema.DistillConfig, path)
     assert again == cfg and again.distillation.temperature == 3.0
 
 

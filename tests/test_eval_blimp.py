@@ -376,7 +376,7 @@ def test_context_pairs_equal_a_hand_computation(folders, tok, tmp_path):
                        _context_reference(model, tok, pairs[2].bad, pairs[2].target)))
         assert torch.allclose(torch.tensor(scores), torch.tensor(expect), atol=1e-4, rtol=0)
     # custom field names, from the config
-    from config import PairFields
+    from schema import PairFields
 
     _write_jsonl(tmp_path / "ctx.jsonl", [{"prompt": "Mommy has a bird.", "yes": "The bird sees mommy.", "no": "x"}])
     (tmp_path / "two.jsonl").unlink()

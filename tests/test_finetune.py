@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import config
 import finetune
@@ -173,9 +174,14 @@ def test_gpt2_and_llama_fine_tune_and_report(tmp_path, task_data, random_models)
     stale = out / "old-model" / "synthetic_cola.json"  # a model of an earlier config: not in this run's table
     stale.parent.mkdir(parents=True)
     stale.write_text(json.dumps({"model": "old-model", "task": "synthetic_cola", "value": 0.5}))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
     results = finetune.run_tasks({"tiny-llama": random_models["llama"], "tiny-gpt2": random_models["gpt2"]}, task_data,
                                  ["synthetic_cola", "synthetic_msgs"], out,
-                                 ["finetune.precision=fp32", "finetune.marked=[synthetic_msgs]", *settings])
+                                 ["finetune.precision=fp32", "finetune.cpu_threads=1", "finetune.marked=[synthetic_msgs]",
+                                  *settings])
+    assert torch.get_num_threads() == 2  # cpu_threads holds for the fine-tuning only
+    torch.set_num_threads(threads)
     for model in ("tiny-llama", "tiny-gpt2"):
         for task in ("synthetic_cola", "synthetic_msgs"):
             r = json.loads((out / model / f"{task}.json").read_text())

@@ -135,7 +135,7 @@ def teachers(tiny_tokenizer_dir, tmp_path_factory):
     """A tiny GPT-2 and a tiny LLaMA teacher, random init, saved with the tokenizer."""
     import torch
 
-    from config import ModelSection
+    from schema import ModelSection
     from models import build_model
     from tokenizer import load_tokenizer
 

@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 import run_pipeline
-from config import PipelineConfig, UserError, load_config
+from config import UserError, load_config
+from schema import PipelineConfig
 from trainer_setup import checkpoint_problem, checkpoints_in
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -260,3 +261,12 @@ def test_cpu_repro_is_the_paper_scaled_down(tiny_tokenizer_dir):
     assert train["student-s0"].model == train["distilled-s0"].model  # the two students differ only by the teachers
     assert {c.training.lr_scheduler for c in train.values()} == {"cosine"}
     assert {c.training.num_epochs for c in train.values()} == {1}  # one pass over more text (the YAML says why)
+
+
+def test_verdict_counts_a_difference_within_seed_noise_as_none():
+    from pipeline_report import ordering_words
+    assert ordering_words([-0.05], [1.0]) == "held"  # one seed: the sign decides
+    assert ordering_words([0.06], [1.0]) == "held only in part"
+    assert ordering_words([-0.018, -0.015, 0.031], [-0.3, -2.6, -2.1]) == "did not hold"  # CE mean -0.000 +- 0.027
+    assert ordering_words([-0.05, -0.04, -0.06], [2.0, 1.5, 2.5]) == "held"
+    assert ordering_words([-0.05, -0.04, -0.06], [2.0, -1.5, 0.5]) == "held only in part"  # +0.33 +- 1.8: noise

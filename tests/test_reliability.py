@@ -14,6 +14,7 @@ import torch
 from transformers import TrainerCallback
 
 import config
+import schema
 import distill_train
 import train
 import trainer_setup
@@ -113,7 +114,7 @@ def test_resume_with_other_model_settings_is_refused_before_writing(tmp_path, ti
 ])
 def test_non_finite_and_out_of_range_numbers_are_refused(override, needle):
     with pytest.raises(UserError, match=None) as e:
-        config.load_config(config.DistillConfig, ROOT / "config/tiny-distill.yaml", [override])
+        config.load_config(schema.DistillConfig, ROOT / "config/tiny-distill.yaml", [override])
     assert needle in str(e.value)
 
 
@@ -230,7 +231,7 @@ def test_save_minutes_bounds_the_work_a_crash_loses(tmp_path, tiny_corpus, tiny_
     train.run(cfg)
     assert [c.name for c in trainer_setup.checkpoints_in(cfg.training.output_dir)] == [
         "checkpoint-1", "checkpoint-2", "checkpoint-3"]
-    assert config.load_config(config.TrainConfig, ROOT / "config/llama-360M.yaml").training.save_minutes == 30
+    assert config.load_config(schema.TrainConfig, ROOT / "config/llama-360M.yaml").training.save_minutes == 30
 
 
 def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tmp_path, tiny_corpus, tiny_tokenizer_dir):

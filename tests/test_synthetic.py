@@ -94,7 +94,7 @@ QUIRKS = {
 
 def test_quirks_are_in_the_raw_files_and_gone_after_cleaning(corpus, tmp_path):
     from clean_data import clean_folders
-    from config import CleanSection
+    from schema import CleanSection
 
     for source, patterns in QUIRKS.items():
         lines = corpus["train"][source].read_text(encoding="utf-8").splitlines()

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from babylm_dataset import ChunkDataset
-from config import ConfigError, DistillConfig, DistillationSection, UserError, load_config
+from config import ConfigError, UserError, load_config
+from schema import DistillConfig, DistillationSection
 from files import model_fingerprint
 from losses import TopKTeacher, distillation_loss, teacher_log_probs
 from teacher_cache import TeacherCache

@@ -155,6 +155,7 @@ def test_train_share_keeps_the_first_lines_of_every_file(tmp_path, tiny_tokenize
 
 
 def test_train_share_out_of_range_is_a_config_error():
-    from config import ConfigError, DataSection
+    from config import ConfigError
+    from schema import DataSection
     with pytest.raises(ConfigError, match=r"data.train_share: 0 is out of range; allowed \(0, 1\]"):
         DataSection(train_dir="a", dev_dir="b", tokenizer_dir="t", train_share=0)

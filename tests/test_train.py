@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import config
+import schema
 import train
 import trainer_setup
 from conftest import tiny_run_config
@@ -30,7 +31,7 @@ class FakeTokenizer:
 @pytest.mark.parametrize("name, expected", [("gpt2-705M.yaml", 705e6), ("llama-360M.yaml", 360e6),
                                             ("llama-58M.yaml", 58e6), ("baby-llama-58M.yaml", 58e6)])
 def test_paper_models_have_the_paper_sizes(name, expected):
-    cls = config.DistillConfig if name.startswith("baby") else config.TrainConfig
+    cls = schema.DistillConfig if name.startswith("baby") else schema.TrainConfig
     cfg = config.load_config(cls, ROOT / "config" / name)
     model = build_model(cfg.model, FakeTokenizer(), cfg.data.seq_length, device="meta")
     n = count_parameters(model)
@@ -48,7 +49,7 @@ def test_tiny_model_learns_and_loads_back(tmp_path, tiny_corpus, tiny_tokenizer_
     out = Path(cfg.training.output_dir)
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["eval_loss"] == pytest.approx(metrics["eval_loss"]) and saved["global_step"] == 40
-    assert config.load_config(config.TrainConfig, out / "config.yaml") == cfg
+    assert config.load_config(schema.TrainConfig, out / "config.yaml") == cfg
     assert "## Hyperparameters" in (out / "README.md").read_text()
     model = AutoModelForCausalLM.from_pretrained(str(out))
     tok = AutoTokenizer.from_pretrained(str(out))
@@ -145,7 +146,7 @@ def test_push_to_hub_uploads_the_output_folder_without_checkpoints(tmp_path, mon
     assert calls[0] == ("create", "user/baby-llama", True)
     assert calls[1][:3] == ("upload", str(tmp_path), "user/baby-llama") and "checkpoint-*" in calls[1][3]
     with pytest.raises(config.UserError, match="training.hub_model_id: required"):
-        config.load_config(config.TrainConfig, ROOT / "config/tiny-llama.yaml", ["training.push_to_hub=true"])
+        config.load_config(schema.TrainConfig, ROOT / "config/tiny-llama.yaml", ["training.push_to_hub=true"])
 
 
 def test_tensorboard_logging(tmp_path, tiny_corpus, tiny_tokenizer_dir):
