@@ -4,7 +4,7 @@
 
 Random-init teachers are near-uniform, which would make any top-k look terrible, so two small teachers (LLaMA and
 GPT-2, ``--teacher-size``) and a smaller student are first trained for ``--train-steps`` steps on the text (bf16
-autocast). Then, on ``--eval-batches`` held batches, for each k and tail (renorm / uniform / student): the relative error of
+autocast, or fp32 with ``--train-precision fp32``). Then, on ``--eval-batches`` held batches, for each k and tail (renorm / uniform / student): the relative error of
 the KL term, the absolute error of the total loss, and the gradient w.r.t. the student logits (relative L2 error
 and cosine) against the exact dense loss (losses.distillation_loss), plus the teacher mass inside the top-k.
 """
@@ -34,6 +34,8 @@ def main(argv=None):
     p.add_argument("--ks", default="16,64,256")
     p.add_argument("--temperature", type=float, default=2.0)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--train-precision", choices=["bf16", "fp32"], default="bf16",
+                   help="the models' training (fp32 where the CPU's bf16 matmuls are slow); scoring is fp32 either way")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     from losses import TopKTeacher, distillation_loss
@@ -52,7 +54,7 @@ def main(argv=None):
         opt = torch.optim.AdamW(m.parameters(), lr=2e-3)
         steps = args.train_steps if j < 2 else args.train_steps // 3  # the student lags behind its teachers
         for i, b in enumerate(train[:steps]):
-            with torch.autocast("cpu", dtype=torch.bfloat16):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.train_precision == "bf16"):
                 loss = m(input_ids=b["input_ids"], labels=b["labels"]).loss
             loss.backward()
             opt.step()
