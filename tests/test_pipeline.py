@@ -209,7 +209,7 @@ def test_killed_pipeline_resumes_without_redoing_stages(tmp_path):
 
 @pytest.mark.slow
 def test_default_pipeline_end_to_end(tmp_path):
-    """The newcomer's command itself: the embedded default, full size (about 9 minutes on 2 idle cores)."""
+    """The newcomer's command itself: the embedded default, full size (about 8.5 minutes on 2 idle cores)."""
     r = subprocess.run([sys.executable, "run_pipeline.py", f"pipeline.work_dir={tmp_path / 'run'}"], cwd=ROOT,
                        capture_output=True, text=True, timeout=1800, env=dict(os.environ, CI="1"))
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
