@@ -98,10 +98,10 @@ def trained_separator(folder) -> tuple[str, str]:
 
 
 def evaluate(data_dir, scorers: dict[str, list[str]], seq_length: int = 128, batch_size: int = 16,
-             precision: str = "fp32", separator: str = "auto", every: str = "lines") -> dict:
+             precision: str = "fp32", separator: str = "auto", every: str = "lines", share: float = 1.0) -> dict:
     """{model name: {source: {"ce", "ppl", "tokens"}}} for every file of ``data_dir``, plus an ``all`` row.
     ``separator`` ``auto``: each model's text is encoded as it was trained (its config.yaml), else as given; separator
-    tokens are never counted as targets. An ensemble whose members are also scored alone (with the same folders)
+    tokens are never counted as targets. ``share``: the first share of each file's lines (a fixed subset). An ensemble whose members are also scored alone (with the same folders)
     computes them in its own pass: each member's logits are computed once."""
     files = split_files(data_dir)
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
@@ -138,7 +138,7 @@ def evaluate(data_dir, scorers: dict[str, list[str]], seq_length: int = 128, bat
         pooled = {n: [0.0, 0] for n in rows}
         skip = load_tokenizer(paths[0]).convert_tokens_to_ids(sep) if sep != "none" else None
         for f in files:
-            for n, (s, k) in zip(mine, score_ids(model, encode_files([f], paths[0], sep, sep_every), seq_length,
+            for n, (s, k) in zip(mine, score_ids(model, encode_files([f], paths[0], sep, sep_every, share), seq_length,
                                                  batch_size, skip)):
                 if n:
                     rows[n][f.stem] = {"ce": -s / max(k, 1), "ppl": math.exp(min(-s / max(k, 1), 50.0)), "tokens": k}

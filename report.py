@@ -62,11 +62,7 @@ def parallel_plot(rows: list[Row], columns: list[str], out_png, ylabel: str, yli
                   chance: float | None = None, title: str = "", skip_groups=("averages",)) -> Path:
     """Parallel-coordinates plot: an axis per row, a line per column (model), a dashed line between groups, a dotted
     line at ``chance``."""
-    import matplotlib  # slow to import: only when plotting
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     rows = [r for r in rows if r.group not in skip_groups and r.values is not None]
     if not rows:
         raise UserError(f"nothing to plot for {out_png}: no rows")
@@ -91,6 +87,69 @@ def parallel_plot(rows: list[Row], columns: list[str], out_png, ylabel: str, yli
     ax.grid(axis="y", color="0.9")
     ax.set_title(title)
     ax.legend(loc="lower left", fontsize="small", framealpha=0.9)
+    out = Path(out_png)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=150)
+    plt.close(fig)
+    return out
+
+
+def _pyplot():
+    import matplotlib  # slow to import: only when plotting
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def plot_curves(series: dict, out_png) -> Path:
+    """Learning curves: a panel per budget, a line per model group (mean dev CE over its seeds at each epoch end) with
+    a band of one sd. ``series``: {(budget, group): [curve, ...]}, a curve a list of {"epoch", "dev_ce"}."""
+    plt = _pyplot()
+    budgets = list(dict.fromkeys(b for b, _ in series))
+    fig, axes = plt.subplots(1, len(budgets), figsize=(4.2 * len(budgets), 3.6), layout="constrained", squeeze=False)
+    for ax, b in zip(axes[0], budgets):
+        for (b2, group), curves in series.items():
+            if b2 != b or not curves:
+                continue
+            n = min(len(c) for c in curves)
+            x = [curves[0][i]["epoch"] for i in range(n)]
+            ys = [[c[i]["dev_ce"] for c in curves] for i in range(n)]
+            mean = [sum(y) / len(y) for y in ys]
+            sd = [(sum((v - m) ** 2 for v in y) / max(len(y) - 1, 1)) ** 0.5 for y, m in zip(ys, mean)]
+            line, = ax.plot(x, mean, marker="o", markersize=3, label=f"{group} ({len(curves)} seeds)")
+            ax.fill_between(x, [m - s for m, s in zip(mean, sd)], [m + s for m, s in zip(mean, sd)],
+                            color=line.get_color(), alpha=0.2)
+        ax.set_title(b)
+        ax.set_xlabel("epoch")
+        ax.grid(color="0.9")
+    axes[0][0].set_ylabel("dev CE (nats / token)")
+    axes[0][-1].legend(fontsize="small")
+    out = Path(out_png)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=150)
+    plt.close(fig)
+    return out
+
+
+def plot_map(values: dict, cells: list[str], budgets: list[float], out_png) -> Path:
+    """Heatmap of distilled - plain dev CE: a row per cell, a column per budget, the mean and sd written in each
+    square (blue: distillation helped); ``values``: {(cell, budget): [per-seed differences] or None (not run)}."""
+    plt = _pyplot()
+    grid = [[math.nan if not values.get((c, b)) else sum(values[(c, b)]) / len(values[(c, b)]) for b in budgets]
+            for c in cells]
+    span = max([abs(v) for row in grid for v in row if not math.isnan(v)] + [1e-3])
+    fig, ax = plt.subplots(figsize=(1.6 * len(budgets) + 2.5, 0.6 * len(cells) + 1.4), layout="constrained")
+    im = ax.imshow(grid, cmap="coolwarm", vmin=-span, vmax=span, aspect="auto")
+    for i, c in enumerate(cells):
+        for j, b in enumerate(budgets):
+            d = values.get((c, b))
+            sd = (sum((x - grid[i][j]) ** 2 for x in d) / max(len(d) - 1, 1)) ** 0.5 if d else 0
+            ax.text(j, i, "not run" if not d else f"{grid[i][j]:+.3f}\n± {sd:.3f}", ha="center", va="center",
+                    fontsize=8)
+    ax.set_xticks(range(len(budgets)), [f"train share {b:g}" for b in budgets])
+    ax.set_yticks(range(len(cells)), cells)
+    fig.colorbar(im, ax=ax, label="distilled − plain dev CE (nats)")
     out = Path(out_png)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=150)

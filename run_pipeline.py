@@ -19,6 +19,7 @@ folder aside to ``<folder>.old-<n>``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shlex
 import sys
@@ -45,6 +46,7 @@ from trainer_setup import is_finished, move_aside
 
 ROOT = Path(__file__).resolve().parent
 ENSEMBLE = "teachers-ensemble"
+HOMOGENEOUS = "students-ensemble"  # the plain students of pipeline.teacher_seeds, logit-averaged
 # settings that change how a stage logs or reports, never what it produces: editing them redoes nothing
 NOT_MEANING = {"report_to", "logging_steps", "push_to_hub", "hub_model_id", "run_name", "dataloader_num_workers",
                "save_minutes", "save_total_limit", "disable_tqdm", "blimp_dir", "blimp_steps", "blimp_pairs_per_file",
@@ -60,6 +62,8 @@ class Stage:
     model: str | None = None  # the model folder name for training stages
     seed: int | None = None
     overrides: tuple = ()  # an ablation's overrides, after the stage YAML's stage_overrides
+    budget: object = None  # the BudgetSpec of a regime-map stage (pipeline.budgets), else None
+    teachers: str = "heterogeneous"  # a distilled stage's teachers: teacher-1 + teacher-2, or plain students
 
 
 def yaml_path(path: str) -> str:
@@ -87,41 +91,74 @@ class Plan:
         self.results = self.work / "results"
         self.blimp = Path(p.blimp_dir) if p.blimp_dir else self.raw / "blimp"
         seeds = p.seeds or [None]
+        name = lambda base, s: base + ("" if s is None else f"-s{s}")  # noqa: E731
         self.stages = [Stage("data", "data"), Stage("clean", "clean", "clean"),
-                       Stage("tokenizer", "tokenizer", "tokenizer"), Stage("teacher1", "train", "teacher1", "teacher-1"),
-                       Stage("teacher2", "train", "teacher2", "teacher-2")]
-        for s in seeds:
-            suffix = "" if s is None else f"-s{s}"
-            self.stages += [Stage("student" + suffix, "train", "student", "student" + suffix, s),
-                            Stage("distilled" + suffix, "distill", "distilled", "distilled" + suffix, s)]
-        for name, a in p.ablations.items():
-            for s in seeds:
-                n = name + ("" if s is None else f"-s{s}")
-                self.stages.append(Stage(n, "train" if a.of == "student" else "distill", a.of, n, s,
-                                         tuple(a.overrides)))
-        self.stages += [Stage("text", "text")] if p.dev_text else []
-        self.stages += [Stage("eval", "eval", "eval")]
+                       Stage("tokenizer", "tokenizer", "tokenizer")]
+        for b in p.budgets or [None]:  # the model stages, once per data budget of a regime map
+            pre = self.prefix(b)
+            stages = [Stage("teacher1", "train", "teacher1", "teacher-1"), Stage("teacher2", "train", "teacher2",
+                                                                                "teacher-2")]
+            # every plain student first: homogeneous teachers are plain students of other seeds
+            stages += [Stage(name("student", s), "train", "student", name("student", s), s)
+                       for s in seeds + [t for t in p.teacher_seeds if t not in seeds]]
+            stages += [Stage(name("distilled", s), "distill", "distilled", name("distilled", s), s) for s in seeds]
+            for a_name, a in p.ablations.items():
+                if b is None or b.ablations is None or a_name in b.ablations:
+                    stages += [Stage(name(a_name, s), "train" if a.of == "student" else "distill", a.of,
+                                     name(a_name, s), s, tuple(a.overrides), teachers=a.teachers) for s in seeds]
+            stages += [Stage("text", "text")] if p.dev_text else []
+            self.stages += [dataclasses.replace(st, name=pre + st.name, model=st.model and pre + st.model, budget=b)
+                            for st in stages]
+        self.stages += [Stage("eval", "eval", "eval")] if p.eval else []
         self.stages += [Stage("supplement", "eval", "eval")] if p.supplement_dir else []
-        self.stages += [Stage("finetune", "finetune", "finetune"), Stage("report", "report")]
+        self.stages += [Stage("finetune", "finetune", "finetune")] if p.finetune else []
+        self.stages += [Stage("report", "report")]
         self.command = "python run_pipeline.py"  # set by main() to the command line as given
         self.finetune_data = Path(p.finetune_data) if p.finetune_data else (
             None if p.raw_data else self.raw / "finetune")
         self.by_name = {s.name: s for s in self.stages}
         self._hashes = {}
 
+    @staticmethod
+    def prefix(budget) -> str:
+        """Stage and model names of a regime-map budget start with ``b<share>/`` (none without budgets)."""
+        return "" if budget is None else f"b{budget.train_share:g}/"
+
     def model_dir(self, name: str) -> Path:
         return self.work / "models" / name
 
-    def models(self) -> dict[str, Path]:
-        return {s.model: self.model_dir(s.model) for s in self.stages if s.model}
+    def models(self, budget="all") -> dict[str, Path]:
+        """Model folders by name: of every stage, or of one budget's stages (None: the run without budgets)."""
+        return {s.model: self.model_dir(s.model) for s in self.stages
+                if s.model and (budget == "all" or s.budget is budget)}
 
     def students(self) -> dict[str, Path]:
-        return {n: f for n, f in self.models().items() if not n.startswith("teacher")}
+        return {n: f for n, f in self.models().items() if not n.split("/")[-1].startswith("teacher")}
 
-    def scorers(self) -> dict[str, list[Path]]:
-        """What the text and eval stages score: every model, and the teachers' ensemble."""
-        out = {n: [f] for n, f in self.models().items()}
-        out[ENSEMBLE] = [self.model_dir("teacher-1"), self.model_dir("teacher-2")]
+    def teachers_of(self, stage: Stage) -> list[Path]:
+        """A distilled stage's teachers: teacher-1 and teacher-2 of its budget, or (homogeneous) the plain students of
+        the first pipeline.homogeneous_size teacher seeds that are not its own seed."""
+        pre = self.prefix(stage.budget)
+        if stage.teachers == "homogeneous":
+            seeds = [t for t in self.p.teacher_seeds if t != stage.seed][:self.p.homogeneous_size]
+            return [self.model_dir(f"{pre}student-s{t}") for t in seeds]
+        return [self.model_dir(pre + "teacher-1"), self.model_dir(pre + "teacher-2")]
+
+    def ensembles(self, budget) -> dict[str, list[Path]]:
+        """The teachers' ensemble of a budget, and the plain students of pipeline.teacher_seeds as one (appendix B)."""
+        pre = self.prefix(budget)
+        out = {pre + ENSEMBLE: [self.model_dir(pre + "teacher-1"), self.model_dir(pre + "teacher-2")]}
+        if self.p.teacher_seeds:
+            out[pre + HOMOGENEOUS] = [self.model_dir(f"{pre}student-s{t}") for t in self.p.teacher_seeds]
+        return out
+
+    def scorers(self, stage: Stage | None = None) -> dict[str, list[Path]]:
+        """What a text stage (its budget's models) or the eval stage (every model) scores, ensembles included."""
+        budgets = [stage.budget] if stage is not None and stage.kind == "text" else self.p.budgets or [None]
+        out = {}
+        for b in budgets:
+            out.update({n: [f] for n, f in self.models(b).items()})
+            out.update(self.ensembles(b))
         return out
 
     def rel(self, path: Path) -> str:
@@ -131,13 +168,17 @@ class Plan:
         """The scorers a text or eval stage must (re)score: all when its settings or shared inputs (dev text, pair
         files) changed, else those whose model folders changed or are new since the stage last finished. Adding a
         seed or an ablation scores only the new students."""
-        old = self.recorded(stage)
+        old, scorers = self.recorded(stage), self.scorers(stage)
         folders = {self.rel(f) for f in self.models().values()}
         shared = lambda inputs: {k: v for k, v in inputs.items() if k not in folders and not k.startswith("models/")}
         if old is None or old["settings"] != fp["settings"] or shared(old["inputs"]) != shared(fp["inputs"]):
-            return list(self.scorers())
-        return [n for n, paths in self.scorers().items()
+            return list(scorers)
+        return [n for n, paths in scorers.items()
                 if any(old["inputs"].get(self.rel(p)) != fp["inputs"].get(self.rel(p)) for p in paths)]
+
+    def text_results(self, budget) -> Path:
+        """The text stage's scores: results/[b<share>/]dev_text.json."""
+        return self.results / self.prefix(budget) / "dev_text.json"
 
     def text_seq_length(self) -> int:
         """Window length of the dev-text stage: pipeline.dev_text_seq_length, else the plain student's chunk length."""
@@ -148,7 +189,7 @@ class Plan:
         """Model names by role: student, distilled and each ablation, one name per seed."""
         out = {}
         for s in self.stages:
-            if s.model and not s.model.startswith("teacher"):
+            if s.model and not s.model.split("/")[-1].startswith("teacher"):
                 base = s.model if s.seed is None else s.model[:-len(f"-s{s.seed}")]
                 out.setdefault(base, []).append(s.model)
         return out
@@ -159,7 +200,8 @@ class Plan:
         if key is None:
             return None
         path = yaml_path(getattr(p, key))
-        raw = apply_overrides(read_yaml(path), list(p.stage_overrides.get(key, [])) + list(stage.overrides))
+        budget = list(stage.budget.stage_overrides.get(key, [])) if stage.budget else []
+        raw = apply_overrides(read_yaml(path), list(p.stage_overrides.get(key, [])) + budget + list(stage.overrides))
         schema = {"clean": CleanConfig, "tokenizer": TokenizerConfig, "train": TrainConfig, "distill": DistillConfig,
                   "eval": EvalConfig, "finetune": finetune.FinetuneConfig}[stage.kind]
         if stage.kind == "clean":
@@ -174,17 +216,19 @@ class Plan:
             _set(raw, "data.tokenizer_dir", str(self.tokenizer))
             _set(raw, "data.cache_dir", str(self.work / "cache"))
             _set(raw, "training.output_dir", str(self.model_dir(stage.model)))
-            if p.train_share is not None:
-                _set(raw, "data.train_share", p.train_share)
+            share = stage.budget.train_share if stage.budget else p.train_share
+            if share is not None:
+                _set(raw, "data.train_share", share)
             if stage.seed is not None:
                 _set(raw, "training.seed", stage.seed)
             if stage.kind == "distill":
-                _set(raw, "distillation.teachers", [str(self.model_dir("teacher-1")), str(self.model_dir("teacher-2"))])
+                _set(raw, "distillation.teachers", [str(f) for f in self.teachers_of(stage)])
         elif stage.kind == "eval":
             supplement = stage.name == "supplement"
             _set(raw, "eval.blimp_dir", str(p.supplement_dir if supplement else self.blimp))
             _set(raw, "eval.models", {name: str(folder) for name, folder in self.models().items()})
-            _set(raw, "eval.ensembles", {ENSEMBLE: [str(self.model_dir("teacher-1")), str(self.model_dir("teacher-2"))]})
+            _set(raw, "eval.ensembles", {n: [str(f) for f in paths] for n, paths in self.scorers().items()
+                                         if n.split("/")[-1] in (ENSEMBLE, HOMOGENEOUS)})
             _set(raw, "eval.output_dir", str(self.results / "supplement" if supplement else self.results))
         elif stage.kind == "finetune":
             _set(raw, "finetune.data_dir", str(self.finetune_data or "(none)"))
@@ -215,12 +259,12 @@ class Plan:
         if stage.kind == "train":
             return data + tok
         if stage.kind == "distill":
-            return data + tok + [self.model_dir(n) for n in ("teacher-1", "teacher-2")]
+            return data + tok + self.teachers_of(stage)
         if stage.kind == "eval":
             pairs = p.supplement_dir if stage.name == "supplement" else self.blimp
             return [f for f in files(pairs) if f.suffix in (".jsonl", ".json")] + list(self.models().values())
         if stage.kind == "text":
-            return files(self.clean / p.dev_split) + list(self.models().values())
+            return files(self.clean / p.dev_split) + list(self.models(stage.budget).values())
         if stage.kind == "finetune":
             return (files(self.finetune_data) if self.finetune_data else []) + list(self.students().values())
         return []
@@ -253,9 +297,11 @@ class Plan:
             settings = {"raw_data": bool(p.raw_data)} if p.raw_data else {
                 "synthetic": [p.synthetic_seed, p.synthetic_train_words, p.synthetic_dev_words, p.synthetic_pairs]}
         if stage.kind == "text":
-            settings = {"seq_length": self.text_seq_length()}
+            settings = {"seq_length": self.text_seq_length(), "share": self.p.dev_text_share,
+                        "scorers": sorted(self.scorers(stage))}
         if stage.kind == "report":
-            settings = {"seeds": self.p.seeds, "ablations": sorted(self.p.ablations), "results_file": self.p.results_file}
+            settings = {"seeds": self.p.seeds, "ablations": sorted(self.p.ablations), "results_file": self.p.results_file,
+                        "results_section": self.p.results_section, "budgets": [to_dict(b) for b in self.p.budgets or []], "teacher_seeds": self.p.teacher_seeds}
         inputs = {str(f.relative_to(self.work) if f.is_relative_to(self.work) else f): self._hash(f)
                   for f in self.inputs(stage)}
         return {"settings": json.loads(json.dumps(settings, default=str)), "inputs": inputs}
@@ -320,14 +366,14 @@ def run_stage(plan: Plan, stage: Stage, cfg, resume: bool, todo: list[str] | Non
     elif stage.kind == "distill":
         distill_train.run(cfg, resume=resume)
     elif stage.kind == "text":
-        scorers = {n: [str(f) for f in paths] for n, paths in plan.scorers().items()}
-        path, seq = plan.results / "dev_text.json", plan.text_seq_length()
+        scorers = {n: [str(f) for f in paths] for n, paths in plan.scorers(stage).items()}
+        path, seq = plan.text_results(stage.budget), plan.text_seq_length()
         res = json.loads(path.read_text())["results"] if path.is_file() and todo != list(scorers) else {}
         res.update(eval_text.evaluate(plan.clean / p.dev_split, {n: scorers[n] for n in todo}, seq_length=seq,
-                                      batch_size=32))
+                                      batch_size=32, share=p.dev_text_share))
         res = {n: res[n] for n in scorers}
-        write_atomic(path, json.dumps({"data": str(plan.clean / p.dev_split), "seq_length": seq, "results": res},
-                                      indent=1))
+        write_atomic(path, json.dumps({"data": str(plan.clean / p.dev_split), "seq_length": seq,
+                                       "share": p.dev_text_share, "results": res}, indent=1))
         print(eval_text.markdown(res))
     elif stage.kind == "eval":
         cfg.eval.models = {n: f for n, f in cfg.eval.models.items() if n in todo}
@@ -338,13 +384,15 @@ def run_stage(plan: Plan, stage: Stage, cfg, resume: bool, todo: list[str] | Non
             print("no fine-tuning data (pipeline.finetune_data): skipped")
             return
         finetune.run(cfg)
+    elif p.budgets:
+        print(pipeline_report.write_map(plan))
     else:
         summarize(plan)
 
 
 def summarize(plan: Plan):
     """The report stage: BLiMP table and plot of every model, then the RESULTS-style report (pipeline_report.py)."""
-    names = ["teacher-1", "teacher-2", ENSEMBLE] + [n for ms in plan.groups().values() for n in ms]
+    names = ["teacher-1", "teacher-2"] + list(plan.ensembles(None)) + [n for ms in plan.groups().values() for n in ms]
     paths = [plan.results / f"{n}.json" for n in names]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
@@ -425,11 +473,11 @@ def main(argv=None) -> int:
             plan.mark(stage, fp, ".started")
             todo = None
             if stage.kind in ("text", "eval"):
-                todo = list(plan.scorers()) if stage.name in forced else plan.stale(stage, fp)
-                print(f"scoring {', '.join(todo)}" + ("" if len(todo) == len(plan.scorers()) else
+                todo = list(plan.scorers(stage)) if stage.name in forced else plan.stale(stage, fp)
+                print(f"scoring {', '.join(todo)}" + ("" if len(todo) == len(plan.scorers(stage)) else
                                                        " (the others are scored already)"))
             # a resumed training stage, or a text/eval stage that scores only new models, adds to its earlier time
-            partial = action == "resume" or (todo is not None and len(todo) < len(plan.scorers()))
+            partial = action == "resume" or (todo is not None and len(todo) < len(plan.scorers(stage)))
             before = float(spent.read_text()) if partial and spent.is_file() else 0.0
             try:
                 run_stage(plan, stage, cfg, resume=action == "resume", todo=todo)

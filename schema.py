@@ -380,7 +380,24 @@ class EvalConfig:
 class AblationSpec:
     of: Literal["student", "distilled"] = field(help="the student stage this ablation varies (its YAML and "
                                                      "stage_overrides, then these overrides)")
-    overrides: list[str] = field(help="dotted overrides that make the ablation, e.g. [data.separator=<s>]")
+    overrides: list[str] = field([], help="dotted overrides that make the ablation, e.g. [data.separator=<s>]")
+    teachers: Literal["heterogeneous", "homogeneous"] = field(
+        "heterogeneous", help="of: distilled only. heterogeneous: teacher-1 and teacher-2 (paper); homogeneous: "
+                              "pipeline.homogeneous_size plain students of pipeline.teacher_seeds, never the "
+                              "student's own seed (appendix B, BabyLlama-2)")
+
+
+@dataclasses.dataclass
+class BudgetSpec:
+    train_share: float = field(help="data.train_share of every training stage at this budget (0 < share <= 1)")
+    stage_overrides: dict[str, list[str]] = field({}, help="overrides per stage at this budget (after "
+                                                           "pipeline.stage_overrides), e.g. {student: "
+                                                           "[training.num_epochs=12]}")
+    ablations: list[str] | None = field(None, help="the ablations trained at this budget (null: all of "
+                                                   "pipeline.ablations); a pruned cell is named in the YAML with why")
+
+    def __post_init__(self):
+        check_range("pipeline.budgets[]", "train_share", self.train_share, 0, 1, lo_open=True)
 
 
 @dataclasses.dataclass
@@ -401,8 +418,9 @@ class PipelineSection:
     teacher2: str = field("config/tiny-gpt2.yaml", help="config of the second teacher (train.py)")
     student: str = field("config/tiny-student.yaml", help="config of the student trained without distillation")
     distilled: str = field("config/tiny-distill.yaml", help="config of the distilled student (distill_train.py)")
-    eval: str = field("config/eval.yaml", help="config of the BLiMP evaluation")
-    finetune: str = field("config/finetune.yaml", help="config of the fine-tuning stage (finetune.py)")
+    eval: str | None = field("config/eval.yaml", help="config of the BLiMP evaluation (null: no BLiMP stage)")
+    finetune: str | None = field("config/finetune.yaml", help="config of the fine-tuning stage (finetune.py; null: "
+                                                                "no fine-tuning stage)")
     finetune_data: str | None = field(None, help="task data for the finetune stage (BabyLM filter-data layout or "
                                                  "<task>/train.jsonl folders); null: the synthetic tasks when the "
                                                  "corpus is synthetic, else the stage is skipped")
@@ -425,6 +443,20 @@ class PipelineSection:
     dev_text_seq_length: int | None = field(None, help="window length of the dev-text scoring (null: the plain "
                                                        "student's data.seq_length)")
     results_file: str | None = field(None, help="also write the report (Markdown, RESULTS.md-style) to this path")
+    results_section: str | None = field(None, help="write the report into this named section of results_file "
+                                                   "(between generated markers), keeping its other sections (null: "
+                                                   "the whole file; a run with budgets: section map)")
+    teacher_seeds: list[int] = field([], help="seeds of the plain students that homogeneous teachers are drawn from "
+                                              "(trained beside pipeline.seeds; their logit-averaged ensemble is scored "
+                                              "as students-ensemble)")
+    homogeneous_size: int = field(3, help="plain students per homogeneous ensemble teacher: the first this many of "
+                                          "teacher_seeds other than the distilled student's own seed")
+    budgets: list[BudgetSpec] | None = field(None, help="the regime map: every model stage runs once per data budget "
+                                                        "(stage names and folders b<share>/...); the report becomes "
+                                                        "the map of distilled - plain per budget and ablation. null: "
+                                                        "one run at pipeline.train_share")
+    dev_text_share: float = field(1.0, help="the text stage scores the first share of each dev file's lines (1: the "
+                                            "whole dev split; a fixed subset, every source in proportion)")
 
     def __post_init__(self):
         check_range("pipeline", "synthetic_train_words", self.synthetic_train_words, 1000)
@@ -436,13 +468,36 @@ class PipelineSection:
         for stage in self.stage_overrides:
             if stage not in known:
                 raise ConfigError(f"pipeline.stage_overrides.{stage}", f"unknown stage; allowed: {', '.join(sorted(known))}")
-        reserved = known | {"data", "text", "supplement", "report", "teacher-1", "teacher-2"}
+        reserved = known | {"data", "text", "supplement", "report", "teacher-1", "teacher-2", "students-ensemble"}
         for name in self.ablations:
             if not re.fullmatch(r"[a-z][a-z0-9_-]*", name) or name in reserved or re.search(r"-s\d+$", name):
                 raise ConfigError(f"pipeline.ablations.{name}", "name it with lower-case letters, digits, - and _, "
                                   "not a stage name and not ending in -s<digits> (e.g. student-sep)")
         check_range("pipeline", "dev_text_seq_length", self.dev_text_seq_length, 2)
         check_range("pipeline", "train_share", self.train_share, 0, 1, lo_open=True)
+        check_range("pipeline", "dev_text_share", self.dev_text_share, 0, 1, lo_open=True)
+        check_range("pipeline", "homogeneous_size", self.homogeneous_size, 1)
+        for name, a in self.ablations.items():
+            if a.teachers == "homogeneous" and a.of != "distilled":
+                raise ConfigError(f"pipeline.ablations.{name}.teachers", "homogeneous teachers need of: distilled")
+            short = [s for s in self.seeds or [None] if len(set(self.teacher_seeds) - {s}) < self.homogeneous_size]
+            if a.teachers == "homogeneous" and short:
+                raise ConfigError("pipeline.teacher_seeds", f"{self.teacher_seeds}: ablation {name} needs "
+                                  f"{self.homogeneous_size} plain students (homogeneous_size) besides the student's own "
+                                  f"seed {short[0]}; list more seeds")
+        if len(set(self.teacher_seeds)) != len(self.teacher_seeds):
+            raise ConfigError("pipeline.teacher_seeds", f"{self.teacher_seeds}: give distinct seeds")
+        shares = [b.train_share for b in self.budgets or []]
+        if len(set(shares)) != len(shares) or self.budgets == []:
+            raise ConfigError("pipeline.budgets", f"train shares {shares}: give distinct shares, or null for one run")
+        for b in self.budgets or []:
+            unknown = set(b.ablations or []) - set(self.ablations)
+            if unknown:
+                raise ConfigError("pipeline.budgets[].ablations", f"{sorted(unknown)} are not in pipeline.ablations")
+            for stage in b.stage_overrides:
+                if stage not in known:
+                    raise ConfigError(f"pipeline.budgets[].stage_overrides.{stage}",
+                                      f"unknown stage; allowed: {', '.join(sorted(known))}")
 
 
 @dataclasses.dataclass

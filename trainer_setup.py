@@ -340,6 +340,24 @@ def final_eval_metrics(trainer) -> dict:
     return dict(trainer.evaluate())
 
 
+def learning_curve(log_history: list[dict]) -> list[dict]:
+    """One row per evaluation (every epoch end, and every eval_steps when set): epoch, step, dev CE (a distilled
+    student's eval CE, not its mixed loss) and the mean train CE logged since the previous evaluation (the mixed loss
+    when no CE is logged), so over-fitting shows as dev CE rising while train CE falls."""
+    rows, train = [], []
+    for h in log_history:
+        if "loss" in h:
+            train.append(h.get("ce", h["loss"]))
+        elif "eval_loss" in h:
+            if rows and rows[-1]["step"] == h.get("step"):  # the same step evaluated twice (epoch end = eval step)
+                continue
+            rows.append({"epoch": round(h.get("epoch", 0.0), 4), "step": h.get("step"),
+                         "dev_ce": h.get("eval_ce", h["eval_loss"]),
+                         "train_ce": sum(train) / len(train) if train else None})
+            train = []
+    return rows
+
+
 def train_and_finish(trainer, cfg, tokenizer, checkpoint, kind: str, extra_metrics: dict) -> dict:
     """Train (from ``checkpoint`` when resuming), then write model + tokenizer + config + metrics.json + model card
     into the output folder (main process only) and push it when asked. Ctrl-C ends in ``Interrupted`` after a save."""
@@ -360,6 +378,7 @@ def train_and_finish(trainer, cfg, tokenizer, checkpoint, kind: str, extra_metri
     metrics["global_step"] = trainer.state.global_step
     metrics["tokens_seen"] = int(trainer.state.num_input_tokens_seen or 0)
     metrics["best_checkpoint"] = trainer.state.best_model_checkpoint
+    metrics["curve"] = learning_curve(trainer.state.log_history)
     for name in ("cache_hits", "cache_misses"):  # distillation from the teacher cache
         if getattr(trainer, "teacher_cache", None):
             metrics[name] = getattr(trainer, name)

@@ -55,7 +55,7 @@ def test_seeds_train_the_students_once_per_seed_and_the_teachers_once(tmp_path):
                                                                       "pipeline.seeds=[3, 7]"])
     plan = run_pipeline.Plan(cfg.pipeline)
     names = [s.name for s in plan.stages]
-    assert names == ["data", "clean", "tokenizer", "teacher1", "teacher2", "student-s3", "distilled-s3", "student-s7",
+    assert names == ["data", "clean", "tokenizer", "teacher1", "teacher2", "student-s3", "student-s7", "distilled-s3",
                      "distilled-s7", "text", "eval", "finetune", "report"]
     seeds = {n: plan.config(plan.by_name[n]).training.seed for n in names if n.startswith(("student", "distilled"))}
     assert seeds == {"student-s3": 3, "distilled-s3": 3, "student-s7": 7, "distilled-s7": 7}
