@@ -237,11 +237,12 @@ class Plan:
         """The earlier stages whose outputs the stage reads: their recorded fingerprints are part of its own, so a
         rerun upstream reruns it too."""
         models = [s.name for s in self.stages if s.model]
+        earlier = [s.name for s in self.stages[:self.stages.index(stage)]]  # a kind not listed: every earlier stage
         return {"data": [], "clean": ["data"], "tokenizer": ["clean"], "train": ["clean", "tokenizer"],
                 "distill": ["clean", "tokenizer", "teacher1", "teacher2"], "text": ["clean"] + models,
                 "eval": ["data"] + models,
                 "finetune": ["data"] + [s.name for s in self.stages if s.model and not s.model.startswith("teacher")],
-                "report": [s.name for s in self.stages if s.kind != "report"]}[stage.kind]  # figures and run times
+                "report": earlier}.get(stage.kind, earlier)  # the report: every figure and run time
 
     def digest(self, name: str) -> str:
         """A short hash of the stage's recorded fingerprint (chained: it holds its own upstream digests)."""
@@ -314,7 +315,8 @@ class Plan:
                 out.append(f"input {k} " + ("is new" if k not in old["inputs"] else "is gone" if k not in new["inputs"]
                                              else "changed"))
         if "upstream" in old:  # absent: recorded before stages were chained (main() upgrades such a record)
-            out += [f"{k} reran" for k in sorted(new["upstream"]) if old["upstream"].get(k) != new["upstream"][k]]
+            out += [f"{k} " + ("is new" if k not in old["upstream"] else "reran") for k in sorted(new["upstream"])
+                    if old["upstream"].get(k) != new["upstream"][k]]
         return out
 
 
