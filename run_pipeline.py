@@ -13,8 +13,8 @@ order do not count, nor logging-only keys) and the contents of its input files (
 teacher weights, BLiMP files, the results a report reads), and the recorded fingerprints of the earlier stages it reads.
 Run again, a stage is skipped while its fingerprint is unchanged, so a killed run resumes where it stopped (a training
 stage killed midway continues from its last checkpoint), and an edit redoes exactly the stages whose meaning or inputs
-changed, and every stage downstream of them: ``--dry-run`` lists each of them. A trained model is never deleted: a stage that must train again moves the old
-folder aside to ``<folder>.old-<n>``.
+changed, and every stage downstream of them: ``--dry-run`` lists each of them. A trained model is never deleted: a
+stage that must train again moves the old folder aside to ``<folder>.old-<n>``.
 """
 
 from __future__ import annotations
