@@ -282,8 +282,8 @@ class Plan:
         if stage.kind == "text":
             settings = {"seq_length": self.text_seq_length()}
         if stage.kind == "report":
-            settings = {"seeds": self.p.seeds, "ablations": sorted(self.p.ablations), "results_file": self.p.results_file,
-                        "command": self.command}
+            settings = {"seeds": self.p.seeds, "ablations": sorted(self.p.ablations),
+                        "results_file": self.p.results_file, "command": self.command}
         inputs = {self.rel(f): self._hash(f) for f in self.inputs(stage)}
         return {"settings": json.loads(json.dumps(settings, default=str)), "inputs": inputs,
                 "upstream": {n: self.digest(n) for n in self.reads(stage)}}

@@ -301,7 +301,8 @@ def test_checkpoints_of_another_model_are_moved_aside_not_resumed(tmp_path, task
             if state.global_step == 5:
                 raise KeyboardInterrupt
 
-    per_task = {"synthetic_cola": {"lr": 1e-3, "batch_size": 32, "num_epochs": 0.28, "eval_steps": 2}}  # 8 steps: 0.28 x 25 is 7.000...01 in floats
+    # 8 steps: 0.28 x 25 batches is 7.000...01 in floats
+    per_task = {"synthetic_cola": {"lr": 1e-3, "batch_size": 32, "num_epochs": 0.28, "eval_steps": 2}}
     with pytest.raises(KeyboardInterrupt):
         finetune.run(ft_config(tmp_path, task_data, {"m": random_models["llama"]}, per_task=per_task),
                      callbacks=[Kill()])
