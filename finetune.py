@@ -19,10 +19,12 @@ holds the paper's Table 3). Data: the BabyLM 2023 ``filter-data/`` layout (``glu
 As in that pipeline, the validation file is both the early-stopping set and the one reported (for MSGS it is the
 disambiguating test set).
 
-Results: ``<output_dir>/<model>/<task>.json`` (metric, best step, settings, evaluation history), then ``table.md``,
-``glue.png`` and ``msgs.png`` over every result present (columns: the configured models, then any others by name). A
-task whose JSON exists is skipped on rerun (delete the JSON to redo it); a killed one resumes from its newest complete
-checkpoint in ``<checkpoint_dir>/<model>/<task>/``.
+Results: ``<output_dir>/<model>/<task>.json`` (metric, best step, settings, evaluation history, and its source: the
+model folder with a content hash of its files, a hash of the task files, the settings that change the number), then
+``table.md``, ``glue.png`` and ``msgs.png`` over every result present (columns: the configured models, then any others
+by name). On rerun a result is reused only when its source is the same; otherwise it is moved aside to
+``<task>.json.old-<n>`` and redone. A killed task resumes from its newest complete checkpoint in
+``<checkpoint_dir>/<model>/<task>/`` when that folder's ``source.json`` matches (else the folder is moved aside).
 
 The schema lives here rather than in schema.py because its checks need the task registry below (task names in
 ``tasks``, ``per_task`` and ``marked``): schema.py would otherwise import this module, torch and transformers with
@@ -50,10 +52,10 @@ from transformers import (AutoModelForSequenceClassification, AutoTokenizer, Dat
 
 from config import (ConfigError, UserError, add_config_args, apply_overrides, build, check_range, describe, field,
                     load_config, read_yaml, run_cli, save_config)
-from files import write_atomic
+from files import hash_files, model_fingerprint, write_atomic
 from models import max_positions
 from report import Row, format_table, parallel_plot
-from trainer_setup import checkpoint_problem, checkpoints_in, resolve_precision
+from trainer_setup import checkpoint_problem, checkpoints_in, move_aside, resolve_precision
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "config" / "finetune.yaml"
 
@@ -320,7 +322,7 @@ def read_task_file(path: Path, task: Task) -> list[tuple[str, str | None, int]]:
 def load_task(task: Task, data_dir) -> dict:
     train, validation = task_files(task, data_dir)
     return {"train": read_task_file(train, task), "validation": read_task_file(validation, task),
-            "train_file": str(train), "validation_file": str(validation)}
+            "train_file": str(train), "validation_file": str(validation), "hash": hash_files([train, validation])}
 
 
 def encode(tokenizer, rows, max_length: int) -> list[dict]:
@@ -373,14 +375,47 @@ def result_path(f: FinetuneSection, model: str, task: str) -> Path:
     return Path(f.output_dir) / safe_name(model) / f"{task}.json"
 
 
-def finetune_task(f: FinetuneSection, model_name: str, model_dir, task: Task, data: dict, callbacks=()) -> dict:
-    """Fine-tune one model on one task (or read its finished result); write and return the result."""
+def source_of(f: FinetuneSection, model_dir, weights: str, task: Task, data: dict) -> dict:
+    """What a result is computed from: the model folder and the content hash of its files (``model_fingerprint``),
+    the task files' hash, and every setting that changes the number."""
+    return {"model_dir": str(Path(model_dir).resolve()), "weights": weights, "task_files": data["hash"],
+            "settings": dataclasses.asdict(f.settings(task.name)) | {
+                "max_seq_length": f.max_seq_length, "precision": resolve_precision(f.precision),
+                "early_stopping_threshold": f.early_stopping_threshold}}
+
+
+def differences(old: dict | None, new: dict) -> str:
+    """The keys of two sources that differ, in words."""
+    if not isinstance(old, dict):
+        return "no recorded source"
+    keys = [k for k in new if k != "settings" and old.get(k) != new[k]]
+    keys += [f"settings.{k}" for k, v in new["settings"].items() if (old.get("settings") or {}).get(k) != v]
+    return "a different " + ", ".join(keys)
+
+
+def finetune_task(f: FinetuneSection, model_name: str, model_dir, task: Task, data: dict, source: dict,
+                  callbacks=()) -> dict:
+    """Fine-tune one model on one task, or read its finished result when that has the same ``source``; write and
+    return the result."""
     out = result_path(f, model_name, task.name)
     if out.is_file():
-        print(f"{model_name} / {task.name}: done already ({out}); delete it to redo")
-        return json.loads(out.read_text(encoding="utf-8"))
+        try:
+            old = json.loads(out.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            old = None
+        if isinstance(old, dict) and old.get("source") == source:
+            print(f"{model_name} / {task.name}: done already ({out})")
+            return old
+        moved = move_aside(out)  # never a number from another model, data or settings; nothing is deleted
+        print(f"{model_name} / {task.name}: {out} was computed from "
+              f"{differences(old.get('source') if isinstance(old, dict) else None, source)}: moved to {moved}, redoing")
     s = f.settings(task.name)
     ckpt_dir = f.checkpoints() / safe_name(model_name) / task.name
+    mark = ckpt_dir / "source.json"
+    if checkpoints_in(ckpt_dir) and (not mark.is_file() or json.loads(mark.read_text()) != source):
+        print(f"{model_name} / {task.name}: the checkpoints in {ckpt_dir} are of another source: moved to "
+              f"{move_aside(ckpt_dir)}")
+    write_atomic(mark, json.dumps(source, indent=1))
     complete = [c for c in checkpoints_in(ckpt_dir) if checkpoint_problem(c) is None]
     resume = str(complete[-1]) if complete else None
     precision = resolve_precision(f.precision)
@@ -421,7 +456,7 @@ def finetune_task(f: FinetuneSection, model_name: str, model_dir, task: Task, da
                                              "early_stopping_threshold": f.early_stopping_threshold},
         "train_file": data["train_file"], "validation_file": data["validation_file"],
         "train_examples": len(train_ds), "validation_examples": len(eval_ds), "resumed_from": resume,
-        "runtime_s": round(time.time() - start, 1),
+        "runtime_s": round(time.time() - start, 1), "source": source,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
@@ -440,15 +475,23 @@ def run(cfg: FinetuneConfig, callbacks=()) -> dict[str, dict[str, dict]]:
     if not f.models:
         raise UserError("finetune.models: name at least one model folder (--model NAME=PATH)")
     tasks = resolve_tasks(f.tasks)
+    seen = {}
+    for name in f.models:  # lower: two names differing in case collide on case-insensitive disks
+        other = seen.setdefault(safe_name(name).lower(), name)
+        if other != name:
+            raise UserError(f"finetune.models: {other!r} and {name!r} write the same result folder "
+                            f"{safe_name(name)!r}; one result would overwrite the other; rename one")
     folders = {name: check_model_folder(name, path) for name, path in f.models.items()}
     data = {t.name: load_task(t, f.data_dir) for t in tasks}
+    weights = {name: model_fingerprint(folder) for name, folder in folders.items()}
     save_config(cfg, f.output_dir, "finetune_config.yaml")
     threads = torch.get_num_threads()
     if f.cpu_threads:
         torch.set_num_threads(f.cpu_threads)
     try:
-        results = {name: {t.name: finetune_task(f, name, folder, t, data[t.name], callbacks) for t in tasks}
-                   for name, folder in folders.items()}
+        results = {name: {t.name: finetune_task(f, name, folder, t, data[t.name],
+                                                source_of(f, folder, weights[name], t, data[t.name]), callbacks)
+                          for t in tasks} for name, folder in folders.items()}
     finally:  # the pipeline's later stages (and its report of the machine) keep their thread count
         torch.set_num_threads(threads)
     table = write_report(f.output_dir, list(f.models), f.marked, others=False)  # not models of an earlier config
@@ -545,6 +588,9 @@ def main(argv=None) -> int:
             name, sep, path = text.partition("=")
             if not sep or not name.strip() or not path.strip():
                 raise UserError(f"--model {text!r}: expected NAME=PATH, e.g. baby-llama=models/baby-llama-58M")
+            if name.strip() in models:
+                raise UserError(f"--model {name.strip()}={models[name.strip()]} and --model {text} are both named "
+                                f"{name.strip()!r}: one result would overwrite the other; rename one")
             models[name.strip()] = path.strip()
         cfg.finetune.models = models
     run(cfg)

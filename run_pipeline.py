@@ -10,16 +10,18 @@ Each stage is a function that takes the typed config of its stage YAML (named in
 inputs and outputs pointed under ``pipeline.work_dir``. Every YAML is loaded and checked before the first stage runs.
 A finished stage records its fingerprint: its resolved settings (what a YAML means, not its text: comments and key
 order do not count, nor logging-only keys) and the contents of its input files (raw text, cleaned text, tokenizer,
-teacher weights, BLiMP files). Run again, a stage is skipped while its fingerprint is unchanged, so a killed run resumes
-where it stopped (a training stage killed midway continues from its last checkpoint), and an edit redoes exactly the
-stages whose meaning or inputs changed. A trained model is never deleted: a stage that must train again moves the old
-folder aside to ``<folder>.old-<n>``.
+teacher weights, BLiMP files, the results a report reads), and the recorded fingerprints of the earlier stages it reads.
+Run again, a stage is skipped while its fingerprint is unchanged, so a killed run resumes where it stopped (a training
+stage killed midway continues from its last checkpoint), and an edit redoes exactly the stages whose meaning or inputs
+changed, and every stage downstream of them: ``--dry-run`` lists each of them. A trained model is never deleted: a
+stage that must train again moves the old folder aside to ``<folder>.old-<n>``.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import shlex
 import sys
@@ -267,7 +269,35 @@ class Plan:
             return files(self.clean / p.dev_split) + list(self.models(stage.budget).values())
         if stage.kind == "finetune":
             return (files(self.finetune_data) if self.finetune_data else []) + list(self.students().values())
+        if stage.kind == "report":  # every file it reads a figure or a setting from (models: weights and run files)
+            models = list(self.models().values())
+            scored = [self.results / f"{n}.json" for n in self.scorers()]
+            scored += [self.results / "supplement" / f"{n}.json" for n in self.scorers()] if p.supplement_dir else []
+            return (models + [f / n for f in models for n in ("metrics.json", "config.yaml")] + scored
+                    + [self.text_results(b) for b in p.budgets or [None]] + [self.results / "finetune" / "table.md"])
         return []
+
+    def reads(self, stage: Stage) -> list[str]:
+        """The earlier stages whose outputs the stage reads: their recorded fingerprints are part of its own, so a
+        rerun upstream reruns it too."""
+        models = [s.name for s in self.stages if s.model]
+        earlier = [s.name for s in self.stages[:self.stages.index(stage)]]  # a kind not listed: every earlier stage
+        teachers = {self.model_dir(s.model): s.name for s in self.stages if s.model}
+        return {"data": [], "clean": ["data"], "tokenizer": ["clean"], "train": ["clean", "tokenizer"],
+                "distill": ["clean", "tokenizer"] + [teachers[f] for f in self.teachers_of(stage)] if
+                stage.kind == "distill" else [],
+                "text": ["clean"] + [s.name for s in self.stages if s.model and s.budget is stage.budget],
+                "eval": ["data"] + models,
+                "finetune": ["data"] + [s.name for s in self.stages if s.model and s.model in self.students()],
+                "report": earlier}.get(stage.kind, earlier)  # the report: every figure and run time
+
+    def digest(self, name: str) -> str:
+        """A short hash of the stage's recorded fingerprint (chained: it holds its own upstream digests)."""
+        rec = self.recorded(self.by_name[name])
+        if rec is None:
+            return "never finished"
+        rec.pop("seconds", None)
+        return hashlib.sha256(json.dumps(rec, sort_keys=True).encode()).hexdigest()[:16]
 
     def _hash(self, path: Path) -> str:
         """Content hash of a file, or of a model folder's weights; cached by (size, mtime) within the run."""
@@ -300,11 +330,13 @@ class Plan:
             settings = {"seq_length": self.text_seq_length(), "share": self.p.dev_text_share,
                         "scorers": sorted(self.scorers(stage))}
         if stage.kind == "report":
-            settings = {"seeds": self.p.seeds, "ablations": sorted(self.p.ablations), "results_file": self.p.results_file,
-                        "results_section": self.p.results_section, "budgets": [to_dict(b) for b in self.p.budgets or []], "teacher_seeds": self.p.teacher_seeds}
-        inputs = {str(f.relative_to(self.work) if f.is_relative_to(self.work) else f): self._hash(f)
-                  for f in self.inputs(stage)}
-        return {"settings": json.loads(json.dumps(settings, default=str)), "inputs": inputs}
+            settings = {"seeds": self.p.seeds, "ablations": sorted(self.p.ablations),
+                        "results_file": self.p.results_file, "results_section": self.p.results_section,
+                        "budgets": [to_dict(b) for b in self.p.budgets or []], "teacher_seeds": self.p.teacher_seeds,
+                        "command": self.command}
+        inputs = {self.rel(f): self._hash(f) for f in self.inputs(stage)}
+        return {"settings": json.loads(json.dumps(settings, default=str)), "inputs": inputs,
+                "upstream": {n: self.digest(n) for n in self.reads(stage)}}
 
     def marker(self, stage: Stage, suffix: str = "") -> Path:
         return self.work / ".done" / (stage.name + suffix)
@@ -332,6 +364,9 @@ class Plan:
             if old["inputs"].get(k) != new["inputs"].get(k):
                 out.append(f"input {k} " + ("is new" if k not in old["inputs"] else "is gone" if k not in new["inputs"]
                                              else "changed"))
+        if "upstream" in old:  # absent: recorded before stages were chained (main() upgrades such a record)
+            out += [f"{k} " + ("is new" if k not in old["upstream"] else "reran") for k in sorted(new["upstream"])
+                    if old["upstream"].get(k) != new["upstream"][k]]
         return out
 
 
@@ -404,12 +439,17 @@ def summarize(plan: Plan):
     print(f"report: {plan.results / 'RESULTS.md'}" + (f" and {plan.p.results_file}" if plan.p.results_file else "")
           + f"\nplot:   {png}")
     ft = plan.results / "finetune" / "table.md"
-    if ft.is_file():
+    if plan.finetune_data is not None and ft.is_file():  # not an earlier run's table when this one has no tasks
         print(f"\nfine-tuning ({ft}):\n{ft.read_text()}")
 
 
 # ----------------------------------------------------------------------------------------------------------------------
 # the command line
+
+
+def reasons(why: list[str], most: int = 8) -> str:
+    """Why a stage runs, in one line: the first ``most`` reasons and how many more (a report reads hundreds of files)."""
+    return "; ".join(why[:most]) + (f"; and {len(why) - most} more" if len(why) > most else "")
 
 
 def main(argv=None) -> int:
@@ -445,26 +485,35 @@ def main(argv=None) -> int:
         stages = plan.stages
     forced = {s.name for s in stages} if (args.only or args.start) else set()
     total = time.time()
+    reruns = set()  # the stages run (or, dry, that would run) so far
     for i, stage in enumerate(stages, 1):
         cfg = configs[stage.name]
-        fp = plan.fingerprint(stage, cfg)
-        why = ["forced"] if stage.name in forced else plan.changes(plan.recorded(stage), fp)
+        fp, old = plan.fingerprint(stage, cfg), plan.recorded(stage)
+        why = ["forced"] if stage.name in forced else plan.changes(old, fp)
+        if old is not None and "upstream" not in old and stage.kind in ("finetune", "report") and not why:
+            why = ["recorded before results named their sources"]  # its results may be an earlier model's
+        # dry, an earlier stage that would rerun will record a new fingerprint: the stages that read it rerun too
+        ahead = [f"{u} reruns" for u in plan.reads(stage) if u in reruns] if args.dry_run else []
+        why += ahead
         head = f"== [{i}/{len(stages)}] {stage.name}"
         if not why:
+            if old is not None and "upstream" not in old and not args.dry_run:
+                plan.mark(stage, {**fp, **{k: v for k, v in old.items() if k == "seconds"}})  # chained from now on
             print(f"{head}: done already, skipped")
             continue
+        reruns.add(stage.name)
         folder = plan.model_dir(stage.model) if stage.model else None
         # a training stage killed midway with the same settings and inputs resumes its checkpoints; otherwise an
         # earlier model in its folder is moved aside, never deleted
-        started = stage.name not in forced and not plan.changes(plan.recorded(stage, ".started"), fp)
+        started = stage.name not in forced and not ahead and not plan.changes(plan.recorded(stage, ".started"), fp)
         action = ""
         if folder is not None and folder.exists():
             action = ("resume" if not is_finished(folder) else "record") if started else "move aside"
         if args.dry_run:
             print(f"{head}: would {'run' if not action else action + ' and run' if action != 'record' else 'record'}"
-                  f" ({'; '.join(why)})")
+                  f" ({reasons(why)})")
             continue
-        print(f"\n{head} ({'; '.join(why)}) " + "=" * 40, flush=True)
+        print(f"\n{head} ({reasons(why)}) " + "=" * 40, flush=True)
         start = time.time()
         if action == "move aside":
             print(f"moved the earlier {stage.model} to {move_aside(folder)}")
@@ -486,8 +535,6 @@ def main(argv=None) -> int:
         seconds = float(spent.read_text()) if spent.is_file() else time.time() - start
         plan.mark(stage, {**fp, "seconds": round(seconds, 1)})
         print(f"== {stage.name} finished in {time.time() - start:.0f} s (total {time.time() - total:.0f} s)", flush=True)
-    if args.dry_run:
-        print("(a stage that reruns can change its outputs; the stages that read them then rerun too)")
     return 0
 
 

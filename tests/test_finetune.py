@@ -257,6 +257,80 @@ def test_killed_task_resumes_and_finished_tasks_are_skipped(tmp_path, task_data,
     assert again == r
 
 
+def test_a_result_is_reused_only_for_the_same_model_data_and_settings(tmp_path, task_data, random_models, capsys):
+    """A result is keyed by what it was computed from, not by its name: another model under the same name, changed task
+    files or a changed setting redo it (the earlier result moved aside, byte for byte); the same source reuses it."""
+    settings = ["--tasks", "synthetic_cola", "finetune.precision=fp32", "finetune.logging_steps=10",
+                "finetune.per_task.synthetic_cola={lr: 1e-3, batch_size: 32, num_epochs: 0.2, eval_steps: 5}"]
+    run = lambda out, data, *args: finetune.main(["--config", str(ROOT / "config" / "finetune.yaml"), *settings,
+                                                  f"finetune.output_dir={out}", f"finetune.data_dir={data}", *args])
+    out, result = tmp_path / "out", tmp_path / "out" / "m" / "synthetic_cola.json"
+    assert run(out, task_data, "--model", f"m={random_models['llama']}") == 0
+    first = result.read_bytes()
+    assert run(out, task_data, "--model", f"m={random_models['llama']}") == 0
+    assert "m / synthetic_cola: done already" in capsys.readouterr().out and result.read_bytes() == first
+    assert run(out, task_data, "--model", f"m={random_models['gpt2']}") == 0  # m is another model now
+    log = capsys.readouterr().out
+    assert f"{result} was computed from a different model_dir, weights: moved to {result}.old-1, redoing" in log
+    assert (out / "m" / "synthetic_cola.json.old-1").read_bytes() == first
+    assert run(tmp_path / "fresh", task_data, "--model", f"m={random_models['gpt2']}") == 0
+    fresh = json.loads((tmp_path / "fresh" / "m" / "synthetic_cola.json").read_text())
+    redone = json.loads(result.read_text())
+    assert redone["value"] == fresh["value"] and redone["history"] == fresh["history"]
+    assert redone["source"]["model_dir"] == str(Path(random_models["gpt2"]).resolve())
+    assert (out / "table.md").read_text() == (tmp_path / "fresh" / "table.md").read_text()
+    # the task's files and its settings are part of the source too
+    data = tmp_path / "data"
+    synthetic_tasks.write_tasks(data, seed=0, n_train=800, n_validation=200)
+    with open(data / "synthetic_cola" / "validation.jsonl", "a") as fh:
+        fh.write(json.dumps({"sentence": "The dog sees a cat.", "label": 1}) + "\n")
+    assert run(out, data, "--model", f"m={random_models['gpt2']}") == 0
+    assert "computed from a different task_files: moved to" in capsys.readouterr().out
+    assert json.loads(result.read_text())["validation_examples"] == 201
+    assert run(out, data, "--model", f"m={random_models['gpt2']}", "finetune.per_task.synthetic_cola.lr=2e-3") == 0
+    assert "computed from a different settings.lr: moved to" in capsys.readouterr().out
+    assert sorted(p.name for p in (out / "m").iterdir()) == ["synthetic_cola.json"] + [
+        f"synthetic_cola.json.old-{n}" for n in (1, 2, 3)]
+
+
+def test_checkpoints_of_another_model_are_moved_aside_not_resumed(tmp_path, task_data, random_models):
+    from transformers import TrainerCallback
+
+    class Kill(TrainerCallback):
+        def on_step_end(self, args, state, control, **kw):
+            if state.global_step == 5:
+                raise KeyboardInterrupt
+
+    # 8 steps: 0.28 x 25 batches is 7.000...01 in floats
+    per_task = {"synthetic_cola": {"lr": 1e-3, "batch_size": 32, "num_epochs": 0.28, "eval_steps": 2}}
+    with pytest.raises(KeyboardInterrupt):
+        finetune.run(ft_config(tmp_path, task_data, {"m": random_models["llama"]}, per_task=per_task),
+                     callbacks=[Kill()])
+    ckpts = tmp_path / "results" / "checkpoints" / "m" / "synthetic_cola"
+    saved = {p.relative_to(ckpts): p.read_bytes() for p in ckpts.rglob("*") if p.is_file()}
+    assert (ckpts / "checkpoint-4").is_dir()
+    r = finetune.run(ft_config(tmp_path, task_data, {"m": random_models["gpt2"]}, per_task=per_task))["m"]
+    assert r["synthetic_cola"]["resumed_from"] is None and r["synthetic_cola"]["global_step"] == 8
+    old = ckpts.with_name("synthetic_cola.old-1")
+    assert {p.relative_to(old): p.read_bytes() for p in old.rglob("*") if p.is_file()} == saved
+
+
+def test_two_models_under_one_name_are_refused_before_anything_is_written(tmp_path, task_data, random_models, capsys):
+    out = tmp_path / "out"
+    base = ["--config", str(ROOT / "config" / "finetune.yaml"), "--tasks", "synthetic_cola",
+            f"finetune.data_dir={task_data}", f"finetune.output_dir={out}"]
+    (out / "a").mkdir(parents=True)
+    (out / "a" / "synthetic_cola.json").write_text('{"model": "a", "task": "synthetic_cola", "value": 0.5}\n')
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    err = _error(capsys, base + ["--model", f"a={random_models['llama']}", "--model", f"a={random_models['gpt2']}"])
+    assert err == (f"error: --model a={random_models['llama']} and --model a={random_models['gpt2']} are both named "
+                   "'a': one result would overwrite the other; rename one")
+    err = _error(capsys, base + ["--model", f"a b={random_models['llama']}", "--model", f"A_b={random_models['gpt2']}"])
+    assert err == ("error: finetune.models: 'a b' and 'A_b' write the same result folder 'A_b'; one result would "
+                   "overwrite the other; rename one")
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # data layouts and errors
 

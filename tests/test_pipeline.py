@@ -108,15 +108,87 @@ def test_fingerprints_follow_meaning_not_text(tmp_path, capsys):
     clean_yaml.write_text(clean_yaml.read_text() + "# a harmless comment\n")
     assert "done already" in dry()["clean"]
     out = dry("pipeline.stage_overrides.clean=[clean.passthrough_unknown=true]")
-    assert "clean.passthrough_unknown: False -> True" in out["clean"] and "done already" in out["tokenizer"]
+    assert "clean.passthrough_unknown: False -> True" in out["clean"]
+    assert out["tokenizer"].endswith("would run (clean reruns)")  # its input, the cleaned text, is rebuilt first
     raw = tmp_path / "work" / "synthetic" / "babylm_10M" / "aochildes.train"
     before = {p: p.read_bytes() for p in (tmp_path / "work").rglob("*") if p.is_file()}
     raw.write_text(raw.read_text() + "one more line .\n")
     out = dry()
     assert "input synthetic/babylm_10M/aochildes.train changed" in out["clean"], out["clean"]
-    assert "done already" in out["tokenizer"]  # its input is the cleaned text, not rebuilt yet
+    assert out["tokenizer"].endswith("would run (clean reruns)") and "would run" in out["teacher1"]
     after = {p: p.read_bytes() for p in (tmp_path / "work").rglob("*") if p.is_file()}
     assert {p: b for p, b in after.items() if p != raw} == {p: b for p, b in before.items() if p != raw}  # dry: no writes
+
+
+def test_dry_run_lists_exactly_what_reruns_and_the_rerun_equals_a_fresh_run(tmp_path, monkeypatch, capsys):
+    """Issue 23: a raw file changes, then one stage's lr. --dry-run names exactly the stages the real run then runs
+    (every stage downstream of a change, with the reason), and RESULTS.md and the fine-tuning table after the reruns
+    equal those of a fresh run of the same inputs in a new work dir (RESULTS.md less its run-time lines)."""
+    def pipeline(folder, *args) -> dict[str, str]:
+        """Run in ``folder`` (the same relative paths, so the same command line, in both work dirs); {stage: line}."""
+        monkeypatch.chdir(folder)
+        assert run_pipeline.main(["--config", "pipeline.yaml", *args]) == 0
+        lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("== [")]
+        return {line.split("] ")[1].split(" ")[0].rstrip(":"): line for line in lines}
+
+    ran = lambda out: {s for s, line in out.items() if not line.endswith("done already, skipped")}
+    data = yaml.safe_load(tiny_pipeline_yaml(tmp_path).read_text())
+    data["pipeline"]["work_dir"] = "work"
+    # fine-tuning long enough that its MCC tells the models apart (0.0 for each after the usual 4 steps)
+    data["pipeline"]["stage_overrides"]["finetune"] = [
+        "finetune.per_task.synthetic_cola={lr: 1e-2, batch_size: 32, num_epochs: 0.3, eval_steps: 4}",
+        "finetune.precision=fp32"]
+    for run in ("a", "b"):
+        (tmp_path / run).mkdir()
+        (tmp_path / run / "pipeline.yaml").write_text(yaml.safe_dump(data))
+    a = tmp_path / "a"
+    pipeline(a)
+    raw = Path("work/synthetic/babylm_10M/aochildes.train")
+    change_raw = lambda: raw.write_text(raw.read_text() + "the dog sees the cat .\n")
+    change_raw()
+    dry = pipeline(a, "--dry-run")
+    stages = [s.name for s in run_pipeline.Plan(load_config(PipelineConfig, a / "pipeline.yaml").pipeline).stages]
+    assert ran(dry) == set(stages) - {"data"}, dry
+    assert dry["tokenizer"].endswith("would run (clean reruns)")
+    assert dry["teacher1"].endswith("would move aside and run (clean reruns; tokenizer reruns)")
+    assert ran(pipeline(a)) == ran(dry)
+    assert ran(pipeline(a, "--dry-run")) == set()  # and now all is done
+    # one stage's lr, shown in the report's model table
+    data["pipeline"]["stage_overrides"]["student"].append("training.lr=0.001")
+    for run in ("a", "b"):
+        (tmp_path / run / "pipeline.yaml").write_text(yaml.safe_dump(data))
+    dry = pipeline(a, "--dry-run")
+    assert ran(dry) == {"student", "text", "eval", "finetune", "report"}, dry
+    assert "training.lr: 0.003 -> 0.001" in dry["student"] and dry["report"].endswith("would run (student reruns; "
+                                                                                     "text reruns; eval reruns; "
+                                                                                     "finetune reruns)")
+    assert ran(pipeline(a)) == ran(dry)
+    # a fresh run in a new work dir, of the same inputs: the synthetic data, then the same raw change
+    pipeline(tmp_path / "b", "--only", "data")
+    change_raw()
+    assert ran(pipeline(tmp_path / "b")) == set(stages) - {"data"}
+    def timeless(rep):  # less the run times: the "- time:" line and the stage-minutes table, up to its blank line
+        head, times = rep.split("- time: ", 1)
+        return head + times.split("\n\n", 2)[2]
+
+    rep = {r: (tmp_path / r / "work" / "results" / "RESULTS.md").read_text() for r in ("a", "b")}
+    assert timeless(rep["a"]) == timeless(rep["b"]) and "| stages | minutes |" not in timeless(rep["a"])
+    assert "## Models" in timeless(rep["a"])
+    row = next(line for line in rep["a"].splitlines() if line.startswith("| student | llama |"))
+    assert row.endswith("| 0.001 |"), row
+    ft = {r: (tmp_path / r / "work" / "results" / "finetune" / "table.md").read_text() for r in ("a", "b")}
+    assert ft["a"] == ft["b"] and "| Synth. CoLA (MCC) |" in ft["a"] and "| 0.0 |" not in ft["a"], ft["a"]
+    # stage records written before stages were chained: trusted where their direct inputs match and upgraded, except
+    # fine-tuning (its results were keyed by name then) and the report (it fingerprinted nothing it read)
+    for marker in (a / "work" / ".done").glob("[!.]*"):
+        if "." not in marker.name:
+            rec = json.loads(marker.read_text())
+            del rec["upstream"]
+            marker.write_text(json.dumps(rec))
+    dry = pipeline(a, "--dry-run")
+    assert ran(dry) == {"finetune", "report"} and "recorded before results named their sources" in dry["finetune"]
+    assert ran(pipeline(a)) == {"finetune", "report"} and ran(pipeline(a, "--dry-run")) == set()
+    assert (a / "work" / "results" / "finetune" / "table.md").read_text() == ft["b"]
 
 
 def test_a_finished_model_is_moved_aside_never_deleted(tmp_path, capsys):
