@@ -15,6 +15,11 @@ file's name and contents: change a corpus file or the tokenizer and the cache is
 concatenated as they are), ``<s>`` before each line or file, ``</s>`` after each line or file.
 ``share`` (``data.train_share``, train split only): keep the first share of each file's lines, so a subset keeps
 every source in its proportion and its text contiguous (1.0, the paper: everything).
+
+``data.curriculum`` (paper appendix B) orders the train files in buckets of sources: the stream is the files bucket by
+bucket, and stage s trains ``training.num_epochs`` epochs on the chunks of its first s buckets. The whole curriculum is
+one sequence of chunk indices (each epoch a permutation drawn from seed, stage and epoch alone) that the Trainer reads
+sequentially, so the chunk at any step, and a resume from any checkpoint, are the same on every run.
 """
 
 from __future__ import annotations

@@ -147,3 +147,22 @@ def test_readability_ranks_plain_text_first(tmp_path, capsys):
     assert clean_data.readability_sample(tmp_path / "aochildes.train", 100).count("\n") == 19  # 20 runs of one line
     assert config.run_cli(clean_data.main, ["--readability", str(tmp_path / "nope")]) == 2
     assert "no <source>.train / .dev / .test files to rank" in capsys.readouterr().err
+
+
+def test_distillation_with_a_curriculum_caches_each_chunk_once(tmp_path, tiny_corpus, tiny_tokenizer_dir):
+    import distill_train
+    from conftest import save_random_model
+
+    teachers = [save_random_model(tmp_path / "t", "llama", tiny_tokenizer_dir, seed=1)]
+    over = ["data.curriculum=switchboard | aochildes", "distillation.teacher_cache=true",
+            "training.load_best_model_at_end=false"]
+    cfg = tiny_run_config(tmp_path, tiny_corpus, tiny_tokenizer_dir, distill_teachers=teachers, overrides=over)
+    metrics = distill_train.run(cfg)
+    train_ds, _ = trainer_setup.build_datasets(cfg.data, seed=0, verbose=False)
+    steps = math.ceil(len(train_ds) / 8)
+    assert metrics["global_step"] == steps
+    # every training batch and both evaluations (stage 1's end, stage 2's end; 2 batches each) read from the cache
+    assert metrics["cache_misses"] == 0 and metrics["cache_hits"] == steps + 2 * 2
+    (entry,) = (tmp_path / "cache" / "teacher").glob("train-*")
+    assert json.loads((entry / "meta.json").read_text())["chunks"] == train_ds.epoch_ends[-1][2] - \
+        train_ds.epoch_ends[0][2]  # stage 2's chunks, each once (stage 1's are among them)
