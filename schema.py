@@ -155,7 +155,7 @@ class TrainingSection:
     passthrough_key = "hf_args"  # build() puts the other keys here, after check_passthrough
 
     output_dir: str = field(help="model, tokenizer, config.yaml, metrics.json and checkpoints go here")
-    num_epochs: float = field(6.0, help="passes over the training chunks")
+    num_epochs: float = field(6.0, help="passes over the training chunks (with data.curriculum: per stage)")
     max_steps: int = field(-1, help="stop after this many optimizer steps (-1: use num_epochs)")
     batch_size: int = field(32, help="global batch in sequences per optimizer step")
     per_device_batch_size: int | None = field(None, help="micro-batch per device; gradient accumulation makes up the "

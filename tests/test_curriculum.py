@@ -16,7 +16,7 @@ import schema
 import train
 import trainer_setup
 from babylm_dataset import curriculum_dataset, encode_files
-from conftest import make_lines, tiny_run_config
+from conftest import Killed, kill_at, make_lines, tiny_run_config
 
 
 def data_section(train_dir, tok, tmp_path, curriculum, seq=16):
@@ -66,23 +66,6 @@ def test_curriculum_stages_add_buckets_in_order(tmp_path, tiny_tokenizer_dir):
 
 
 def test_resume_in_the_middle_of_a_stage_matches_an_uninterrupted_run(tmp_path, tiny_corpus, tiny_tokenizer_dir):
-    from transformers import TrainerCallback
-
-    class Killed(Exception):
-        pass
-
-    class KillAt(TrainerCallback):
-        def __init__(self, k):
-            self.k = k
-
-        def on_step_end(self, args, state, control, **kw):
-            if state.global_step == self.k:
-                control.should_save = True
-
-        def on_save(self, args, state, control, **kw):
-            if state.global_step == self.k:
-                raise Killed
-
     over = ["data.curriculum=switchboard | aochildes", "training.load_best_model_at_end=false",
             "training.save_total_limit=10"]
     full_cfg = tiny_run_config(tmp_path / "full", tiny_corpus, tiny_tokenizer_dir, overrides=over)
@@ -101,7 +84,7 @@ def test_resume_in_the_middle_of_a_stage_matches_an_uninterrupted_run(tmp_path, 
     k = (steps[0] + steps[1]) // 2  # killed in the middle of stage 2
     part_cfg = tiny_run_config(tmp_path / "part", tiny_corpus, tiny_tokenizer_dir, overrides=over)
     with pytest.raises(Killed):
-        train.run(part_cfg, callbacks=[KillAt(k)])
+        train.run(part_cfg, callbacks=[kill_at(k)])
     assert trainer_setup.checkpoints_in(part_cfg.training.output_dir)[-1].name == f"checkpoint-{k}"
     resumed = train.run(part_cfg, resume=True)
     part_out = Path(part_cfg.training.output_dir)
