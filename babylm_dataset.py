@@ -15,6 +15,11 @@ file's name and contents: change a corpus file or the tokenizer and the cache is
 concatenated as they are), ``<s>`` before each line or file, ``</s>`` after each line or file.
 ``share`` (``data.train_share``, train split only): keep the first share of each file's lines, so a subset keeps
 every source in its proportion and its text contiguous (1.0, the paper: everything).
+
+``data.curriculum`` (paper appendix B) orders the train files in buckets of sources: the stream is the files bucket by
+bucket, and stage s trains ``training.num_epochs`` epochs on the chunks of its first s buckets. The whole curriculum is
+one sequence of chunk indices (each epoch a permutation drawn from seed, stage and epoch alone) that the Trainer reads
+sequentially, so the chunk at any step, and a resume from any checkpoint, are the same on every run.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +37,7 @@ from torch.utils.data import Dataset
 
 from config import UserError
 from files import write_atomic
+from mrclean import SAME_SOURCE
 from tokenizer import tokenizer_fingerprint
 
 SPLIT_SUFFIXES = (".train", ".dev", ".test")
@@ -94,9 +101,10 @@ def encode_files(files, tokenizer_dir, separator: str = "none", every: str = "li
 
 
 def load_split_ids(folder, tokenizer_dir, cache_dir="cache", separator: str = "none", every: str = "lines",
-                   verbose: bool = True, share: float = 1.0):
-    """Token ids of a split folder, from the cache when it matches, else encoded and cached (atomically)."""
-    files = split_files(folder)
+                   verbose: bool = True, share: float = 1.0, files=None):
+    """Token ids of a split folder (or of ``files``, a list of its files, in that order), from the cache when it
+    matches, else encoded and cached (atomically)."""
+    files = split_files(folder) if files is None else files
     key = token_cache_key(files, tokenizer_dir, separator, every, share)
     path = Path(cache_dir) / f"{Path(folder).name}-{key}.npy"
     if path.is_file():
@@ -147,6 +155,13 @@ class ChunkDataset(Dataset):
     def __len__(self):
         return len(self.indices)
 
+    def distinct(self) -> "ChunkDataset":
+        """The same chunks, each once, in index order (what the teacher cache must hold); ``self`` when already so."""
+        idx = np.unique(self.indices)
+        if np.array_equal(idx, self.indices):
+            return self
+        return ChunkDataset(self.ids, self.seq_length, self.random_offset, self.seed, idx, self.return_index)
+
     def __getitem__(self, i):
         start = int(self.indices[i]) * self.seq_length
         if self.random_offset:
@@ -165,8 +180,75 @@ def eval_subset(n_chunks: int, n_samples: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n_chunks, size=n_samples, replace=False))
 
 
-def build_datasets(data, seed: int = 42, verbose: bool = True):
-    """Train and eval ``ChunkDataset`` from a ``DataSection``."""
+def curriculum_files(data, warn) -> list[list[Path]]:
+    """The train files of each ``data.curriculum`` bucket, in order. A name matches a file's source (its name up to
+    the first dot; the 2024 names ``childes`` / ``simple_wiki`` match the 2023 ones). Sources without a file, buckets
+    left with none and train files in no bucket are warned about; a curriculum that matches no file is an error."""
+    canon = lambda name: SAME_SOURCE.get(name, name)  # noqa: E731
+    files = {canon(f.name.split(".", 1)[0]): f for f in split_files(data.train_dir) if f.suffix == ".train"}
+    stages, notes = [], []
+    for i, bucket in enumerate(data.buckets(), 1):
+        missing = [n for n in bucket if canon(n) not in files]
+        if len(missing) == len(bucket):
+            notes.append(f"data.curriculum bucket {i} ({' '.join(bucket)}) has no train file in {data.train_dir}: "
+                         "the stage is skipped")
+            continue
+        if missing:
+            notes.append(f"data.curriculum bucket {i}: no train file for {', '.join(missing)} in {data.train_dir}; "
+                         "skipped")
+        stages.append([files[canon(n)] for n in bucket if n not in missing])
+    if not stages:
+        raise UserError(f"data.curriculum {data.curriculum!r} names no train file of {data.train_dir} (it holds "
+                        f"{', '.join(sorted(files))}); name those sources, or set data.curriculum null")
+    used = {f for stage in stages for f in stage}
+    notes += [f"{f}: in no data.curriculum bucket, so never trained on; add its source to a bucket to use it"
+              for f in sorted(set(files.values()) - used)]
+    for note in notes:
+        warn(note)
+    return stages
+
+
+def curriculum_order(stage_chunks, epochs: float, seed: int) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
+    """The whole curriculum as one sequence of chunk indices: for stage s (its chunks are 0..stage_chunks[s]-1, the
+    stream of buckets 1..s) and each of its ``epochs`` (a fraction: the first part of a last permutation), a
+    permutation drawn from (seed, s, epoch) alone, so any position in the sequence, and a resume from it, is
+    reproducible. Also [(stage, epoch, end)]: where each epoch ends in the sequence (exclusive)."""
+    parts, ends, total = [], [], 0
+    for s, n in enumerate(stage_chunks):
+        for e in range(math.ceil(epochs)):
+            perm = np.random.default_rng([seed, s, e]).permutation(n)
+            take = n if e + 1 <= epochs else round((epochs - e) * n)
+            parts.append(perm[:take])
+            total += take
+            ends.append((s, e, total))
+    return np.concatenate(parts), ends
+
+
+def curriculum_dataset(data, seed: int, epochs: float, verbose: bool = True, warn=None) -> ChunkDataset:
+    """The training chunks in curriculum order (see ``curriculum_order``): the train files are concatenated bucket by
+    bucket, so stage s trains on the chunks of the stream's first s buckets (a chunk across a bucket boundary joins
+    the later stage). The Trainer reads it sequentially; ``.stages`` and ``.epoch_ends`` describe it."""
+    warn = warn or (lambda msg: print(f"warning: {msg}", file=sys.stderr))
+    stages = curriculum_files(data, warn)
+    parts = [load_split_ids(data.train_dir, data.tokenizer_dir, data.cache_dir, data.separator, data.separator_every,
+                            verbose, data.train_share, files=files) for files in stages]
+    tokens = np.cumsum([len(p) for p in parts])
+    stage_chunks = [int(n) // data.seq_length - (1 if data.random_offset else 0) for n in tokens]
+    if stage_chunks[0] <= 0:
+        raise UserError(f"data.curriculum: bucket 1 ({', '.join(f.name for f in stages[0])}) has {tokens[0]} tokens, "
+                        f"fewer than one chunk of data.seq_length {data.seq_length}; add sources to the first bucket")
+    order, ends = curriculum_order(stage_chunks, epochs, seed)
+    ds = ChunkDataset(np.concatenate(parts), data.seq_length, data.random_offset, seed=seed, indices=order)
+    ds.stages, ds.epoch_ends = [[f.name.split(".", 1)[0] for f in files] for files in stages], ends
+    if verbose:
+        for s, files in enumerate(ds.stages):
+            print(f"curriculum stage {s + 1}: +{' '.join(files)}: {stage_chunks[s]:,} chunks x {epochs:g} epochs")
+    return ds
+
+
+def build_datasets(data, seed: int = 42, verbose: bool = True, epochs: float = 1.0):
+    """Train and eval ``ChunkDataset`` from a ``DataSection``; with ``data.curriculum`` the train set is the whole
+    curriculum, ``epochs`` per stage (the eval set is the dev split, all sources, either way)."""
     if Path(data.train_dir).resolve() == Path(data.dev_dir).resolve():
         raise UserError(f"data.train_dir and data.dev_dir are the same folder ({data.train_dir}); the eval set must be "
                         "held out")
@@ -174,11 +256,14 @@ def build_datasets(data, seed: int = 42, verbose: bool = True):
     if held_out:
         raise UserError(f"{held_out[0]}: held-out ({held_out[0].suffix}) file in data.train_dir; train on *.train "
                         "files only")
-    train_ids = load_split_ids(data.train_dir, data.tokenizer_dir, data.cache_dir, data.separator, data.separator_every,
-                               verbose, data.train_share)
+    if data.curriculum is not None:
+        train = curriculum_dataset(data, seed, epochs, verbose)
+    else:
+        train_ids = load_split_ids(data.train_dir, data.tokenizer_dir, data.cache_dir, data.separator,
+                                   data.separator_every, verbose, data.train_share)
+        train = ChunkDataset(train_ids, data.seq_length, data.random_offset, seed=seed)
     dev_ids = load_split_ids(data.dev_dir, data.tokenizer_dir, data.cache_dir, data.separator, data.separator_every,
-                               verbose)
-    train = ChunkDataset(train_ids, data.seq_length, data.random_offset, seed=seed)
+                             verbose)
     n_dev = len(dev_ids) // data.seq_length
     if n_dev == 0:
         raise UserError(f"{data.dev_dir}: {len(dev_ids)} tokens, fewer than one chunk of data.seq_length "

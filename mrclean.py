@@ -326,6 +326,7 @@ CLEANERS: dict[str, Callable[[str], str]] = {
     "childes": clean_aochildes,
     "simple_wiki": clean_simple_wikipedia,
 }
+SAME_SOURCE = {"childes": "aochildes", "simple_wiki": "simple_wikipedia"}  # a 2024 name -> its 2023 name
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -67,9 +67,28 @@ class DataSection:
     train_share: float = field(1.0, help="train on the first share of each train file's lines, 0 < share <= 1 (paper: "
                                          "1, all; a documented subset that fits a compute budget, every source kept "
                                          "in proportion); the dev split is never cut")
+    curriculum: str | None = field(
+        None, help="curriculum learning (paper appendix B; null: off, all files shuffled together): buckets of "
+                   "sources separated by |, e.g. 'aochildes | open_subtitles | switchboard cbt qed children_stories "
+                   "bnc_spoken | simple_wikipedia gutenberg | wikipedia' (config/cpu-curriculum.yaml); "
+                   "training.num_epochs epochs on bucket 1, then as many on buckets 1-2, and so on; a source without a "
+                   "train file is skipped with a warning; `clean_data.py --readability DIR` proposes an order")
     cache_dir: str = field("cache", help="token-id cache, keyed by tokenizer and file contents")
 
+    def buckets(self) -> list[list[str]]:
+        """data.curriculum as a list of buckets, each a list of source names ([] when off)."""
+        return [b.split() for b in self.curriculum.split("|")] if self.curriculum is not None else []
+
     def __post_init__(self):
+        buckets = self.buckets()
+        if any(not b for b in buckets):
+            raise ConfigError("data.curriculum", f"{self.curriculum!r} has an empty bucket; separate buckets of "
+                                                 "source names by single | (e.g. 'aochildes | cbt switchboard')")
+        names = [n for b in buckets for n in b]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ConfigError("data.curriculum", f"{twice[0]} is in more than one bucket; name each source once "
+                                                 "(buckets are cumulative: a source stays in every later stage)")
         check_range("data", "train_share", self.train_share, 0, 1, lo_open=True)
         check_range("data", "seq_length", self.seq_length, 2, 1_000_000)
         check_range("data", "eval_samples", self.eval_samples, 1)
@@ -136,7 +155,7 @@ class TrainingSection:
     passthrough_key = "hf_args"  # build() puts the other keys here, after check_passthrough
 
     output_dir: str = field(help="model, tokenizer, config.yaml, metrics.json and checkpoints go here")
-    num_epochs: float = field(6.0, help="passes over the training chunks")
+    num_epochs: float = field(6.0, help="passes over the training chunks (with data.curriculum: per stage)")
     max_steps: int = field(-1, help="stop after this many optimizer steps (-1: use num_epochs)")
     batch_size: int = field(32, help="global batch in sequences per optimizer step")
     per_device_batch_size: int | None = field(None, help="micro-batch per device; gradient accumulation makes up the "

@@ -29,7 +29,7 @@ def run(cfg: TrainConfig, resume: bool = False, overwrite: bool = False, callbac
     t = cfg.training
     checkpoint = prepare_output_dir(cfg, resume, overwrite)  # before anything is written
     precision = resolve_precision(t.precision)
-    args = training_arguments(t, precision)
+    args = training_arguments(t, precision, curriculum=cfg.data.curriculum is not None)
     tokenizer = preflight(cfg, args)
     train_ds, eval_ds = load_datasets(cfg, args)
     set_seed(t.seed)
@@ -42,7 +42,7 @@ def run(cfg: TrainConfig, resume: bool = False, overwrite: bool = False, callbac
         save_config(cfg, t.output_dir)
     trainer = Trainer(model=model, args=args, data_collator=default_data_collator, train_dataset=train_ds,
                       eval_dataset=eval_ds, processing_class=tokenizer,
-                      callbacks=list(callbacks) + make_callbacks(t, tokenizer))
+                      callbacks=list(callbacks) + make_callbacks(t, tokenizer, train_ds))
     attach_callbacks(trainer)
     return train_and_finish(trainer, cfg, tokenizer, checkpoint, "pretraining", {"precision": precision})
 

@@ -21,7 +21,7 @@ import yaml
 from transformers import TrainingArguments
 
 from babylm_dataset import build_datasets
-from callbacks import BlimpCallback, EpochEndEvalCallback, SaveEveryMinutes, SaveOnInterrupt, StopOnNonFinite
+from callbacks import BlimpCallback, EpochEndEvalCallback, EvalAtSteps, SaveEveryMinutes, SaveOnInterrupt, StopOnNonFinite
 from config import UserError, add_config_args, describe, load_config, save_config, to_dict
 from files import write_atomic
 from models import build_model, count_parameters, weights_problem
@@ -127,7 +127,7 @@ def move_aside(folder) -> Path:
 
 
 # settings a resumed run must share with the run that wrote the checkpoints (anything else may change on resume)
-RESUME_MUST_MATCH = ("model", "data.seq_length", "data.tokenizer_dir", "distillation.teachers",
+RESUME_MUST_MATCH = ("model", "data.seq_length", "data.tokenizer_dir", "data.curriculum", "distillation.teachers",
                      "distillation.teacher_combine", "distillation.teacher_weights")
 
 
@@ -232,18 +232,21 @@ def check_logger_and_hub(t):
 # TrainingArguments, callbacks, data
 
 
-def training_arguments(t, precision: str, metric: str = "eval_loss") -> TrainingArguments:
+def training_arguments(t, precision: str, metric: str = "eval_loss", curriculum: bool = False) -> TrainingArguments:
     """``TrainingArguments`` from a ``TrainingSection``: our keys, then the passed-through options. Evaluation and a
-    checkpoint every epoch, plus every ``eval_steps`` steps when set (see ``EpochEndEvalCallback``)."""
+    checkpoint every epoch, plus every ``eval_steps`` steps when set (see ``EpochEndEvalCallback``). With a
+    ``curriculum`` the train set already holds every epoch in order: the Trainer reads it once, sequentially."""
     per_device, accum = batch_plan(t)
     strategy = "steps" if t.eval_steps else "epoch"
     options = dict(logging_steps=20, save_total_limit=2, load_best_model_at_end=True, run_name=Path(t.output_dir).name,
                    disable_tqdm=not sys.stderr.isatty() and bool(os.environ.get("CI")),
                    ddp_find_unused_parameters=False)  # every parameter gets a gradient; True costs a graph traversal
     options.update(t.hf_args)
+    if curriculum:
+        options["train_sampling_strategy"] = "sequential"
     try:
         return TrainingArguments(
-            output_dir=t.output_dir, num_train_epochs=t.num_epochs, max_steps=t.max_steps,
+            output_dir=t.output_dir, num_train_epochs=1 if curriculum else t.num_epochs, max_steps=t.max_steps,
             per_device_train_batch_size=per_device, per_device_eval_batch_size=per_device,
             gradient_accumulation_steps=accum, learning_rate=t.lr, lr_scheduler_type=t.lr_scheduler,
             warmup_steps=t.warmup_steps, weight_decay=t.weight_decay, bf16=precision == "bf16",
@@ -258,9 +261,12 @@ def training_arguments(t, precision: str, metric: str = "eval_loss") -> Training
                         "training keys it names") from None
 
 
-def make_callbacks(t, tokenizer) -> list:
+def make_callbacks(t, tokenizer, train_ds=None) -> list:
     """The run's callbacks; the last is the ``SaveOnInterrupt`` that ``train_and_finish`` reads."""
     callbacks = [StopOnNonFinite()]
+    if getattr(train_ds, "epoch_ends", None):  # a curriculum: evaluate and save where each of its epochs ends
+        steps = sorted({math.ceil(end / t.batch_size) for _, _, end in train_ds.epoch_ends})
+        callbacks.append(EvalAtSteps(steps[:-1]))  # the last is the Trainer's own epoch end
     if t.eval_steps:
         callbacks.append(EpochEndEvalCallback())
     if t.save_minutes:
@@ -291,7 +297,8 @@ def preflight(cfg, args):
 def load_datasets(cfg, args):
     """Train and eval datasets; under several processes the main one builds the token cache first."""
     with args.main_process_first(desc="tokenize", local=False):
-        return build_datasets(cfg.data, seed=cfg.training.seed, verbose=is_main_process())
+        return build_datasets(cfg.data, seed=cfg.training.seed, verbose=is_main_process(),
+                              epochs=cfg.training.num_epochs)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -313,7 +320,8 @@ def model_card(cfg, metrics: dict, kind: str) -> str:
         f"intermediate {m.intermediate_size or 4 * m.hidden_size}",
         f"- parameters: {metrics.get('parameters', 0):,}", "", "## Data", "",
         f"- train: `{d.train_dir}`; eval: {d.eval_samples} chunks of `{d.dev_dir}` (seed {d.eval_seed})",
-        f"- tokenizer: `{d.tokenizer_dir}`, sequence length {d.seq_length}, random offset {d.random_offset}", "",
+        f"- tokenizer: `{d.tokenizer_dir}`, sequence length {d.seq_length}, random offset {d.random_offset}",
+        *([f"- curriculum, {t.num_epochs:g} epochs per stage: `{d.curriculum}`"] if d.curriculum else []), "",
         "## Hyperparameters", "",
         f"- {t.num_epochs} epochs, batch {t.batch_size}, lr {t.lr}, {t.lr_scheduler} schedule, {t.warmup_steps} warm-up "
         f"steps, weight decay {t.weight_decay}, precision {metrics.get('precision')}, seed {t.seed}",

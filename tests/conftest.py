@@ -73,6 +73,26 @@ def tiny_run_config(tmp_path, corpus, tokenizer_dir, model_type="llama", overrid
     return config.load_config(cls, data=data, overrides=list(overrides))
 
 
+class Killed(Exception):
+    """Raised by KillAt."""
+
+
+def kill_at(k: int):
+    """A Trainer callback that saves a checkpoint at step k, then dies: what a kill after a checkpoint leaves."""
+    from transformers import TrainerCallback
+
+    class KillAt(TrainerCallback):
+        def on_step_end(self, args, state, control, **kw):
+            if state.global_step == k:
+                control.should_save = True
+
+        def on_save(self, args, state, control, **kw):
+            if state.global_step == k:
+                raise Killed
+
+    return KillAt()
+
+
 def save_random_model(folder, model_type, tokenizer_dir, seed=0, hidden=32):
     """A random-init causal LM saved with the tokenizer: a stand-in teacher."""
     import torch

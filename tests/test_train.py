@@ -14,7 +14,7 @@ import config
 import schema
 import train
 import trainer_setup
-from conftest import tiny_run_config
+from conftest import Killed, kill_at, tiny_run_config
 from models import build_model, count_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,29 +59,11 @@ def test_tiny_model_learns_and_loads_back(tmp_path, tiny_corpus, tiny_tokenizer_
 
 
 def test_resume_matches_uninterrupted_run(tmp_path, tiny_corpus, tiny_tokenizer_dir):
-    from transformers import TrainerCallback
-
-    class Killed(Exception):
-        pass
-
-    class KillAt(TrainerCallback):
-        """Save at step k, then die: what a kill after a checkpoint leaves behind."""
-
-        def __init__(self, k):
-            self.k = k
-
-        def on_step_end(self, args, state, control, **kw):
-            if state.global_step == self.k:
-                control.should_save = True
-
-        def on_save(self, args, state, control, **kw):
-            raise Killed
-
     k, over = 6, ["training.max_steps=12", "training.eval_steps=100", "training.load_best_model_at_end=false"]
     full = train.run(tiny_run_config(tmp_path / "full", tiny_corpus, tiny_tokenizer_dir, overrides=over))
     part_cfg = tiny_run_config(tmp_path / "part", tiny_corpus, tiny_tokenizer_dir, overrides=over)
     with pytest.raises(Killed):
-        train.run(part_cfg, callbacks=[KillAt(k)])
+        train.run(part_cfg, callbacks=[kill_at(k)])
     assert [p.name for p in trainer_setup.checkpoints_in(part_cfg.training.output_dir)] == [f"checkpoint-{k}"]
     with pytest.raises(config.UserError, match="pass --resume"):
         train.run(part_cfg)  # never starts over a folder that holds checkpoints
