@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from pathlib import Path
 from typing import Any, Literal
 
 from config import ConfigError, check_range, convert, field
@@ -357,6 +358,30 @@ class EvalSection:
         return e if isinstance(e, EnsembleSpec) else EnsembleSpec(models=list(e))
 
 
+@dataclasses.dataclass
+class GapSection:
+    model_dir: str = field(help="trained model folder (train.py's or distill_train.py's output); only read, never written")
+    output_dir: str = field(help="new folder for the post-trained model; must not exist yet")
+    text_dir: str = field("data/clean/babylm_10M", help="folder of cleaned text files whose chunks are ascended on "
+                                                        "(default: the train split: strict-small allows no other text, "
+                                                        "and the dev split is what every model is scored on)")
+    steps: int = field(15, help="gradient-ascent steps (GAP paper: at most 15; the Baby Llama paper: 15-100)")
+    batch_size: int = field(1, help="chunks per step (GAP paper: 1)")
+    lr: float = field(5e-5, help="Adam learning rate, constant (GAP paper: 5e-5)")
+    seq_length: int = field(128, help="tokens per chunk (the paper's students: 128)")
+    seed: int = field(0, help="draws the chunks (without replacement) from the text")
+    cache_dir: str = field("cache", help="token-id cache, shared with training")
+
+    def __post_init__(self):
+        check_range("gap", "steps", self.steps, 1)
+        check_range("gap", "batch_size", self.batch_size, 1)
+        check_range("gap", "lr", self.lr, 0, 1, lo_open=True)
+        check_range("gap", "seq_length", self.seq_length, 2)
+        if Path(self.output_dir).resolve() == Path(self.model_dir).resolve():
+            raise ConfigError("gap.output_dir", f"{self.output_dir} is the input model folder; GAP never touches its "
+                                                "input: give a new folder")
+
+
 # root schemas, one per stage script ----------------------------------------------------------------------------------
 
 
@@ -400,6 +425,11 @@ class DistillConfig(TrainConfig):
 @dataclasses.dataclass
 class EvalConfig:
     eval: EvalSection
+
+
+@dataclasses.dataclass
+class GapConfig:
+    gap: GapSection
 
 
 @dataclasses.dataclass

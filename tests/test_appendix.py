@@ -204,3 +204,47 @@ def test_bad_appendix_settings_are_one_line_errors(tmp_path, overrides, needle):
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 2 and len(lines) == 1 and needle in lines[0] and "Traceback" not in r.stderr, r.stderr
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# GAP
+
+
+def folder_digest(folder) -> dict:
+    return {str(p.relative_to(folder)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+            for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+
+
+def test_gap_raises_the_loss_and_leaves_the_input_alone(tmp_path, tiny_corpus, tiny_tokenizer_dir):
+    import gap
+    from transformers import AutoModelForCausalLM
+
+    cfg = tiny_run_config(tmp_path / "pre", tiny_corpus, tiny_tokenizer_dir, overrides=["training.max_steps=20"])
+    train.run(cfg)
+    src = Path(cfg.training.output_dir)
+    digest = folder_digest(src)
+    over = [f"gap.model_dir={src}", f"gap.output_dir={tmp_path / 'gap'}", f"gap.text_dir={tiny_corpus['train']}",
+            "gap.seq_length=32", "gap.steps=8", "gap.lr=1e-3", f"gap.cache_dir={tmp_path / 'cache'}"]
+    assert gap.main(["--config", str(ROOT / "config/gap.yaml"), *over]) == 0
+    metrics = json.loads((tmp_path / "gap" / "metrics.json").read_text())
+    assert metrics["loss_after"] > metrics["loss_before"] + 0.05, metrics
+    assert metrics["step_losses"][-1] > metrics["step_losses"][0]
+    model = AutoModelForCausalLM.from_pretrained(str(tmp_path / "gap"))
+    assert model.config.gap_steps == 8 and model.config.gap_from == str(src)
+    assert folder_digest(src) == digest  # byte-identical, not even rewritten
+    # the CEs gap.py reports are the saved models' on the chunks it drew (seed 0, without replacement)
+    from babylm_dataset import ChunkDataset, load_split_ids
+
+    chunks = ChunkDataset(load_split_ids(tiny_corpus["train"], src, tmp_path / "cache"), 32)
+    picks = np.random.default_rng(0).choice(len(chunks), size=8, replace=False)
+    ids = [chunks[int(i)]["input_ids"][None] for i in picks]
+    for folder, key in ((src, "loss_before"), (tmp_path / "gap", "loss_after")):
+        m = AutoModelForCausalLM.from_pretrained(str(folder)).eval()
+        with torch.no_grad():
+            assert np.mean([m(input_ids=x, labels=x).loss.item() for x in ids]) == pytest.approx(metrics[key], abs=1e-5)
+    assert (tmp_path / "gap" / "config.yaml").read_bytes() == (src / "config.yaml").read_bytes()
+    with pytest.raises(config.UserError, match="gap.output_dir .* exists; GAP writes a new folder"):
+        gap.main(["--config", str(ROOT / "config/gap.yaml"), *over])
+    with pytest.raises(config.UserError, match="gap.output_dir: .* is the input model folder"):
+        gap.main(["--config", str(ROOT / "config/gap.yaml"), *over, f"gap.output_dir={src}"])
+    assert folder_digest(src) == digest
