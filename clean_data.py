@@ -26,7 +26,6 @@ is idempotent (style ours): running it again on its own output changes no file.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -35,7 +34,7 @@ import sys
 import time
 from pathlib import Path
 
-from config import UserError, add_config_args, describe, load_config, run_cli, save_config
+from config import UserError, run_cli, save_config, stage_main
 from schema import CleanConfig, CleanSection
 from files import write_atomic
 from mrclean import CLEANERS, STYLES, source_of
@@ -230,14 +229,8 @@ def clean_folders(c: CleanSection, log=print, warn=None) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="Clean the raw BabyLM split folders (see mrclean.py).")
-    add_config_args(parser, default_config="config/clean.yaml")
-    args = parser.parse_intermixed_args(argv)
-    if args.help_config:
-        print(describe(CleanConfig))
-        return 0
-    run(load_config(CleanConfig, args.config, args.overrides))
-    return 0
+    return stage_main(argv, CleanConfig, run, "config/clean.yaml",
+                      "Clean the raw BabyLM split folders (see mrclean.py).")
 
 
 def run(cfg: CleanConfig):

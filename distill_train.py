@@ -26,9 +26,9 @@ from models import (check_model_folder, check_same_vocab, count_parameters, free
                     max_positions)
 from teacher_cache import open_caches
 from tokenizer import load_tokenizer
-from trainer_setup import (BabyTrainer, attach_callbacks, bf16_supported, is_main_process, load_datasets, make_callbacks, preflight,
-                           prepare_output_dir, resolve_precision, train_and_finish, training_arguments, training_main,
-                           world_size)
+from trainer_setup import (BabyTrainer, attach_callbacks, bf16_supported, is_main_process, load_datasets,
+                           make_callbacks, preflight, prepare_output_dir, resolve_precision, train_and_finish,
+                           training_arguments, training_main, world_size)
 
 
 class _StepCounterReset(TrainerCallback):
@@ -43,7 +43,8 @@ class _StepCounterReset(TrainerCallback):
 
 
 class DistillationTrainer(BabyTrainer):
-    """A thin ``Trainer`` (``BabyTrainer``: MoE router loss, SAM) whose loss distils ``teachers`` (frozen causal LMs on the student's device) into the model.
+    """A thin ``Trainer`` whose loss distils ``teachers`` (frozen causal LMs on the student's device) into the model; a
+    ``BabyTrainer``, so MoE students and SAM work as in train.py.
 
     CE and KL are logged separately (``ce``/``kl`` in training logs, ``eval_ce``/``eval_kl`` at evaluation). With a
     teacher cache, hits and misses are counted (``cache_hits``/``cache_misses``, logged as ``cache_miss``); a miss is

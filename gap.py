@@ -15,7 +15,6 @@ runs seconds of batch-1 steps with no eval set, checkpoints or schedule, and non
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
@@ -25,7 +24,7 @@ import numpy as np
 import torch
 
 from babylm_dataset import ChunkDataset, load_split_ids, trained_separator
-from config import UserError, add_config_args, describe, load_config, run_cli, save_config
+from config import UserError, run_cli, save_config, stage_main
 from files import write_atomic
 from models import check_model_folder, load_causal_lm, max_positions
 from schema import GapConfig
@@ -88,14 +87,7 @@ def run(cfg: GapConfig) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_config_args(parser, default_config="config/gap.yaml")
-    args = parser.parse_intermixed_args(argv)
-    if args.help_config:
-        print(describe(GapConfig))
-        return 0
-    run(load_config(GapConfig, args.config, args.overrides))
-    return 0
+    return stage_main(argv, GapConfig, run, "config/gap.yaml", __doc__.split("\n\n")[0])
 
 
 if __name__ == "__main__":

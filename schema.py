@@ -99,8 +99,8 @@ class ModelSection:
     num_experts: int | None = field(None, help="moe only, required: experts per layer, each an MLP of "
                                                "intermediate_size (Switch Transformer: 8-128)")
     experts_per_token: int = field(1, help="moe only: experts each token is routed to (1: Switch's top-1; 2: Mixtral)")
-    router_aux_loss_coef: float = field(0.01, help="moe only: weight of the router's load-balancing loss in the training "
-                                                   "loss, 0..1 (Switch: 0.01)")
+    router_aux_loss_coef: float = field(0.01, help="moe only: weight of the router's load-balancing loss in the "
+                                                   "training loss, 0..1 (Switch: 0.01)")
 
     def __post_init__(self):
         for name in ("hidden_size", "num_layers", "num_heads"):
@@ -113,7 +113,8 @@ class ModelSection:
                                                          "360M; moe: per expert)")
         if self.num_kv_heads is not None:
             if self.type not in ("llama", "moe"):
-                raise ConfigError("model.num_kv_heads", "only llama and moe have grouped-query attention; remove the key")
+                raise ConfigError("model.num_kv_heads", "only llama and moe have grouped-query attention; remove the "
+                                                        "key")
             if self.num_kv_heads < 1 or self.num_heads % self.num_kv_heads:
                 raise ConfigError("model.num_kv_heads", f"{self.num_kv_heads} must divide num_heads {self.num_heads}")
         for name in ("dropout", "resid_pdrop", "embd_pdrop", "attn_pdrop"):
@@ -360,7 +361,8 @@ class EvalSection:
 
 @dataclasses.dataclass
 class GapSection:
-    model_dir: str = field(help="trained model folder (train.py's or distill_train.py's output); only read, never written")
+    model_dir: str = field(help="trained model folder (train.py's or distill_train.py's output); only read, never "
+                                "written")
     output_dir: str = field(help="new folder for the post-trained model; must not exist yet")
     text_dir: str = field("data/clean/babylm_10M", help="folder of cleaned text files whose chunks are ascended on "
                                                         "(default: the train split: strict-small allows no other text, "
