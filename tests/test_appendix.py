@@ -199,11 +199,18 @@ def test_sam_extra_epoch_starts_from_a_trained_model(tmp_path, tiny_corpus, tiny
     (MOE + ["model.experts_per_token=5"], "model.experts_per_token: 5: give 1 (Switch) up to num_experts 4"),
     (["model.num_experts=4"], "model.num_experts: only model.type moe has experts, not llama; remove the key"),
 ])
-def test_bad_appendix_settings_are_one_line_errors(tmp_path, overrides, needle):
-    cmd = [sys.executable, "train.py", "--config", "config/tiny-llama.yaml", *overrides]
-    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
-    lines = r.stderr.strip().splitlines()
-    assert r.returncode == 2 and len(lines) == 1 and needle in lines[0] and "Traceback" not in r.stderr, r.stderr
+def test_bad_appendix_settings_are_one_line_errors(overrides, needle):
+    with pytest.raises(config.UserError) as e:
+        config.load_config(schema.TrainConfig, ROOT / "config/tiny-llama.yaml", overrides)
+    assert str(e.value).startswith(str(ROOT / "config/tiny-llama.yaml")) and needle in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_sam_rho_zero_exits_2_with_one_line():
+    r = subprocess.run([sys.executable, "train.py", "--config", "config/tiny-llama.yaml", "training.sam_rho=0"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.strip() == ("error: config/tiny-llama.yaml: training.sam_rho: 0.0: SAM's "
+                                                      "radius must be > 0; give e.g. 0.05"), r.stderr
 
 
 # ----------------------------------------------------------------------------------------------------------------------
