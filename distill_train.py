@@ -84,9 +84,9 @@ class DistillationTrainer(BabyTrainer):
                 for cache in self.teacher_cache.values():
                     hit = cache.lookup(inputs["chunk_index"], inputs["input_ids"])
                     if hit is not None:
-                        self.cache_hits += 1
+                        self.cache_hits += not self.sam_second_pass  # a batch counts once, SAM or not
                         return hit
-            self.cache_misses += 1
+            self.cache_misses += not self.sam_second_pass
             if not self.teachers:
                 raise UserError(f"teacher cache miss at step {self.state.global_step}: a batch is not in "
                                 f"{next(iter(self.teacher_cache.values())).folder.parent}; delete that folder to "

@@ -277,6 +277,9 @@ class BabyTrainer(Trainer):
 
     def __init__(self, *args, sam_rho: float | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        if sam_rho and (self.is_deepspeed_enabled or self.is_fsdp_enabled):
+            raise UserError("training.optimizer sam needs whole gradients on every process (one process or DDP); "
+                            "DeepSpeed and FSDP shard them: set training.optimizer base or train with DDP")
         self.sam_rho = sam_rho
         self.sam_second_pass = False  # subclasses skip their loss bookkeeping during SAM's second pass
         self._step_batches, self._micro = [], 0

@@ -112,6 +112,16 @@ def test_moe_student_distils_and_logs_router_loss(tmp_path, tiny_corpus, tiny_to
     assert len(logs) == 4 and all({"ce", "kl"} <= set(h) and 0.5 < h["aux_loss"] < 4 for h in logs)
 
 
+def test_finetune_refuses_a_moe_model_before_training(tmp_path):
+    import finetune
+
+    (tmp_path / "config.json").write_text('{"model_type": "olmoe"}')
+    (tmp_path / "tokenizer.json").write_text("{}")
+    with pytest.raises(config.UserError, match="no sequence-classification head for model type 'olmoe' .model 'm'.; "
+                                               "fine-tune another model or remove finetune.models.m"):
+        finetune.check_model_folder("m", tmp_path)
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # SAM
 
@@ -165,14 +175,12 @@ def test_sam_resume_with_accumulation_matches_uninterrupted_run(tmp_path, tiny_c
     over = ["training.max_steps=6", "training.eval_steps=100", "training.load_best_model_at_end=false",
             "training.optimizer=sam", "training.sam_rho=0.5", "training.per_device_batch_size=4"]
     full = train.run(tiny_run_config(tmp_path / "full", tiny_corpus, tiny_tokenizer_dir, overrides=over))
-    plain = train.run(tiny_run_config(tmp_path / "plain", tiny_corpus, tiny_tokenizer_dir, overrides=over[:-3]))
     part_cfg = tiny_run_config(tmp_path / "part", tiny_corpus, tiny_tokenizer_dir, overrides=over)
     with pytest.raises(Killed):
         train.run(part_cfg, callbacks=[KillAt()])
     resumed = train.run(part_cfg, resume=True)
     assert resumed["global_step"] == 6
     assert resumed["eval_loss"] == pytest.approx(full["eval_loss"], abs=1e-5)
-    assert abs(plain["eval_loss"] - full["eval_loss"]) > 1e-3  # SAM changed the run
 
 
 def test_sam_extra_epoch_starts_from_a_trained_model(tmp_path, tiny_corpus, tiny_tokenizer_dir):
