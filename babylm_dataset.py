@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 from tokenizers import Tokenizer
 from torch.utils.data import Dataset
 
@@ -117,6 +118,15 @@ def load_split_ids(folder, tokenizer_dir, cache_dir="cache", separator: str = "n
     if verbose or rank:  # a non-main process tokenizing means the cache was not shared with it: always say so
         print(f"token ids: {len(ids):,} tokens from {len(files)} files -> {path}" + (f" (rank {rank})" if rank else ""))
     return ids
+
+
+def trained_separator(folder) -> tuple[str, str]:
+    """(data.separator, data.separator_every) a model folder was trained with, from its config.yaml; none if absent."""
+    try:
+        data = (yaml.safe_load((Path(folder) / "config.yaml").read_text()) or {}).get("data") or {}
+    except (OSError, yaml.YAMLError):
+        data = {}
+    return data.get("separator") or "none", data.get("separator_every") or "lines"
 
 
 class ChunkDataset(Dataset):

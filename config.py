@@ -312,3 +312,16 @@ def add_config_args(parser, default_config: str | None = None):
                         help="override config values, e.g. training.lr=1e-4 data.seq_length=256")
     parser.add_argument("--help-config", action="store_true", help="list every config key with its help and exit")
     return parser
+
+
+def stage_main(argv, schema, run_fn, default_config: str, description: str) -> int:
+    """The command line of a stage with one config: --config (default ``default_config``), dotted overrides and
+    --help-config; runs ``run_fn(cfg)``."""
+    import argparse
+
+    args = add_config_args(argparse.ArgumentParser(description=description), default_config).parse_intermixed_args(argv)
+    if args.help_config:
+        print(describe(schema))
+        return 0
+    run_fn(load_config(schema, args.config, args.overrides))
+    return 0

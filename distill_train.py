@@ -17,18 +17,18 @@ from __future__ import annotations
 import sys
 
 import torch
-from transformers import AutoConfig, Trainer, TrainerCallback, default_data_collator, set_seed
+from transformers import AutoConfig, TrainerCallback, default_data_collator, set_seed
 
 from config import UserError, run_cli, save_config
 from schema import DistillConfig
 from losses import distillation_loss
-from models import (build_model, check_model_folder, check_same_vocab, count_parameters, freeze, load_causal_lm,
+from models import (check_model_folder, check_same_vocab, count_parameters, freeze, initial_model, load_causal_lm,
                     max_positions)
 from teacher_cache import open_caches
 from tokenizer import load_tokenizer
-from trainer_setup import (attach_callbacks, bf16_supported, is_main_process, load_datasets, make_callbacks, preflight,
-                           prepare_output_dir, resolve_precision, train_and_finish, training_arguments, training_main,
-                           world_size)
+from trainer_setup import (BabyTrainer, attach_callbacks, bf16_supported, is_main_process, load_datasets,
+                           make_callbacks, preflight, prepare_output_dir, resolve_precision, train_and_finish,
+                           training_arguments, training_main, world_size)
 
 
 class _StepCounterReset(TrainerCallback):
@@ -42,8 +42,9 @@ class _StepCounterReset(TrainerCallback):
         self.trainer._train_sums = {"ce": 0.0, "kl": 0.0}
 
 
-class DistillationTrainer(Trainer):
-    """A thin ``Trainer`` whose loss distils ``teachers`` (frozen causal LMs on the student's device) into the model.
+class DistillationTrainer(BabyTrainer):
+    """A thin ``Trainer`` whose loss distils ``teachers`` (frozen causal LMs on the student's device) into the model; a
+    ``BabyTrainer``, so MoE students and SAM work as in train.py.
 
     CE and KL are logged separately (``ce``/``kl`` in training logs, ``eval_ce``/``eval_kl`` at evaluation). With a
     teacher cache, hits and misses are counted (``cache_hits``/``cache_misses``, logged as ``cache_miss``); a miss is
@@ -83,9 +84,9 @@ class DistillationTrainer(Trainer):
                 for cache in self.teacher_cache.values():
                     hit = cache.lookup(inputs["chunk_index"], inputs["input_ids"])
                     if hit is not None:
-                        self.cache_hits += 1
+                        self.cache_hits += not self.sam_second_pass  # a batch counts once, SAM or not
                         return hit
-            self.cache_misses += 1
+            self.cache_misses += not self.sam_second_pass
             if not self.teachers:
                 raise UserError(f"teacher cache miss at step {self.state.global_step}: a batch is not in "
                                 f"{next(iter(self.teacher_cache.values())).folder.parent}; delete that folder to "
@@ -99,7 +100,8 @@ class DistillationTrainer(Trainer):
         *and* an fp32 conversion of its outputs: a full [B,T,V] fp32 copy of the logits (and of their gradient) that
         the loss does not need, as it upcasts chunk by chunk. Where that wrapper sits directly on the model (no DDP,
         no torch.compile wrapper), call the original forward under the same autocast and keep bf16 logits."""
-        kw = dict(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"), use_cache=False)
+        kw = dict(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"), use_cache=False,
+                  **self.router_kwargs)
         original = model.__dict__.get("_original_forward")
         if original is not None and self.args.bf16 and not isinstance(model, torch.nn.parallel.DistributedDataParallel):
             with torch.autocast(device_type=inputs["input_ids"].device.type, dtype=torch.bfloat16):
@@ -123,10 +125,12 @@ class DistillationTrainer(Trainer):
         loss = out.loss
         if model.training and self.args.world_size > 1:
             loss = loss * self.args.world_size  # DDP averages gradients; the denominators already span all processes
+        loss = loss + self.router_loss(model, outputs, trainer_divides=False)  # a per-process mean: DDP averages it
         if model.training:
-            # normalised by the whole accumulated batch, the micro-batches' terms add up to the step's CE and KL
-            self._train_sums["ce"] += out.ce.item()
-            self._train_sums["kl"] += out.kl.item()
+            if not self.sam_second_pass:  # SAM's second pass (at perturbed weights) is not logged
+                # normalised by the whole accumulated batch, the micro-batches' terms add up to the step's CE and KL
+                self._train_sums["ce"] += out.ce.item()
+                self._train_sums["kl"] += out.kl.item()
         else:
             self._eval_sums["ce"] += out.ce.item() * labels.shape[0]
             self._eval_sums["kl"] += out.kl.item() * labels.shape[0]
@@ -203,7 +207,7 @@ def run(cfg: DistillConfig, resume: bool = False, overwrite: bool = False, callb
         if d.teacher_cache_miss == "error":
             teachers = []  # the cache holds every chunk of both splits: the teachers' memory goes back
     set_seed(t.seed)
-    student = build_model(cfg.model, tokenizer, cfg.data.seq_length)
+    student = initial_model(cfg.model, tokenizer, cfg.data.seq_length, t.init_from)
     if is_main_process():
         print(f"student {cfg.model.type}: {count_parameters(student):,} parameters; teachers: {sizes} "
               f"({'bf16' if teacher_bf16 else 'fp32'}{', cached' if caches else ''}); {len(train_ds):,} train chunks, "
@@ -214,7 +218,7 @@ def run(cfg: DistillConfig, resume: bool = False, overwrite: bool = False, callb
     trainer = DistillationTrainer(model=student, args=args, data_collator=default_data_collator,
                                   train_dataset=train_ds, eval_dataset=eval_ds, processing_class=tokenizer,
                                   callbacks=list(callbacks) + make_callbacks(t, tokenizer, train_ds), teachers=teachers,
-                                  distill=d, teacher_cache=caches)
+                                  distill=d, teacher_cache=caches, sam_rho=t.sam_rho if t.optimizer == "sam" else None)
     attach_callbacks(trainer)
     return train_and_finish(trainer, cfg, tokenizer, checkpoint, "distillation",
                             {"precision": precision, "teachers": list(d.teachers)})

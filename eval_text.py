@@ -27,10 +27,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 from transformers import AutoConfig
 
-from babylm_dataset import encode_files, split_files
+from babylm_dataset import encode_files, split_files, trained_separator
 from config import UserError, run_cli
 from files import write_atomic
 from losses import teacher_log_probs
@@ -86,15 +85,6 @@ def load_scorer(paths, dtype):
     if len(paths) == 1:
         return freeze(load_causal_lm(paths[0], dtype=dtype))
     return freeze(TeacherEnsemble.from_pretrained(list(paths), dtype=dtype))
-
-
-def trained_separator(folder) -> tuple[str, str]:
-    """(data.separator, data.separator_every) a model folder was trained with, from its config.yaml; none if absent."""
-    try:
-        data = (yaml.safe_load((Path(folder) / "config.yaml").read_text()) or {}).get("data") or {}
-    except (OSError, yaml.YAMLError):
-        data = {}
-    return data.get("separator") or "none", data.get("separator_every") or "lines"
 
 
 def evaluate(data_dir, scorers: dict[str, list[str]], seq_length: int = 128, batch_size: int = 16,

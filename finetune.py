@@ -49,6 +49,7 @@ from typing import Any, Literal
 import torch
 from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,
                           EarlyStoppingCallback, Trainer, TrainingArguments, set_seed)
+from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
 
 from config import (ConfigError, UserError, add_config_args, apply_overrides, build, check_range, describe, field,
                     load_config, read_yaml, run_cli, save_config)
@@ -343,6 +344,10 @@ def check_model_folder(name: str, path) -> Path:
         if not (folder / f).is_file():
             raise UserError(f"{folder}: no {f} for model {name!r}; point finetune.models.{name} at a folder written "
                             "by train.py or distill_train.py")
+    model_type = json.loads((folder / "config.json").read_text()).get("model_type")
+    if model_type not in MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES:  # e.g. olmoe, our model.type moe
+        raise UserError(f"{folder}: transformers has no sequence-classification head for model type {model_type!r} "
+                        f"(model {name!r}); fine-tune another model or remove finetune.models.{name}")
     return folder
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 from torch import nn
-from transformers import AutoModelForCausalLM, GPT2Config, GPTJConfig, LlamaConfig
+from transformers import AutoModelForCausalLM, GPT2Config, GPTJConfig, LlamaConfig, OlmoeConfig
 from transformers.modeling_outputs import CausalLMOutput
 
 from config import UserError
@@ -31,12 +31,21 @@ def model_config(m: ModelSection, tokenizer, seq_length: int):
     special = dict(vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                    pad_token_id=tokenizer.pad_token_id)
     tie = {} if m.tie_word_embeddings is None else {"tie_word_embeddings": m.tie_word_embeddings}
-    if m.type == "llama":
-        cfg = LlamaConfig(hidden_size=m.hidden_size, intermediate_size=m.intermediate_size,
-                          num_hidden_layers=m.num_layers, num_attention_heads=m.num_heads,
-                          num_key_value_heads=m.num_kv_heads or m.num_heads, max_position_embeddings=max_pos,
-                          attention_dropout=m.dropout,
-                          rope_parameters={"rope_type": "default", "rope_theta": m.rope_theta}, **tie, **special)
+    if m.type in ("llama", "moe"):
+        common = dict(hidden_size=m.hidden_size, intermediate_size=m.intermediate_size, num_hidden_layers=m.num_layers,
+                      num_attention_heads=m.num_heads, num_key_value_heads=m.num_kv_heads or m.num_heads,
+                      max_position_embeddings=max_pos, attention_dropout=m.dropout,
+                      rope_parameters={"rope_type": "default", "rope_theta": m.rope_theta}, **tie, **special)
+        if m.type == "llama":
+            return LlamaConfig(**common)
+        # OLMoE: LLaMA blocks plus RMSNorm on q and k, the MLP replaced by num_experts MLPs and a linear router. With
+        # norm_topk_prob false an expert's output is scaled by its softmax probability, as in Switch (with top-1,
+        # Mixtral's renormalised weight would be 1 and the router would learn from the balancing loss alone). Every
+        # token reaches its experts: there is no expert capacity (Switch's capacity factor) and no token is dropped.
+        # output_router_logits stays false in the saved config, so scoring scripts get plain LM outputs; the trainers
+        # ask for the router logits themselves (trainer_setup.BabyTrainer).
+        return OlmoeConfig(num_experts=m.num_experts, num_experts_per_tok=m.experts_per_token, norm_topk_prob=False,
+                           router_aux_loss_coef=m.router_aux_loss_coef, output_router_logits=False, **common)
     else:
         drop = dict(resid_pdrop=m.dropout if m.resid_pdrop is None else m.resid_pdrop,
                     embd_pdrop=m.dropout if m.embd_pdrop is None else m.embd_pdrop,
@@ -62,6 +71,31 @@ def build_model(m: ModelSection, tokenizer, seq_length: int, device: str | torch
         with torch.device("meta"):
             return AutoModelForCausalLM.from_config(cfg, attn_implementation=attn_implementation(m))
     return AutoModelForCausalLM.from_config(cfg, attn_implementation=attn_implementation(m))
+
+
+def check_init_from(m: ModelSection, tokenizer, seq_length: int, folder) -> None:
+    """``training.init_from`` must hold a model of the model section's architecture (same parameter names and
+    shapes): checked on the meta device, before any long work."""
+    from transformers import AutoConfig
+
+    src_cfg = AutoConfig.from_pretrained(str(check_model_folder(folder, "training.init_from")))
+    with torch.device("meta"):
+        src = AutoModelForCausalLM.from_config(src_cfg)
+    want = {k: tuple(v.shape) for k, v in build_model(m, tokenizer, seq_length, "meta").state_dict().items()}
+    have = {k: tuple(v.shape) for k, v in src.state_dict().items()}
+    if want != have:
+        diff = next((k for k in sorted(set(want) | set(have)) if want.get(k) != have.get(k)))
+        raise UserError(f"training.init_from {folder}: its architecture differs from the model section ({diff}: "
+                        f"{have.get(diff)} there, {want.get(diff)} here); copy that model's settings into the model "
+                        "section or pick another folder")
+
+
+def initial_model(m: ModelSection, tokenizer, seq_length: int, init_from=None):
+    """A fresh model, or with ``init_from`` one of the same architecture holding that folder's weights."""
+    model = build_model(m, tokenizer, seq_length)
+    if init_from:
+        model.load_state_dict(load_causal_lm(init_from, role="training.init_from").state_dict())
+    return model
 
 
 def count_parameters(model) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from pathlib import Path
 from typing import Any, Literal
 
 from config import ConfigError, check_range, convert, field
@@ -96,7 +97,8 @@ class DataSection:
 
 @dataclasses.dataclass
 class ModelSection:
-    type: Literal["llama", "gpt2", "gptj"] = field(help="architecture")
+    type: Literal["llama", "gpt2", "gptj", "moe"] = field(
+        help="architecture; moe: LLaMA-like blocks whose MLP is a mixture of experts (transformers' OLMoE class)")
     hidden_size: int = field(help="model width")
     num_layers: int = field(help="transformer blocks")
     num_heads: int = field(help="attention heads; must divide hidden_size")
@@ -113,6 +115,11 @@ class ModelSection:
     rope_theta: float = field(10000.0, help="llama RoPE base (gptj uses transformers' fixed base of 10000)")
     rotary_dim: int | None = field(None, help="gptj only: dimensions per head that get RoPE (default: head_dim)")
     attn_implementation: Literal["sdpa", "eager"] = field("sdpa", help="attention kernel")
+    num_experts: int | None = field(None, help="moe only, required: experts per layer, each an MLP of "
+                                               "intermediate_size (Switch Transformer: 8-128)")
+    experts_per_token: int = field(1, help="moe only: experts each token is routed to (1: Switch's top-1; 2: Mixtral)")
+    router_aux_loss_coef: float = field(0.01, help="moe only: weight of the router's load-balancing loss in the "
+                                                   "training loss, 0..1 (Switch: 0.01)")
 
     def __post_init__(self):
         for name in ("hidden_size", "num_layers", "num_heads"):
@@ -120,17 +127,29 @@ class ModelSection:
         if self.hidden_size % self.num_heads:
             raise ConfigError("model.num_heads", f"{self.num_heads} heads do not divide hidden_size {self.hidden_size}; "
                                                  "pick a divisor")
-        if self.type == "llama" and self.intermediate_size is None:
-            raise ConfigError("model.intermediate_size", "required for llama (paper: 1024 for 58M, 3072 for 360M)")
+        if self.type in ("llama", "moe") and self.intermediate_size is None:
+            raise ConfigError("model.intermediate_size", f"required for {self.type} (paper: 1024 for 58M, 3072 for "
+                                                         "360M; moe: per expert)")
         if self.num_kv_heads is not None:
-            if self.type != "llama":
-                raise ConfigError("model.num_kv_heads", "only llama has grouped-query attention; remove the key")
+            if self.type not in ("llama", "moe"):
+                raise ConfigError("model.num_kv_heads", "only llama and moe have grouped-query attention; remove the "
+                                                        "key")
             if self.num_kv_heads < 1 or self.num_heads % self.num_kv_heads:
                 raise ConfigError("model.num_kv_heads", f"{self.num_kv_heads} must divide num_heads {self.num_heads}")
         for name in ("dropout", "resid_pdrop", "embd_pdrop", "attn_pdrop"):
             check_range("model", name, getattr(self, name), 0.0, 1.0, hi_open=True)
         if self.rotary_dim is not None and self.type != "gptj":
             raise ConfigError("model.rotary_dim", "only gptj takes rotary_dim; remove the key")
+        if self.type == "moe":
+            if self.num_experts is None or self.num_experts < 1:
+                raise ConfigError("model.num_experts", f"{self.num_experts}: a moe model needs at least 1 expert per "
+                                                       "layer; give e.g. 8")
+            if not 1 <= self.experts_per_token <= self.num_experts:
+                raise ConfigError("model.experts_per_token", f"{self.experts_per_token}: give 1 (Switch) up to "
+                                                             f"num_experts {self.num_experts}")
+            check_range("model", "router_aux_loss_coef", self.router_aux_loss_coef, 0.0, 1.0)
+        elif self.num_experts is not None:
+            raise ConfigError("model.num_experts", f"only model.type moe has experts, not {self.type}; remove the key")
 
 
 # TrainingArguments fields this schema sets from its own keys: giving them directly would be ignored or conflict
@@ -177,6 +196,13 @@ class TrainingSection:
     blimp_dir: str | None = field(None, help="folder of BLiMP JSON-lines files scored during training (None: off)")
     blimp_steps: int = field(500, help="score the BLiMP subset every N steps")
     blimp_pairs_per_file: int = field(20, help="pairs per BLiMP file in that subset")
+    init_from: str | None = field(None, help="start from this trained model folder's weights instead of a fresh init "
+                                             "(its architecture must match the model section), e.g. SAM's extra epoch")
+    optimizer: Literal["base", "sam"] = field(
+        "base", help="base: the step of training.optim (transformers' AdamW by default); sam: sharpness-aware "
+                     "minimisation around that step: the gradient is taken at w + sam_rho*g/|g|, g the whole "
+                     "accumulated batch's gradient at w (two forward/backward passes per step)")
+    sam_rho: float = field(0.05, help="SAM's neighbourhood radius, > 0 (Foret et al. 2021: 0.05)")
     hf_args: dict[str, Any] = field({}, help="other TrainingArguments options; write them as training.<name> keys")
 
     @staticmethod
@@ -215,6 +241,8 @@ class TrainingSection:
         check_range("training", "save_minutes", self.save_minutes, 0, lo_open=True)
         check_range("training", "blimp_steps", self.blimp_steps, 1)
         check_range("training", "blimp_pairs_per_file", self.blimp_pairs_per_file, 1)
+        if not self.sam_rho > 0:  # also refuses nan
+            raise ConfigError("training.sam_rho", f"{self.sam_rho!r}: SAM's radius must be > 0; give e.g. 0.05")
         if self.push_to_hub and not self.hub_model_id:
             raise ConfigError("training.hub_model_id", "required when push_to_hub is true (e.g. user/baby-llama-58m)")
         hf = self.hf_args
@@ -350,6 +378,31 @@ class EvalSection:
         return e if isinstance(e, EnsembleSpec) else EnsembleSpec(models=list(e))
 
 
+@dataclasses.dataclass
+class GapSection:
+    model_dir: str = field(help="trained model folder (train.py's or distill_train.py's output); only read, never "
+                                "written")
+    output_dir: str = field(help="new folder for the post-trained model; must not exist yet")
+    text_dir: str = field("data/clean/babylm_10M", help="folder of cleaned text files whose chunks are ascended on "
+                                                        "(default: the train split: strict-small allows no other text, "
+                                                        "and the dev split is what every model is scored on)")
+    steps: int = field(15, help="gradient-ascent steps (GAP paper: at most 15; the Baby Llama paper: 15-100)")
+    batch_size: int = field(1, help="chunks per step (GAP paper: 1)")
+    lr: float = field(5e-5, help="Adam learning rate, constant (GAP paper: 5e-5)")
+    seq_length: int = field(128, help="tokens per chunk (the paper's students: 128)")
+    seed: int = field(0, help="draws the chunks (without replacement) from the text")
+    cache_dir: str = field("cache", help="token-id cache, shared with training")
+
+    def __post_init__(self):
+        check_range("gap", "steps", self.steps, 1)
+        check_range("gap", "batch_size", self.batch_size, 1)
+        check_range("gap", "lr", self.lr, 0, 1, lo_open=True)
+        check_range("gap", "seq_length", self.seq_length, 2)
+        if Path(self.output_dir).resolve() == Path(self.model_dir).resolve():
+            raise ConfigError("gap.output_dir", f"{self.output_dir} is the input model folder; GAP never touches its "
+                                                "input: give a new folder")
+
+
 # root schemas, one per stage script ----------------------------------------------------------------------------------
 
 
@@ -393,6 +446,11 @@ class DistillConfig(TrainConfig):
 @dataclasses.dataclass
 class EvalConfig:
     eval: EvalSection
+
+
+@dataclasses.dataclass
+class GapConfig:
+    gap: GapSection
 
 
 @dataclasses.dataclass

@@ -11,14 +11,13 @@ string round-trips: ``decode(encode(x)) == NFKC(x)``.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
-from config import UserError, add_config_args, describe, load_config, run_cli, save_config
+from config import UserError, run_cli, save_config, stage_main
 from schema import TokenizerConfig
 from files import hash_files
 
@@ -97,13 +96,7 @@ def tokenizer_fingerprint(path) -> str:
 
 
 def main(argv=None) -> int:
-    parser = add_config_args(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]), "config/tokenizer.yaml")
-    args = parser.parse_intermixed_args(argv)
-    if args.help_config:
-        print(describe(TokenizerConfig))
-        return 0
-    run(load_config(TokenizerConfig, args.config, args.overrides))
-    return 0
+    return stage_main(argv, TokenizerConfig, run, "config/tokenizer.yaml", __doc__.split("\n\n")[0])
 
 
 def run(cfg: TokenizerConfig):

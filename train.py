@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import sys
 
-from transformers import Trainer, default_data_collator, set_seed
+from transformers import default_data_collator, set_seed
 
 from config import run_cli, save_config
 from schema import TrainConfig
-from models import build_model, count_parameters
-from trainer_setup import (attach_callbacks, is_main_process, load_datasets, make_callbacks, preflight,
+from models import count_parameters, initial_model
+from trainer_setup import (BabyTrainer, attach_callbacks, is_main_process, load_datasets, make_callbacks, preflight,
                            prepare_output_dir, resolve_precision, train_and_finish, training_arguments, training_main,
                            world_size)
 
@@ -33,16 +33,17 @@ def run(cfg: TrainConfig, resume: bool = False, overwrite: bool = False, callbac
     tokenizer = preflight(cfg, args)
     train_ds, eval_ds = load_datasets(cfg, args)
     set_seed(t.seed)
-    model = build_model(cfg.model, tokenizer, cfg.data.seq_length)
+    model = initial_model(cfg.model, tokenizer, cfg.data.seq_length, t.init_from)
     if is_main_process():
         print(f"{cfg.model.type} model: {count_parameters(model):,} parameters; {len(train_ds):,} train chunks, "
               f"{len(eval_ds):,} eval chunks of {cfg.data.seq_length} tokens; precision {precision}; batch "
               f"{t.batch_size} = {args.per_device_train_batch_size} x {args.gradient_accumulation_steps} accumulation "
               f"x {world_size()} processes")
         save_config(cfg, t.output_dir)
-    trainer = Trainer(model=model, args=args, data_collator=default_data_collator, train_dataset=train_ds,
-                      eval_dataset=eval_ds, processing_class=tokenizer,
-                      callbacks=list(callbacks) + make_callbacks(t, tokenizer, train_ds))
+    trainer = BabyTrainer(model=model, args=args, data_collator=default_data_collator, train_dataset=train_ds,
+                          eval_dataset=eval_ds, processing_class=tokenizer,
+                          callbacks=list(callbacks) + make_callbacks(t, tokenizer, train_ds),
+                          sam_rho=t.sam_rho if t.optimizer == "sam" else None)
     attach_callbacks(trainer)
     return train_and_finish(trainer, cfg, tokenizer, checkpoint, "pretraining", {"precision": precision})
 

@@ -5,6 +5,7 @@ callbacks, data, and finishing a run (final metrics, model card, optional push t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import math
@@ -18,13 +19,13 @@ from pathlib import Path
 import huggingface_hub
 import torch
 import yaml
-from transformers import TrainingArguments
+from transformers import Trainer, TrainingArguments
 
 from babylm_dataset import build_datasets
 from callbacks import BlimpCallback, EpochEndEvalCallback, EvalAtSteps, SaveEveryMinutes, SaveOnInterrupt, StopOnNonFinite
 from config import UserError, add_config_args, describe, load_config, save_config, to_dict
 from files import write_atomic
-from models import build_model, count_parameters, weights_problem
+from models import build_model, check_init_from, count_parameters, weights_problem
 from tokenizer import load_tokenizer
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -261,6 +262,102 @@ def training_arguments(t, precision: str, metric: str = "eval_loss", curriculum:
                         "training keys it names") from None
 
 
+class BabyTrainer(Trainer):
+    """The stock ``Trainer`` plus two options, both working with gradient accumulation and resume:
+
+    - a mixture-of-experts model (``model.type: moe``): the router's load-balancing loss, ``router_aux_loss_coef`` x
+      its mean over the micro-batches of an optimizer step, is added to the training loss and logged as ``aux_loss``.
+      The HF model would add it to ``loss`` itself, once per micro-batch (the Trainer sums micro-batch losses that
+      the model normalised by the whole step's token count), so its own term is switched off and added here.
+      ``eval_loss`` stays the CE, comparable with dense models.
+    - ``sam_rho`` (``training.optimizer: sam``): sharpness-aware minimisation (Foret et al. 2021). The Trainer hands
+      over every micro-batch of a step at once (``get_batch_samples``); after the last one's backward the gradient g
+      of the whole accumulated batch (summed over processes) is known, the weights move to w + rho*g/|g|, every
+      micro-batch is run forward and backward again, the weights return to w, and the optimizer (and gradient
+      clipping) uses the gradient from w + rho*g/|g|. So SAM sees the same batch as the optimizer, exactly as without
+      accumulation; the cost is a second pass. The logged loss is the one at w.
+    """
+
+    def __init__(self, *args, sam_rho: float | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if sam_rho and (self.is_deepspeed_enabled or self.is_fsdp_enabled):
+            raise UserError("training.optimizer sam needs whole gradients on every process (one process or DDP); "
+                            "DeepSpeed and FSDP shard them: set training.optimizer base or train with DDP")
+        self.sam_rho = sam_rho
+        self.sam_second_pass = False  # subclasses skip their loss bookkeeping during SAM's second pass
+        self._step_batches, self._micro = [], 0
+        model = self.accelerator.unwrap_model(self.model)
+        mcfg = getattr(model, "config", None)
+        self.router_coef = getattr(mcfg, "router_aux_loss_coef", None) if hasattr(mcfg, "num_experts") else None
+        self.router_kwargs = {"output_router_logits": True} if self.router_coef is not None else {}
+        if self.router_coef is not None:
+            model.router_aux_loss_coef = 0.0  # the model's own term (see above); the saved config keeps the coefficient
+        self._aux_sum, self._aux_n = 0.0, 0  # since the last log: sum of the steps' mean balancing loss, steps
+
+    def get_batch_samples(self, epoch_iterator, num_batches, device):
+        batches, num_items = super().get_batch_samples(epoch_iterator, num_batches, device)
+        self._step_batches, self._micro = batches, 0
+        return batches, num_items
+
+    def router_loss(self, model, outputs, trainer_divides: bool):
+        """This micro-batch's share of coef x the step's mean balancing loss (0 for a dense model or at eval);
+        ``trainer_divides``: the Trainer divides this micro-batch's loss by the accumulation steps itself."""
+        aux = getattr(outputs, "aux_loss", None)
+        if aux is None or not model.training:
+            return 0.0
+        share = 1 if trainer_divides else len(self._step_batches) or 1
+        if not self.sam_second_pass:
+            self._aux_sum += aux.detach().float() / (len(self._step_batches) or 1)
+        return self.router_coef * aux / share
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if self.router_coef is None:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        loss, outputs = super().compute_loss(model, {**inputs, **self.router_kwargs}, True, num_items_in_batch)
+        scaled = self.loss_is_scaled_for_ga if self.loss_is_scaled_for_ga is not None else (
+            self.model_accepts_loss_kwargs and num_items_in_batch is not None)
+        loss = loss + self.router_loss(model, outputs, trainer_divides=not scaled)
+        return (loss, outputs) if return_outputs else loss
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        self._micro += 1
+        if self._micro == len(self._step_batches):  # the step's last micro-batch
+            self._aux_n += 1
+            if self.sam_rho:
+                self.sam_second_step(model, num_items_in_batch)
+        return loss
+
+    def sam_second_step(self, model, num_items_in_batch):
+        """Replace the step's gradient g (at w) by the gradient at w + rho*g/|g|, over the same micro-batches."""
+        params = [p for p in model.parameters() if p.grad is not None]
+        with torch.no_grad():
+            norms = [torch.linalg.vector_norm(p.grad, dtype=torch.promote_types(p.grad.dtype, torch.float32))
+                     for p in params]  # bf16 gradients are summed in fp32
+            norm = torch.linalg.vector_norm(torch.stack(norms))
+            eps = [p.grad * (self.sam_rho / (norm + 1e-12)) for p in params]
+            for p, e in zip(params, eps):
+                p.add_(e)
+                p.grad = None
+        self.sam_second_pass = True
+        try:
+            last = len(self._step_batches) - 1
+            for i, batch in enumerate(self._step_batches):  # the Trainer's own sync pattern: all-reduce on the last
+                with contextlib.nullcontext() if i == last else self.accelerator.no_sync(model=model):
+                    super().training_step(model, batch, num_items_in_batch)
+        finally:
+            self.sam_second_pass = False
+            with torch.no_grad():
+                for p, e in zip(params, eps):
+                    p.sub_(e)
+
+    def log(self, logs, *args, **kwargs):
+        if "loss" in logs and self.router_coef is not None:  # mean balancing loss per step since the last log
+            logs["aux_loss"] = round(float(self._aux_sum) / max(self._aux_n, 1), 4)
+            self._aux_sum, self._aux_n = 0.0, 0
+        return super().log(logs, *args, **kwargs)
+
+
 def make_callbacks(t, tokenizer, train_ds=None) -> list:
     """The run's callbacks; the last is the ``SaveOnInterrupt`` that ``train_and_finish`` reads."""
     callbacks = [StopOnNonFinite()]
@@ -288,6 +385,8 @@ def preflight(cfg, args):
     checkpoint. Returns the tokenizer."""
     check_logger_and_hub(cfg.training)
     tokenizer = load_tokenizer(cfg.data.tokenizer_dir)
+    if cfg.training.init_from:
+        check_init_from(cfg.model, tokenizer, cfg.data.seq_length, cfg.training.init_from)
     if is_main_process():
         n_params = count_parameters(build_model(cfg.model, tokenizer, cfg.data.seq_length, device="meta"))
         check_writable(Path(args.output_dir), checkpoint_bytes(n_params))

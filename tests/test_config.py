@@ -27,7 +27,7 @@ def schema_for(path: Path):
         return FinetuneConfig
     for cls, keys in [(schema.DistillConfig, {"distillation"}), (schema.TrainConfig, {"model", "training"}),
                       (schema.CleanConfig, {"clean"}), (schema.TokenizerConfig, {"tokenizer"}),
-                      (schema.EvalConfig, {"eval"})]:
+                      (schema.EvalConfig, {"eval"}), (schema.GapConfig, {"gap"})]:
         if keys <= sections:
             return cls
     raise AssertionError(f"{path}: no schema for sections {sorted(sections)}")

@@ -1,0 +1,265 @@
+"""The paper's appendix B options: mixture of experts (model.type moe), SAM (training.optimizer sam), GAP (gap.py)."""
+
+import hashlib
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from transformers import TrainingArguments, default_data_collator
+
+import config
+import schema
+import train
+from conftest import save_random_model, tiny_run_config
+from models import build_model, count_parameters
+from tokenizer import load_tokenizer
+from trainer_setup import BabyTrainer, checkpoints_in
+
+ROOT = Path(__file__).resolve().parents[1]
+MOE = ["model.type=moe", "model.num_experts=4"]
+
+
+class FakeTokenizer:
+    bos_token_id, eos_token_id, pad_token_id = 1, 2, 0
+
+    def __len__(self):
+        return 320
+
+
+def log_history(output_dir):
+    return json.loads((checkpoints_in(output_dir)[-1] / "trainer_state.json").read_text())["log_history"]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# mixture of experts
+
+
+@pytest.mark.parametrize("experts, top_k", [(4, 1), (8, 2)])
+def test_moe_parameter_count_on_meta(experts, top_k):
+    m = schema.ModelSection(type="moe", hidden_size=32, num_layers=2, num_heads=4, intermediate_size=64,
+                            num_experts=experts, experts_per_token=top_k)
+    model = build_model(m, FakeTokenizer(), 32, device="meta")
+    # embeddings and untied head 2*320*32; per layer: q,k,v,o 4*32*32, q/k norms 2*32, router E*32, experts
+    # E*(gate+up 2*64*32 + down 32*64), two RMSNorms 2*32; final norm 32
+    layer = 4 * 32 * 32 + 2 * 32 + experts * 32 + experts * (2 * 64 * 32 + 32 * 64) + 2 * 32
+    assert count_parameters(model) == 2 * 320 * 32 + 2 * layer + 32
+    assert model.config.num_experts_per_tok == top_k and not model.config.norm_topk_prob
+
+
+def test_moe_cpu_yaml_sizes():
+    cfg = config.load_config(schema.TrainConfig, ROOT / "config/cpu-moe.yaml")
+    dense = config.load_config(schema.TrainConfig, ROOT / "config/cpu-student.yaml")
+    n = count_parameters(build_model(cfg.model, FakeTokenizer(), 128, device="meta"))
+    n_dense = count_parameters(build_model(dense.model, FakeTokenizer(), 128, device="meta"))
+    # the student's blocks with 8 experts in place of each MLP: 7 more MLPs and a router per layer
+    m = dense.model
+    extra = m.num_layers * (7 * 3 * m.hidden_size * m.intermediate_size + 8 * m.hidden_size + 2 * m.hidden_size)
+    assert cfg.model.num_experts == 8 and cfg.model.experts_per_token == 1 and n - n_dense == extra
+
+
+def test_moe_router_loss_counts_once_per_step(tmp_path, tiny_corpus, tiny_tokenizer_dir):
+    """Under accumulation each micro-batch adds coef * its balancing loss / micro-batches; the CE is the model's."""
+    cfg = tiny_run_config(tmp_path, tiny_corpus, tiny_tokenizer_dir, overrides=MOE)
+    tok = load_tokenizer(tiny_tokenizer_dir)
+    torch.manual_seed(0)
+    model = build_model(cfg.model, tok, 32)
+    reference = build_model(cfg.model, tok, 32)
+    reference.load_state_dict(model.state_dict())
+    args = TrainingArguments(output_dir=str(tmp_path / "o"), report_to=[], use_cpu=True)
+    trainer = BabyTrainer(model=model, args=args)
+    ids = torch.randint(3, 320, (2, 2, 16), generator=torch.Generator().manual_seed(0))
+    batches = [{"input_ids": i, "labels": i.clone()} for i in ids]
+    trainer._step_batches = batches
+    model.train()
+    n_items = torch.tensor(2 * 2 * 15)
+    got = trainer.compute_loss(model, batches[0], num_items_in_batch=n_items)
+    out = reference(**batches[0], output_router_logits=True)  # HF: mean CE + coef * aux
+    logits = out.logits[:, :-1].flatten(0, 1)
+    ce_sum = nn.functional.cross_entropy(logits, batches[0]["labels"][:, 1:].flatten(), reduction="sum")
+    assert out.loss.item() == pytest.approx(ce_sum.item() / 30 + 0.01 * out.aux_loss.item(), rel=1e-5)
+    assert got.item() == pytest.approx(ce_sum.item() / n_items.item() + 0.01 * out.aux_loss.item() / 2, rel=1e-5)
+
+
+def test_moe_trains_and_logs_router_loss(tmp_path, tiny_corpus, tiny_tokenizer_dir):
+    from transformers import AutoModelForCausalLM
+
+    cfg = tiny_run_config(tmp_path, tiny_corpus, tiny_tokenizer_dir,
+                          overrides=MOE + ["training.max_steps=30", "training.per_device_batch_size=4"])
+    metrics = train.run(cfg)
+    assert metrics["eval_loss"] < math.log(320) - 1.5, metrics["eval_loss"]
+    logs = [h for h in log_history(cfg.training.output_dir) if "loss" in h]
+    # Switch's loss E * sum_i f_i P_i is 1 when routing is balanced; finite, logged every step
+    assert len(logs) == 30 and all(0.5 < h["aux_loss"] < 4 for h in logs), logs[:3]
+    model = AutoModelForCausalLM.from_pretrained(cfg.training.output_dir)
+    assert type(model).__name__ == "OlmoeForCausalLM" and model.config.num_experts == 4
+    assert not model.config.output_router_logits and model.config.router_aux_loss_coef == 0.01
+
+
+def test_moe_student_distils_and_logs_router_loss(tmp_path, tiny_corpus, tiny_tokenizer_dir):
+    import distill_train
+
+    teacher = save_random_model(tmp_path / "teacher", "llama", tiny_tokenizer_dir)
+    cfg = tiny_run_config(tmp_path, tiny_corpus, tiny_tokenizer_dir, overrides=MOE + ["training.max_steps=4"],
+                          distill_teachers=[teacher])
+    distill_train.run(cfg)
+    logs = [h for h in log_history(cfg.training.output_dir) if "loss" in h]
+    assert len(logs) == 4 and all({"ce", "kl"} <= set(h) and 0.5 < h["aux_loss"] < 4 for h in logs)
+
+
+def test_finetune_refuses_a_moe_model_before_training(tmp_path):
+    import finetune
+
+    (tmp_path / "config.json").write_text('{"model_type": "olmoe"}')
+    (tmp_path / "tokenizer.json").write_text("{}")
+    with pytest.raises(config.UserError, match="no sequence-classification head for model type 'olmoe' .model 'm'.; "
+                                               "fine-tune another model or remove finetune.models.m"):
+        finetune.check_model_folder("m", tmp_path)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# SAM
+
+
+class Linear(nn.Module):
+    """y_hat = x . w, loss = mean squared error: gradients by hand are 2/N X^T (X w - y)."""
+
+    def __init__(self, w):
+        super().__init__()
+        self.w = nn.Parameter(torch.tensor(w, dtype=torch.float64))
+
+    def forward(self, x, y):
+        return {"loss": ((x @ self.w - y) ** 2).mean()}
+
+
+def test_sam_step_equals_hand_computation(tmp_path):
+    rng = np.random.default_rng(0)
+    X, y, w0 = rng.normal(size=(4, 3)), rng.normal(size=4), np.array([0.5, -1.0, 2.0])
+    rho, lr = 0.3, 0.1
+    data = [{"x": torch.tensor(X[i]), "y": torch.tensor(y[i])} for i in range(4)]
+    model = Linear(w0)
+    args = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=2, gradient_accumulation_steps=2,
+                             max_steps=1, learning_rate=lr, optim="sgd", lr_scheduler_type="constant",
+                             warmup_steps=0, weight_decay=0.0, max_grad_norm=0.0, report_to=[], use_cpu=True,
+                             save_strategy="no", remove_unused_columns=False)
+    BabyTrainer(model=model, args=args, train_dataset=data, data_collator=default_data_collator,
+                sam_rho=rho).train()
+
+    def grad(w):  # of the mean squared error over the whole batch of 4
+        return 2 / len(y) * X.T @ (X @ w - y)
+
+    g = grad(w0)
+    w_sam = w0 - lr * grad(w0 + rho * g / np.linalg.norm(g))
+    np.testing.assert_allclose(model.w.detach().numpy(), w_sam, rtol=1e-10)
+    assert np.abs(w_sam - (w0 - lr * g)).max() > 1e-2  # the test can tell SAM from a plain step
+
+
+def test_sam_resume_with_accumulation_matches_uninterrupted_run(tmp_path, tiny_corpus, tiny_tokenizer_dir):
+    from transformers import TrainerCallback
+
+    class Killed(Exception):
+        pass
+
+    class KillAt(TrainerCallback):
+        def on_step_end(self, args, state, control, **kw):
+            control.should_save = state.global_step == 3
+
+        def on_save(self, args, state, control, **kw):
+            raise Killed
+
+    over = ["training.max_steps=6", "training.eval_steps=100", "training.load_best_model_at_end=false",
+            "training.optimizer=sam", "training.sam_rho=0.5", "training.per_device_batch_size=4"]
+    full = train.run(tiny_run_config(tmp_path / "full", tiny_corpus, tiny_tokenizer_dir, overrides=over))
+    part_cfg = tiny_run_config(tmp_path / "part", tiny_corpus, tiny_tokenizer_dir, overrides=over)
+    with pytest.raises(Killed):
+        train.run(part_cfg, callbacks=[KillAt()])
+    resumed = train.run(part_cfg, resume=True)
+    assert resumed["global_step"] == 6
+    assert resumed["eval_loss"] == pytest.approx(full["eval_loss"], abs=1e-5)
+
+
+def test_sam_extra_epoch_starts_from_a_trained_model(tmp_path, tiny_corpus, tiny_tokenizer_dir):
+    first = tiny_run_config(tmp_path / "a", tiny_corpus, tiny_tokenizer_dir, overrides=["training.max_steps=2"])
+    train.run(first)
+    sam = tiny_run_config(tmp_path / "b", tiny_corpus, tiny_tokenizer_dir,
+                          overrides=["training.max_steps=1", "training.optimizer=sam", "training.lr=1e-9",
+                                     f"training.init_from={first.training.output_dir}"])
+    metrics = train.run(sam)
+    before = json.loads((Path(first.training.output_dir) / "metrics.json").read_text())
+    assert metrics["eval_loss"] == pytest.approx(before["eval_loss"], abs=1e-4)  # lr ~0: the weights it started from
+    wide = tiny_run_config(tmp_path / "c", tiny_corpus, tiny_tokenizer_dir,
+                           overrides=["model.hidden_size=64", f"training.init_from={first.training.output_dir}"])
+    with pytest.raises(config.UserError, match=r"training.init_from .*: its architecture differs from the model "
+                                               r"section \(lm_head.weight: \(320, 32\) there, \(320, 64\) here\)"):
+        train.run(wide)
+
+
+@pytest.mark.parametrize("overrides, needle", [
+    (["training.sam_rho=0"], "training.sam_rho: 0.0: SAM's radius must be > 0; give e.g. 0.05"),
+    (["training.sam_rho=-0.1"], "training.sam_rho: -0.1: SAM's radius must be > 0"),
+    (MOE[:1] + ["model.num_experts=0"], "model.num_experts: 0: a moe model needs at least 1 expert per layer"),
+    (MOE[:1], "model.num_experts: None: a moe model needs at least 1 expert"),
+    (MOE + ["model.experts_per_token=5"], "model.experts_per_token: 5: give 1 (Switch) up to num_experts 4"),
+    (["model.num_experts=4"], "model.num_experts: only model.type moe has experts, not llama; remove the key"),
+])
+def test_bad_appendix_settings_are_one_line_errors(overrides, needle):
+    with pytest.raises(config.UserError) as e:
+        config.load_config(schema.TrainConfig, ROOT / "config/tiny-llama.yaml", overrides)
+    assert str(e.value).startswith(str(ROOT / "config/tiny-llama.yaml")) and needle in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_sam_rho_zero_exits_2_with_one_line():
+    r = subprocess.run([sys.executable, "train.py", "--config", "config/tiny-llama.yaml", "training.sam_rho=0"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.strip() == ("error: config/tiny-llama.yaml: training.sam_rho: 0.0: SAM's "
+                                                      "radius must be > 0; give e.g. 0.05"), r.stderr
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# GAP
+
+
+def folder_digest(folder) -> dict:
+    return {str(p.relative_to(folder)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+            for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+
+
+def test_gap_raises_the_loss_and_leaves_the_input_alone(tmp_path, tiny_corpus, tiny_tokenizer_dir):
+    import gap
+    from transformers import AutoModelForCausalLM
+
+    cfg = tiny_run_config(tmp_path / "pre", tiny_corpus, tiny_tokenizer_dir, overrides=["training.max_steps=20"])
+    train.run(cfg)
+    src = Path(cfg.training.output_dir)
+    digest = folder_digest(src)
+    over = [f"gap.model_dir={src}", f"gap.output_dir={tmp_path / 'gap'}", f"gap.text_dir={tiny_corpus['train']}",
+            "gap.seq_length=32", "gap.steps=8", "gap.lr=1e-3", f"gap.cache_dir={tmp_path / 'cache'}"]
+    assert gap.main(["--config", str(ROOT / "config/gap.yaml"), *over]) == 0
+    metrics = json.loads((tmp_path / "gap" / "metrics.json").read_text())
+    assert metrics["loss_after"] > metrics["loss_before"] + 0.05, metrics
+    assert metrics["step_losses"][-1] > metrics["step_losses"][0]
+    model = AutoModelForCausalLM.from_pretrained(str(tmp_path / "gap"))
+    assert model.config.gap_steps == 8 and model.config.gap_from == str(src)
+    assert folder_digest(src) == digest  # byte-identical, not even rewritten
+    # the CEs gap.py reports are the saved models' on the chunks it drew (seed 0, without replacement)
+    from babylm_dataset import ChunkDataset, load_split_ids
+
+    chunks = ChunkDataset(load_split_ids(tiny_corpus["train"], src, tmp_path / "cache"), 32)
+    picks = np.random.default_rng(0).choice(len(chunks), size=8, replace=False)
+    ids = [chunks[int(i)]["input_ids"][None] for i in picks]
+    for folder, key in ((src, "loss_before"), (tmp_path / "gap", "loss_after")):
+        m = AutoModelForCausalLM.from_pretrained(str(folder)).eval()
+        with torch.no_grad():
+            assert np.mean([m(input_ids=x, labels=x).loss.item() for x in ids]) == pytest.approx(metrics[key], abs=1e-5)
+    assert (tmp_path / "gap" / "config.yaml").read_bytes() == (src / "config.yaml").read_bytes()
+    with pytest.raises(config.UserError, match="gap.output_dir .* exists; GAP writes a new folder"):
+        gap.main(["--config", str(ROOT / "config/gap.yaml"), *over])
+    with pytest.raises(config.UserError, match="gap.output_dir: .* is the input model folder"):
+        gap.main(["--config", str(ROOT / "config/gap.yaml"), *over, f"gap.output_dir={src}"])
+    assert folder_digest(src) == digest
