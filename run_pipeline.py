@@ -101,7 +101,10 @@ class Plan:
                                          tuple(a.overrides)))
         self.stages += [Stage("text", "text")] if p.dev_text else []
         self.stages += [Stage("eval", "eval", "eval")]
-        self.stages += [Stage("supplement", "eval", "eval")] if p.supplement_dir else []
+        # more pair folders, one eval stage each, results apart: the supplement, then each of pipeline.zero_shot_dirs
+        self.zero_shot = {"supplement": Path(p.supplement_dir)} if p.supplement_dir else {}
+        self.zero_shot.update({f"zero-shot-{Path(d).name}": Path(d) for d in p.zero_shot_dirs})
+        self.stages += [Stage(n, "eval", "eval") for n in self.zero_shot]
         self.stages += [Stage("finetune", "finetune", "finetune"), Stage("report", "report")]
         self.command = "python run_pipeline.py"  # set by main() to the command line as given
         self.finetune_data = Path(p.finetune_data) if p.finetune_data else (
@@ -123,6 +126,13 @@ class Plan:
         out = {n: [f] for n, f in self.models().items()}
         out[ENSEMBLE] = [self.model_dir("teacher-1"), self.model_dir("teacher-2")]
         return out
+
+    def eval_output(self, stage_name: str) -> Path:
+        """Where an eval stage writes: results/, results/supplement/, results/zero_shot/<folder name>/."""
+        if stage_name not in self.zero_shot:
+            return self.results
+        return self.results / "supplement" if stage_name == "supplement" else \
+            self.results / "zero_shot" / self.zero_shot[stage_name].name
 
     def rel(self, path: Path) -> str:
         return str(path.relative_to(self.work) if path.is_relative_to(self.work) else path)
@@ -181,11 +191,10 @@ class Plan:
             if stage.kind == "distill":
                 _set(raw, "distillation.teachers", [str(self.model_dir("teacher-1")), str(self.model_dir("teacher-2"))])
         elif stage.kind == "eval":
-            supplement = stage.name == "supplement"
-            _set(raw, "eval.blimp_dir", str(p.supplement_dir if supplement else self.blimp))
+            _set(raw, "eval.blimp_dir", str(self.zero_shot.get(stage.name, self.blimp)))
             _set(raw, "eval.models", {name: str(folder) for name, folder in self.models().items()})
             _set(raw, "eval.ensembles", {ENSEMBLE: [str(self.model_dir("teacher-1")), str(self.model_dir("teacher-2"))]})
-            _set(raw, "eval.output_dir", str(self.results / "supplement" if supplement else self.results))
+            _set(raw, "eval.output_dir", str(self.eval_output(stage.name)))
         elif stage.kind == "finetune":
             _set(raw, "finetune.data_dir", str(self.finetune_data or "(none)"))
             _set(raw, "finetune.output_dir", str(self.results / "finetune"))
@@ -217,7 +226,7 @@ class Plan:
         if stage.kind == "distill":
             return data + tok + [self.model_dir(n) for n in ("teacher-1", "teacher-2")]
         if stage.kind == "eval":
-            pairs = p.supplement_dir if stage.name == "supplement" else self.blimp
+            pairs = self.zero_shot.get(stage.name, self.blimp)
             return [f for f in files(pairs) if f.suffix in (".jsonl", ".json")] + list(self.models().values())
         if stage.kind == "text":
             return files(self.clean / p.dev_split) + list(self.models().values())
@@ -255,7 +264,8 @@ class Plan:
         if stage.kind == "text":
             settings = {"seq_length": self.text_seq_length()}
         if stage.kind == "report":
-            settings = {"seeds": self.p.seeds, "ablations": sorted(self.p.ablations), "results_file": self.p.results_file}
+            settings = {"seeds": self.p.seeds, "ablations": sorted(self.p.ablations), "results_file": self.p.results_file,
+                        **({"zero_shot": list(self.zero_shot)} if self.p.zero_shot_dirs else {})}
         inputs = {str(f.relative_to(self.work) if f.is_relative_to(self.work) else f): self._hash(f)
                   for f in self.inputs(stage)}
         return {"settings": json.loads(json.dumps(settings, default=str)), "inputs": inputs}

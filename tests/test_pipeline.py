@@ -66,6 +66,28 @@ def test_seeds_train_the_students_once_per_seed_and_the_teachers_once(tmp_path):
                                                                           "distilled-s7"}
 
 
+def test_zero_shot_dirs_get_one_eval_stage_each(tmp_path):
+    ewok, ent = tmp_path / "suites" / "ewok_filtered", tmp_path / "suites" / "entity_tracking"
+    for d in (ewok, ent):
+        d.mkdir(parents=True)
+        (d / "a.jsonl").write_text("{}\n")
+    cfg = load_config(PipelineConfig, ROOT / "config/pipeline.yaml", [
+        f"pipeline.work_dir={tmp_path / 'w'}", f"pipeline.zero_shot_dirs=[{ewok}, {ent}]"])
+    plan = run_pipeline.Plan(cfg.pipeline)
+    names = [s.name for s in plan.stages]
+    assert names[names.index("eval"):] == ["eval", "zero-shot-ewok_filtered", "zero-shot-entity_tracking", "finetune",
+                                           "report"]
+    ev = plan.config(plan.by_name["zero-shot-entity_tracking"]).eval
+    assert (ev.blimp_dir, ev.output_dir) == (str(ent), f"{tmp_path}/w/results/zero_shot/entity_tracking")
+    assert ev.models == plan.config(plan.by_name["eval"]).eval.models
+    assert plan.inputs(plan.by_name["zero-shot-ewok_filtered"])[0] == ewok / "a.jsonl"
+    assert plan.fingerprint(plan.by_name["report"], None)["settings"]["zero_shot"] == [
+        "zero-shot-ewok_filtered", "zero-shot-entity_tracking"]
+    with pytest.raises(UserError, match=r"pipeline.zero_shot_dirs: two folders named 'ewok_filtered'"):
+        load_config(PipelineConfig, ROOT / "config/pipeline.yaml",
+                    [f"pipeline.zero_shot_dirs=[{ewok}, {tmp_path}/other/ewok_filtered]"])
+
+
 def test_ablations_add_one_student_per_seed_with_their_overrides(tmp_path):
     cfg = load_config(PipelineConfig, ROOT / "config/pipeline.yaml", [
         f"pipeline.work_dir={tmp_path}", "pipeline.seeds=[0, 1]",
