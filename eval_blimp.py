@@ -38,7 +38,7 @@ from schema import EvalConfig
 from models import TeacherEnsemble, check_model_folder, check_same_vocab, freeze, load_causal_lm, max_positions
 from report import load_results, read_json, write_blimp_summary
 from scoring import (check_encoded, encode_pairs, load_pairs, mixed_suites, pair_records, read_pair_log,
-                     score_encoded, suites_of, summarize)
+                     score_encoded, suites_of, summarize, truncate_encoded)
 
 DEFAULT_CONFIG = "config/eval.yaml"
 
@@ -187,11 +187,19 @@ def preflight(e, scorers, pairs) -> dict:
             cache[key] = encode_pairs(tok, pairs, e.prefix)
         limits = [x for x in (max_positions(AutoConfig.from_pretrained(str(p))) for p in paths) if x]
         limit = min(limits) if limits else None
-        ties = check_encoded(pairs, cache[key], limit, f"model {name!r}", e.identical_pairs)
+        enc = cache[key]
+        if limit and e.long_items == "truncate":
+            if (key, limit) not in cache:
+                cache[key, limit] = truncate_encoded(enc, limit)
+            enc, cut = cache[key, limit]
+            if cut:
+                print(f"warning: {cut} item(s) longer than {name!r}'s {limit} positions lose their context's first "
+                      "tokens (eval.long_items: truncate)", file=sys.stderr)
+        ties = check_encoded(pairs, enc, limit, f"model {name!r}", e.identical_pairs)
         if ties:
             print(f"warning: {len(ties)} pair(s) have identical sentences for {name!r} (first: {ties[0].file} line "
                   f"{ties[0].line}); counted correct, as lm-eval does (eval.identical_pairs: tie)", file=sys.stderr)
-        encoded[name] = cache[key]
+        encoded[name] = enc
     return encoded
 
 

@@ -306,6 +306,10 @@ class EvalSection:
     identical_pairs: Literal["error", "tie"] = field(
         "error", help="a pair whose two sentences are identical (or tokenize alike): error, or tie: count it correct "
                       "as lm-eval does, with a warning (BLiMP has 7 such pairs, in passive_1 and principle_A_case_2)")
+    long_items: Literal["error", "truncate"] = field(
+        "error", help="an item longer than a model's positions: error (before scoring), or truncate: drop its context's "
+                      "first tokens, the same for all its options, so the longest fits (lm-eval drops the first tokens "
+                      "of each request), with a warning (entity tracking has items of 260 tokens with an 8000 BPE)")
     log_pairs: bool = field(False, help="also write <name>.pairs.jsonl per model: file, line, both texts, both "
                                         "log-likelihoods and token counts of every pair")
     fields: PairFields = dataclasses.field(default_factory=PairFields, metadata={

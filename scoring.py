@@ -308,6 +308,22 @@ def encode_pairs(tokenizer, pairs, prefix: str = "bos") -> Encoded:
     return Encoded(seqs, starts, [len(t) for t in per_item])
 
 
+def truncate_encoded(enc: Encoded, limit: int) -> tuple[Encoded, int]:
+    """``enc`` with each item longer than ``limit`` tokens shortened: its context loses its first tokens (after the
+    prefix token), as many for every option as the longest needs, so the options still share one context. Returns it
+    and the number of items shortened; an item whose continuation alone does not fit is left for check_encoded."""
+    seqs, starts, cut = list(enc.seqs), list(enc.starts), 0
+    for i, n in enc.items():
+        drop = max(len(s) for s in seqs[i:i + n]) - limit
+        if drop <= 0 or any(starts[j] - drop < 1 for j in range(i, i + n)):
+            continue
+        for j in range(i, i + n):
+            seqs[j] = seqs[j][:1] + seqs[j][1 + drop:]
+            starts[j] -= drop
+        cut += 1
+    return Encoded(seqs, starts, enc.sizes), cut
+
+
 def check_encoded(pairs, enc: Encoded, limit: int | None = None, name: str = "the model",
                   identical: str = "error") -> list[Pair]:
     """Refuse items longer than the model's positions, and (unless ``identical="tie"``) an item two of whose options
@@ -322,7 +338,8 @@ def check_encoded(pairs, enc: Encoded, limit: int | None = None, name: str = "th
             ties.append(p)
         longest = max(len(s) for s, _ in opts)
         if limit and longest > limit:
-            raise UserError(f"{p.file} line {p.line}: {longest} tokens exceed {name}'s {limit} positions")
+            raise UserError(f"{p.file} line {p.line}: {longest} tokens exceed {name}'s {limit} positions; set "
+                            "eval.long_items=truncate to drop the context's first tokens, as lm-eval does")
     return ties
 
 

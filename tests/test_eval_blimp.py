@@ -708,3 +708,20 @@ def test_a_folder_mixing_suites_is_split_with_a_message(folders, tmp_path, capsy
     assert run_cli(eb.main, ["--blimp-dir", str(tmp_path / "b2"), "--blimp-dir", str(mixed), "--model",
                              f"a={folders['llama_a']}", "--output-dir", str(again), "--no-progress"]) == 2
     assert "two files named 'animate_subject_trans' would share one result row" in _error_line(capsys)
+
+
+def test_long_items_are_refused_or_lose_their_contexts_first_tokens():
+    enc = sc.Encoded([[0, 1, 2, 3, 4, 5], [0, 1, 2, 3, 9], [0, 7, 8], [0, 7, 6], [0, 1, 2, 3, 4, 5], [0, 5]],
+                     [4, 4, 1, 1, 2, 1], [2, 2, 2])
+    pairs = [sc.Pair("f", k + 1, "a", "b") for k in range(3)]
+    with pytest.raises(sc.UserError, match=r"f line 1: 6 tokens exceed the model's 4 positions; set "
+                                           r"eval.long_items=truncate"):
+        sc.check_encoded(pairs[:2], sc.Encoded(enc.seqs[:4], enc.starts[:4], [2, 2]), 4)
+    short, cut = sc.truncate_encoded(enc, 4)
+    # item 1: both options lose the context's first 2 tokens (the longest's excess), the prefix token kept; item 2
+    # fits; item 3's continuation alone (4 tokens after the prefix and 1 context token) cannot fit: left as it is
+    assert cut == 1
+    assert short.seqs[:4] == [[0, 3, 4, 5], [0, 3, 9], [0, 7, 8], [0, 7, 6]] and short.starts[:4] == [2, 2, 1, 1]
+    assert short.seqs[4:] == enc.seqs[4:] and short.sizes == enc.sizes
+    with pytest.raises(sc.UserError, match=r"f line 3: 6 tokens exceed"):
+        sc.check_encoded(pairs, short, 4)

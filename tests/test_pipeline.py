@@ -83,6 +83,24 @@ def test_zero_shot_dirs_get_one_eval_stage_each(tmp_path):
     assert plan.inputs(plan.by_name["zero-shot-ewok_filtered"])[0] == ewok / "a.jsonl"
     assert plan.fingerprint(plan.by_name["report"], None)["settings"]["zero_shot"] == [
         "zero-shot-ewok_filtered", "zero-shot-entity_tracking"]
+    # the report: a table per suite, a column per model, read from the stage's results
+    import pipeline_report
+
+    for n, f in plan.models().items():
+        f.mkdir(parents=True)
+        (f / "metrics.json").write_text("{}")
+    out = plan.eval_output("zero-shot-ewok_filtered")
+    out.mkdir(parents=True)
+    for k, n in enumerate(["teacher-1", "teacher-2", "teachers-ensemble", "student", "distilled"]):
+        (out / f"{n}.json").write_text(json.dumps({
+            "model": n, "phenomena": {}, "supplement": {}, "averages": {"phenomena": None, "files": None},
+            "suites": {"ewok": {"rows": {"agent-properties": k / 10, "social-relations": 0.5}, "avg": 0.25 + k / 20}}}))
+    lines = pipeline_report.Report(plan).blimp(out, "`ewok_filtered`")
+    assert lines[:5] == ["## EWoK (accuracy %), `ewok_filtered`", "",
+                         "| domain | teacher-1 | teacher-2 | teachers-ensemble | student | distilled |",
+                         "| --- | ---: | ---: | ---: | ---: | ---: |",
+                         "| agent-properties | 0.0 | 10.0 | 20.0 | 30.0 | 40.0 |"]
+    assert lines[6] == "| *Average* | 25.0 | 30.0 | 35.0 | 40.0 | 45.0 |"
     with pytest.raises(UserError, match=r"pipeline.zero_shot_dirs: two folders named 'ewok_filtered'"):
         load_config(PipelineConfig, ROOT / "config/pipeline.yaml",
                     [f"pipeline.zero_shot_dirs=[{ewok}, {tmp_path}/other/ewok_filtered]"])
