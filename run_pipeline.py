@@ -59,7 +59,7 @@ class Stage:
     yaml_key: str | None = None  # the pipeline key naming its YAML (student-s0 uses pipeline.student)
     model: str | None = None  # the model folder name for training stages
     seed: int | None = None
-    overrides: tuple = ()  # an ablation's overrides, after the stage YAML's stage_overrides
+    overrides: tuple = ()  # an ablation's (a zero-shot stage's) overrides, after the stage YAML's stage_overrides
 
 
 def yaml_path(path: str) -> str:
@@ -104,7 +104,8 @@ class Plan:
         # more pair folders, one eval stage each, results apart: the supplement, then each of pipeline.zero_shot_dirs
         self.zero_shot = {"supplement": Path(p.supplement_dir)} if p.supplement_dir else {}
         self.zero_shot.update({f"zero-shot-{Path(d).name}": Path(d) for d in p.zero_shot_dirs})
-        self.stages += [Stage(n, "eval", "eval") for n in self.zero_shot]
+        self.stages += [Stage(n, "eval", "eval", overrides=() if n == "supplement" else
+                              tuple(p.stage_overrides.get("zero_shot", []))) for n in self.zero_shot]
         self.stages += [Stage("finetune", "finetune", "finetune"), Stage("report", "report")]
         self.command = "python run_pipeline.py"  # set by main() to the command line as given
         self.finetune_data = Path(p.finetune_data) if p.finetune_data else (

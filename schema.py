@@ -425,7 +425,8 @@ class PipelineSection:
                                                "student-s<seed>, distilled-s<seed>); the teachers are trained once. "
                                                "null: once each, with the seed of their YAML")
     stage_overrides: dict[str, list[str]] = field({}, help="extra dotted overrides per stage, e.g. "
-                                                           "{teacher1: [training.num_epochs=2]}")
+                                                           "{teacher1: [training.num_epochs=2]}; zero_shot: the "
+                                                           "zero_shot_dirs stages' own, after eval's")
     train_share: float | None = field(None, help="data.train_share of every training stage, so all models see the same "
                                                  "subset (null: as each YAML says; 1.0: all)")
     ablations: dict[str, AblationSpec] = field({}, help="name -> {of: student|distilled, overrides: [...]}: one more "
@@ -450,7 +451,7 @@ class PipelineSection:
         if self.seeds is not None and (not self.seeds or len(set(self.seeds)) != len(self.seeds)):
             raise ConfigError("pipeline.seeds", f"{self.seeds}: give distinct seeds, or null for one run each")
         known = {"clean", "tokenizer", "teacher1", "teacher2", "student", "distilled", "eval", "finetune"}
-        for stage in self.stage_overrides:
+        for stage in set(self.stage_overrides) - {"zero_shot"}:
             if stage not in known:
                 raise ConfigError(f"pipeline.stage_overrides.{stage}", f"unknown stage; allowed: {', '.join(sorted(known))}")
         reserved = known | {"data", "text", "supplement", "report", "teacher-1", "teacher-2"}

@@ -72,14 +72,17 @@ def test_zero_shot_dirs_get_one_eval_stage_each(tmp_path):
         d.mkdir(parents=True)
         (d / "a.jsonl").write_text("{}\n")
     cfg = load_config(PipelineConfig, ROOT / "config/pipeline.yaml", [
-        f"pipeline.work_dir={tmp_path / 'w'}", f"pipeline.zero_shot_dirs=[{ewok}, {ent}]"])
+        f"pipeline.work_dir={tmp_path / 'w'}", f"pipeline.zero_shot_dirs=[{ewok}, {ent}]",
+        "pipeline.stage_overrides={eval: [eval.max_pairs_per_file=7], zero_shot: [eval.long_items=truncate]}"])
     plan = run_pipeline.Plan(cfg.pipeline)
     names = [s.name for s in plan.stages]
     assert names[names.index("eval"):] == ["eval", "zero-shot-ewok_filtered", "zero-shot-entity_tracking", "finetune",
                                            "report"]
     ev = plan.config(plan.by_name["zero-shot-entity_tracking"]).eval
     assert (ev.blimp_dir, ev.output_dir) == (str(ent), f"{tmp_path}/w/results/zero_shot/entity_tracking")
-    assert ev.models == plan.config(plan.by_name["eval"]).eval.models
+    blimp = plan.config(plan.by_name["eval"]).eval
+    assert ev.models == blimp.models and ev.max_pairs_per_file == blimp.max_pairs_per_file == 7
+    assert (ev.long_items, blimp.long_items) == ("truncate", "error")  # zero_shot: those stages' own overrides
     assert plan.inputs(plan.by_name["zero-shot-ewok_filtered"])[0] == ewok / "a.jsonl"
     assert plan.fingerprint(plan.by_name["report"], None)["settings"]["zero_shot"] == [
         "zero-shot-ewok_filtered", "zero-shot-entity_tracking"]
