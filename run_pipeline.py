@@ -49,7 +49,8 @@ ENSEMBLE = "teachers-ensemble"
 NOT_MEANING = {"report_to", "logging_steps", "push_to_hub", "hub_model_id", "run_name", "dataloader_num_workers",
                "save_minutes", "save_total_limit", "disable_tqdm", "blimp_dir", "blimp_steps", "blimp_pairs_per_file",
                "output_dir", "input_dirs", "train_dir", "dev_dir", "tokenizer_dir", "cache_dir", "teachers",
-               "teacher_cache_dir", "models", "ensembles"}
+               "teacher_cache_dir", "models", "ensembles",
+               "long_items"}  # a finished eval had no item too long (error stops it), so truncate would change nothing
 
 
 @dataclass
