@@ -1,7 +1,10 @@
-"""Score causal LMs on BLiMP-style minimal pairs; write per-model results, a Table-1 style Markdown table and a plot.
+"""Score causal LMs on BLiMP-style minimal pairs and the BabyLM 2025 zero-shot suites (EWoK, entity tracking, wug);
+write per-model results, a Table-1 style Markdown table (and one table per other suite) and a plot.
 
     python eval_blimp.py --blimp-dir data/blimp --model baby-llama=models/baby-llama-58m \\
         --model llama-360m=models/llama-360m --ensemble teachers=models/llama-360m,models/gpt2-705m --output-dir results
+    python eval_blimp.py --blimp-dir data/blimp --blimp-dir data/ewok_filtered --blimp-dir data/entity_tracking \\
+        --blimp-dir data/wug_adj_nominalization --model baby-llama=models/baby-llama-58m
     python eval_blimp.py --config config/eval.yaml eval.precision=bf16 eval.max_pairs_per_file=100 --log-pairs
     python eval_blimp.py --plot-only results/baby-llama.json results/teachers.pairs.jsonl --output-dir results
 
@@ -34,7 +37,8 @@ from config import UserError, add_config_args, describe, load_config, run_cli, s
 from schema import EvalConfig
 from models import TeacherEnsemble, check_model_folder, check_same_vocab, freeze, load_causal_lm, max_positions
 from report import load_results, read_json, write_blimp_summary
-from scoring import check_encoded, encode_pairs, load_pairs, pair_records, read_pair_log, score_encoded, summarize
+from scoring import (check_encoded, encode_pairs, load_pairs, mixed_suites, pair_records, read_pair_log,
+                     score_encoded, suites_of, summarize, truncate_encoded)
 
 DEFAULT_CONFIG = "config/eval.yaml"
 
@@ -45,7 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
                                      epilog="\n\n".join(__doc__.split("\n\n")[1:3]))
     add_config_args(parser, DEFAULT_CONFIG)
     parser.set_defaults(config=None)  # None: use config/eval.yaml only if it exists (flags may give everything)
-    parser.add_argument("--blimp-dir", help="folder of JSON-lines pair files (eval.blimp_dir)")
+    parser.add_argument("--blimp-dir", action="append", metavar="DIR", help="folder of JSON-lines pair files "
+                        "(eval.blimp_dir; repeatable: BLiMP, EWoK, entity tracking and wug folders in one run, each "
+                        "suite in its own table)")
     parser.add_argument("--model", action="append", default=[], metavar="NAME=PATH", help="a model folder to score "
                         "(repeatable; replaces the config's models and ensembles)")
     parser.add_argument("--ensemble", action="append", default=[], metavar="NAME=PATH1,PATH2",
@@ -117,6 +123,8 @@ def flag_overrides(args) -> list[str]:
     for key in ("blimp_dir", "output_dir", "prefix", "batch_size", "precision", "max_pairs_per_file", "log_pairs"):
         if getattr(args, key) is not None:
             out[key] = getattr(args, key)
+    if args.blimp_dir and len(args.blimp_dir) == 1:
+        out["blimp_dir"] = args.blimp_dir[0]
     return [f"eval.{k}={json.dumps(v)}" for k, v in out.items()]
 
 
@@ -179,11 +187,19 @@ def preflight(e, scorers, pairs) -> dict:
             cache[key] = encode_pairs(tok, pairs, e.prefix)
         limits = [x for x in (max_positions(AutoConfig.from_pretrained(str(p))) for p in paths) if x]
         limit = min(limits) if limits else None
-        ties = check_encoded(pairs, cache[key], limit, f"model {name!r}", e.identical_pairs)
+        enc = cache[key]
+        if limit and e.long_items == "truncate":
+            if (key, limit) not in cache:
+                cache[key, limit] = truncate_encoded(enc, limit)
+            enc, cut = cache[key, limit]
+            if cut:
+                print(f"warning: {cut} item(s) longer than {name!r}'s {limit} positions lose their context's first "
+                      "tokens (eval.long_items: truncate)", file=sys.stderr)
+        ties = check_encoded(pairs, enc, limit, f"model {name!r}", e.identical_pairs)
         if ties:
             print(f"warning: {len(ties)} pair(s) have identical sentences for {name!r} (first: {ties[0].file} line "
                   f"{ties[0].line}); counted correct, as lm-eval does (eval.identical_pairs: tie)", file=sys.stderr)
-        encoded[name] = cache[key]
+        encoded[name] = enc
     return encoded
 
 
@@ -224,21 +240,41 @@ def main(argv=None) -> int:
     return 0
 
 
+def load_all_pairs(e) -> tuple[list, dict]:
+    """The items of every folder of ``eval.blimp_dir`` and {file name: (layout, roles)}; a folder mixing suites is
+    scored as it is and said so, each suite reported apart; a file name in two folders is refused."""
+    pairs, layouts, where = [], {}, {}
+    for folder in e.dirs():
+        found: dict = {}
+        got = load_pairs(folder, e.max_pairs_per_file, e.fields, found, e.identical_pairs)
+        for name in found:
+            if Path(name).stem in where:
+                raise UserError(f"{Path(folder) / name} and {where[Path(name).stem]}: two files named "
+                                f"{Path(name).stem!r} would share one result row; score the folders in separate runs")
+            where[Path(name).stem] = Path(folder) / name
+        note = mixed_suites(folder, got)
+        if note:
+            print(note, file=sys.stderr)
+        pairs += got
+        layouts.update(found)
+    return pairs, layouts
+
+
 def run(cfg: EvalConfig, progress: bool = True) -> dict:
     """Check every input, score every model and ensemble of ``cfg``, write results, table.md and blimp.png; returns
     {name: results}."""
     e = cfg.eval
     scorers = scorer_names(e)
-    layouts: dict = {}
-    pairs = load_pairs(e.blimp_dir, e.max_pairs_per_file, e.fields, layouts, e.identical_pairs)
+    pairs, layouts = load_all_pairs(e)
     encoded = preflight(e, scorers, pairs)
     for layout in sorted({lay for lay, _ in layouts.values()}):
         files = [f for f, (lay, _) in layouts.items() if lay == layout]
         roles = layouts[files[0]][1]
         print(f"layout {layout} ({', '.join(f'{r}={k}' for r, k in roles.items())}): {len(files)} file(s)",
               file=sys.stderr)
-    print(f"{len(pairs)} pairs from {len(layouts)} files in {e.blimp_dir}; models: {', '.join(scorers)}",
-          file=sys.stderr)
+    suites = suites_of(pairs)
+    print(f"{len(pairs)} items from {len(layouts)} files in {', '.join(e.dirs())} (suites: "
+          f"{', '.join(f'{s} {len(f)}' for s, f in suites.items())}); models: {', '.join(scorers)}", file=sys.stderr)
 
     out = Path(e.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -262,15 +298,25 @@ def run(cfg: EvalConfig, progress: bool = True) -> dict:
             log = out / f"{result_file(name)}.pairs.jsonl"
             log.write_text("".join(json.dumps(r) + "\n" for r in pair_records(name, pairs, encoded[name], scores)),
                            encoding="utf-8")
-        avg = res["averages"]
-        blimp = "–" if avg["phenomena"] is None else f"{100 * avg['phenomena']:.1f}"
-        print(f"{name}: phenomena avg {blimp}, files avg {100 * avg['files']:.1f} ({res['counts']['pairs']} pairs, "
-              f"{seconds:.0f} s) -> {path}", file=sys.stderr)
+        print(f"{name}: {averages_line(res)} ({res['counts']['pairs']} items, {seconds:.0f} s) -> {path}",
+              file=sys.stderr)
         results[name] = res
     table = write_blimp_summary(results, out)
     print(table)
-    print(f"wrote {out / 'table.md'} and {out / 'blimp.png'}", file=sys.stderr)
+    print(f"wrote {out / 'table.md'}" + (" and blimp.png" if (out / "blimp.png").is_file() else ""), file=sys.stderr)
     return results
+
+
+def averages_line(res: dict) -> str:
+    """Each suite's average in words: BLiMP's phenomena and files, then EWoK, entity tracking (accuracy %), wug (rho)."""
+    avg, parts = res["averages"], []
+    for key, label in (("phenomena", "phenomena avg"), ("files", "files avg")):
+        if avg.get(key) is not None:
+            parts.append(f"{label} {100 * avg[key]:.1f}")
+    for suite, r in res.get("suites", {}).items():
+        v = r["avg"]
+        parts.append(f"{suite} " + ("–" if v is None else f"{v:.3f}" if suite == "wug" else f"{100 * v:.1f}"))
+    return ", ".join(parts)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import os
 import re
 import shutil
@@ -130,36 +129,27 @@ def resolve_tasks(names: list[str], key: str = "finetune.tasks") -> list[Task]:
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# metrics (binary F1 of the positive class 1; MCC for any number of classes, 0 where it is undefined, as scikit-learn)
-
-
-def confusion(labels, preds, n: int) -> list[list[int]]:
-    """``c[true][predicted]`` counts."""
-    c = [[0] * n for _ in range(n)]
-    for y, p in zip(labels, preds):
-        c[int(y)][int(p)] += 1
-    return c
+# metrics: scikit-learn's (binary F1 of the positive class 1, 0 when there is no positive; MCC for any number of
+# classes, 0 where it is undefined), imported when first used: sklearn takes seconds to import
 
 
 def accuracy(labels, preds) -> float:
-    return sum(int(y) == int(p) for y, p in zip(labels, preds)) / max(1, len(labels))
+    from sklearn.metrics import accuracy_score
+
+    return float(accuracy_score(labels, preds))
 
 
 def f1(labels, preds) -> float:
-    (_, fp), (fn, tp) = confusion(labels, preds, 2)
-    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(labels, preds, zero_division=0.0))
 
 
 def mcc(labels, preds) -> float:
     """Matthews correlation (Gorodkin's K-class form; the binary one for K=2)."""
-    n = max([int(x) for x in list(labels) + list(preds)], default=0) + 1
-    c = confusion(labels, preds, n)
-    s = sum(map(sum, c))
-    correct = sum(c[k][k] for k in range(n))
-    t = [sum(c[k]) for k in range(n)]  # true counts
-    p = [sum(row[k] for row in c) for k in range(n)]  # predicted counts
-    denom = math.sqrt((s * s - sum(x * x for x in p)) * (s * s - sum(x * x for x in t)))
-    return (correct * s - sum(a * b for a, b in zip(t, p))) / denom if denom else 0.0
+    from sklearn.metrics import matthews_corrcoef
+
+    return float(matthews_corrcoef(labels, preds))
 
 
 METRICS = {"accuracy": accuracy, "f1": f1, "mcc": mcc}

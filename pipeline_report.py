@@ -4,7 +4,8 @@ Every figure is read from the files the earlier stages wrote, never typed in:
 
     models/<name>/config.json, metrics.json   sizes, epochs, tokens seen, the distilled students' eval CE and KL
     results/dev_text.json                      whole-dev-split CE per source (eval_text.py), ensemble included
-    results/<name>.json                        BLiMP (and results/supplement/<name>.json) per model
+    results/<name>.json                        BLiMP per model (results/supplement/, results/zero_shot/<folder>/:
+                                               the supplement's and pipeline.zero_shot_dirs' results)
     .done/<stage>                              each stage's own run time
 
 A group of students (one per seed) shows as mean +- sd over its seeds; the paired table subtracts, seed by seed, the
@@ -166,14 +167,24 @@ class Report:
         return lines + self.table(rows, "source", 3) + [""]
 
     def blimp(self, folder: Path, title: str) -> list[str]:
+        """An eval stage's tables: BLiMP's (phenomena, supplement tasks) if it has any, then one per other suite."""
         names = [n for c in self.columns for n in self.members(c)]
         results = report.load_results([folder / f"{n}.json" for n in names])
         rows = report.blimp_rows(results)
+        lines = []
         if folder == self.plan.results:
             self._blimp = results  # the paired differences and the verdict use BLiMP proper
-        lines = [f"## {title} (accuracy %)", ""]
-        return lines + self.table([(f"*{r.label}*" if r.group == "averages" else r.label,
-                                    lambda n, r=r: r.values.get(n)) for r in rows], "phenomenon", 1) + [""]
+        if rows or folder == self.plan.results:
+            lines = [f"## {title} (accuracy %)", ""] + self.table(
+                [(f"*{r.label}*" if r.group == "averages" else r.label, lambda n, r=r: r.values.get(n)) for r in rows],
+                "phenomenon", 1) + [""]
+        for suite, (name, header, digits, _) in report.SUITE_TABLES.items():
+            rows = report.suite_rows(results, suite)
+            if rows:
+                lines += [f"## {name}" + ("" if folder == self.plan.results else f", {title}"), ""] + self.table(
+                    [(f"*{r.label}*" if r.group == "averages" else r.label, lambda n, r=r: r.values.get(n))
+                     for r in rows], header, digits) + [""]
+        return lines
 
     def blimp_avg(self, name: str, key: str) -> float | None:
         v = self._blimp[name]["averages"].get(key)
@@ -269,8 +280,9 @@ class Report:
     def markdown(self) -> str:
         lines = self.header() + self.models() + self.dev_text()
         lines += self.blimp(self.plan.results, "BLiMP")
-        if self.plan.p.supplement_dir:
-            lines += self.blimp(self.plan.results / "supplement", "BLiMP supplement")
+        for stage, folder in self.plan.zero_shot.items():
+            lines += self.blimp(self.plan.eval_output(stage), "BLiMP supplement" if stage == "supplement" else
+                                f"`{folder.name}`")
         lines += self.paired() + self.distillation_terms() + self.verdict()
         return "\n".join(lines)
 

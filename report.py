@@ -26,6 +26,10 @@ BLIMP_LABELS = {
     "subject_aux_inversion": "Subj.-Aux. Inversion", "turn_taking": "Turn Taking",
 }
 AVERAGE_LABELS = {"phenomena": "BLiMP avg. (phenomena)", "supplement": "Supplement avg.", "files": "Avg. over files"}
+# the other zero-shot suites: table title, header, value digits, and whether a value is an accuracy (shown in %)
+SUITE_TABLES = {"ewok": ("EWoK (accuracy %)", "domain", 1, True),
+                "entity_tracking": ("Entity tracking (accuracy %)", "subset", 1, True),
+                "wug": ("Wug adjective nominalization (Spearman's rho with the human ratio)", "file", 3, False)}
 
 
 class Row(NamedTuple):
@@ -216,21 +220,55 @@ def blimp_rows(results_by_model: dict) -> list[Row]:
     return rows
 
 
+def suite_rows(results_by_model: dict, suite: str) -> list[Row]:
+    """One suite's rows (EWoK domains, entity tracking subsets and files, the wug file) and its average, in display
+    units (accuracy %, rho as is); [] when no model has the suite."""
+    present = {n: r["suites"][suite] for n, r in results_by_model.items() if suite in r.get("suites", {})}
+    if not present:
+        return []
+    scale = 100 if SUITE_TABLES[suite][3] else 1
+    val = lambda v: None if v is None else scale * v  # noqa: E731
+    rows = []
+    for section, group in (("rows", suite), ("splits", "averages")):
+        keys = []
+        for r in present.values():
+            keys += [k for k in r.get(section, {}) if k not in keys]
+        rows += [Row(k + (" (mean of its subsets)" if section == "splits" else ""), group,
+                     {n: val(r.get(section, {}).get(k)) for n, r in present.items()}) for k in keys]
+    rows.append(Row("Average", "averages", {n: val(r["avg"]) for n, r in present.items()}))
+    return rows
+
+
 def markdown_table(results_by_model: dict) -> str:
-    """Table 1 layout: a row per phenomenon, supplement task and average; a column per model; accuracy in %."""
-    return format_table(blimp_rows(results_by_model), list(results_by_model))
+    """Table 1 layout: a row per phenomenon, supplement task and average; a column per model; accuracy in %. Then a
+    table per other suite present (EWoK, entity tracking, wug), each with its own rows and average."""
+    columns = list(results_by_model)
+    blimp = blimp_rows(results_by_model)
+    parts = [format_table(blimp, columns)] if blimp else []
+    for suite, (title, header, digits, _) in SUITE_TABLES.items():
+        rows = suite_rows(results_by_model, suite)
+        if rows:
+            parts.append(f"### {title}\n\n" + format_table(rows, columns, header=header, digits=digits))
+    return "\n".join(parts)
 
 
-def plot_results(results_by_model: dict, out_png) -> Path:
-    """Figures 1-2: one line per model across phenomena and supplement tasks, accuracy 0-100 %, chance at 50."""
-    rows = blimp_rows(results_by_model)
-    groups = {r.group for r in rows}
+def plot_results(results_by_model: dict, out_png) -> Path | None:
+    """Figures 1-2: one line per model across phenomena, supplement tasks, EWoK domains and entity-tracking subsets,
+    accuracy 0-100 %, chance at 50 (BLiMP, EWoK; entity tracking's is 20); None when there is no accuracy to plot."""
+    rows = blimp_rows(results_by_model) + suite_rows(results_by_model, "ewok") + \
+        suite_rows(results_by_model, "entity_tracking")
+    groups = {r.group for r in rows if r.group != "averages"}
+    if not groups:
+        return None
     title = "BLiMP accuracy per phenomenon" + (" and supplement task" if "supplement" in groups else "")
+    if groups - {"phenomena", "supplement"}:
+        names = {"phenomena": "BLiMP", "supplement": "supplement", "ewok": "EWoK", "entity_tracking": "entity tracking"}
+        title = "Zero-shot accuracy: " + ", ".join(v for k, v in names.items() if k in groups)
     return parallel_plot(rows, list(results_by_model), out_png, "accuracy (%)", (0, 100), 50, title)
 
 
 def write_blimp_summary(results_by_model: dict, out_dir) -> str:
-    """table.md and blimp.png in ``out_dir``; returns the table."""
+    """table.md and blimp.png (when there is an accuracy to plot) in ``out_dir``; returns the table."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     table = markdown_table(results_by_model)

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import hashlib
 import json
 import shlex
 import sys
 import time
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,7 +55,8 @@ HOMOGENEOUS = "students-ensemble"  # the plain students of pipeline.teacher_seed
 NOT_MEANING = {"report_to", "logging_steps", "push_to_hub", "hub_model_id", "run_name", "dataloader_num_workers",
                "save_minutes", "save_total_limit", "disable_tqdm", "blimp_dir", "blimp_steps", "blimp_pairs_per_file",
                "output_dir", "input_dirs", "train_dir", "dev_dir", "tokenizer_dir", "cache_dir", "teachers",
-               "teacher_cache_dir", "models", "ensembles"}
+               "teacher_cache_dir", "models", "ensembles",
+               "long_items"}  # a finished eval had no item too long (error stops it), so truncate would change nothing
 
 
 @dataclass
@@ -63,7 +66,7 @@ class Stage:
     yaml_key: str | None = None  # the pipeline key naming its YAML (student-s0 uses pipeline.student)
     model: str | None = None  # the model folder name for training stages
     seed: int | None = None
-    overrides: tuple = ()  # an ablation's overrides, after the stage YAML's stage_overrides
+    overrides: tuple = ()  # an ablation's (a zero-shot stage's) overrides, after the stage YAML's stage_overrides
     budget: object = None  # the BudgetSpec of a regime-map stage (pipeline.budgets), else None
     teachers: str = "heterogeneous"  # a distilled stage's teachers: teacher-1 + teacher-2, or plain students
 
@@ -112,7 +115,11 @@ class Plan:
             self.stages += [dataclasses.replace(st, name=pre + st.name, model=st.model and pre + st.model, budget=b)
                             for st in stages]
         self.stages += [Stage("eval", "eval", "eval")] if p.eval else []
-        self.stages += [Stage("supplement", "eval", "eval")] if p.supplement_dir else []
+        # more pair folders, one eval stage each, results apart: the supplement, then each of pipeline.zero_shot_dirs
+        self.zero_shot = {"supplement": Path(p.supplement_dir)} if p.supplement_dir else {}
+        self.zero_shot.update({f"zero-shot-{Path(d).name}": Path(d) for d in p.zero_shot_dirs})
+        self.stages += [Stage(n, "eval", "eval", overrides=() if n == "supplement" else
+                              tuple(p.stage_overrides.get("zero_shot", []))) for n in self.zero_shot] if p.eval else []
         self.stages += [Stage("finetune", "finetune", "finetune")] if p.finetune else []
         self.stages += [Stage("report", "report")]
         self.command = "python run_pipeline.py"  # set by main() to the command line as given
@@ -162,6 +169,13 @@ class Plan:
             out.update({n: [f] for n, f in self.models(b).items()})
             out.update(self.ensembles(b))
         return out
+
+    def eval_output(self, stage_name: str) -> Path:
+        """Where an eval stage writes: results/, results/supplement/, results/zero_shot/<folder name>/."""
+        if stage_name not in self.zero_shot:
+            return self.results
+        return self.results / "supplement" if stage_name == "supplement" else \
+            self.results / "zero_shot" / self.zero_shot[stage_name].name
 
     def rel(self, path: Path) -> str:
         return str(path.relative_to(self.work) if path.is_relative_to(self.work) else path)
@@ -226,12 +240,11 @@ class Plan:
             if stage.kind == "distill":
                 _set(raw, "distillation.teachers", [str(f) for f in self.teachers_of(stage)])
         elif stage.kind == "eval":
-            supplement = stage.name == "supplement"
-            _set(raw, "eval.blimp_dir", str(p.supplement_dir if supplement else self.blimp))
+            _set(raw, "eval.blimp_dir", str(self.zero_shot.get(stage.name, self.blimp)))
             _set(raw, "eval.models", {name: str(folder) for name, folder in self.models().items()})
             _set(raw, "eval.ensembles", {n: [str(f) for f in paths] for n, paths in self.scorers().items()
                                          if n.split("/")[-1] in (ENSEMBLE, HOMOGENEOUS)})
-            _set(raw, "eval.output_dir", str(self.results / "supplement" if supplement else self.results))
+            _set(raw, "eval.output_dir", str(self.eval_output(stage.name)))
         elif stage.kind == "finetune":
             _set(raw, "finetune.data_dir", str(self.finetune_data or "(none)"))
             _set(raw, "finetune.output_dir", str(self.results / "finetune"))
@@ -263,7 +276,7 @@ class Plan:
         if stage.kind == "distill":
             return data + tok + self.teachers_of(stage)
         if stage.kind == "eval":
-            pairs = p.supplement_dir if stage.name == "supplement" else self.blimp
+            pairs = self.zero_shot.get(stage.name, self.blimp)
             return [f for f in files(pairs) if f.suffix in (".jsonl", ".json")] + list(self.models().values())
         if stage.kind == "text":
             return files(self.clean / p.dev_split) + list(self.models(stage.budget).values())
@@ -272,7 +285,7 @@ class Plan:
         if stage.kind == "report":  # every file it reads a figure or a setting from (models: weights and run files)
             models = list(self.models().values())
             scored = [self.results / f"{n}.json" for n in self.scorers()]
-            scored += [self.results / "supplement" / f"{n}.json" for n in self.scorers()] if p.supplement_dir else []
+            scored += [self.eval_output(z) / f"{n}.json" for z in self.zero_shot for n in self.scorers()]
             return (models + [f / n for f in models for n in ("metrics.json", "config.yaml")] + scored
                     + [self.text_results(b) for b in p.budgets or [None]] + [self.results / "finetune" / "table.md"])
         return []
@@ -333,7 +346,7 @@ class Plan:
             settings = {"seeds": self.p.seeds, "ablations": sorted(self.p.ablations),
                         "results_file": self.p.results_file, "results_section": self.p.results_section,
                         "budgets": [to_dict(b) for b in self.p.budgets or []], "teacher_seeds": self.p.teacher_seeds,
-                        "command": self.command}
+                        "command": self.command, **({"zero_shot": list(self.zero_shot)} if self.p.zero_shot_dirs else {})}
         inputs = {self.rel(f): self._hash(f) for f in self.inputs(stage)}
         return {"settings": json.loads(json.dumps(settings, default=str)), "inputs": inputs,
                 "upstream": {n: self.digest(n) for n in self.reads(stage)}}
@@ -356,8 +369,12 @@ class Plan:
         if old is None:
             return ["never finished"]
         out = []
+        defaults = setting_defaults()
         for k in sorted(set(old["settings"]) | set(new["settings"])):
             a, b = old["settings"].get(k, "(unset)"), new["settings"].get(k, "(unset)")
+            # a key added to the schema since the stage ran, at its default, means what the old run did
+            if "(unset)" in (a, b) and k in defaults and (b if a == "(unset)" else a) == defaults[k]:
+                continue
             if a != b:
                 out.append(f"{k}: {a!r} -> {b!r}")
         for k in sorted(set(old["inputs"]) | set(new["inputs"])):
@@ -368,6 +385,20 @@ class Plan:
             out += [f"{k} " + ("is new" if k not in old["upstream"] else "reran") for k in sorted(new["upstream"])
                     if old["upstream"].get(k) != new["upstream"][k]]
         return out
+
+
+@functools.cache
+def setting_defaults() -> dict:
+    """``section.key`` -> the schema's default (as a fingerprint holds it), for every stage config's sections."""
+    out = {}
+    for root in (CleanConfig, TokenizerConfig, TrainConfig, DistillConfig, EvalConfig, finetune.FinetuneConfig):
+        for section, cls in typing.get_type_hints(root).items():
+            for f in dataclasses.fields(cls):
+                if f.default is not dataclasses.MISSING:
+                    out[f"{section}.{f.name}"] = json.loads(json.dumps(f.default, default=str))
+                elif f.default_factory is not dataclasses.MISSING:
+                    out[f"{section}.{f.name}"] = json.loads(json.dumps(f.default_factory(), default=str))
+    return out
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -334,8 +334,9 @@ class EnsembleSpec:
 
 @dataclasses.dataclass
 class EvalSection:
-    blimp_dir: str = field(help="folder of JSON-lines pair files: BLiMP, its BabyLM filter, the BabyLM supplement, or "
-                                "pairs with a context (see eval.fields)")
+    blimp_dir: str | list[str] = field(help="folder of JSON-lines pair files, or a list of folders scored in one run: "
+                                            "BLiMP, its BabyLM filter, the BabyLM supplement, EWoK, entity tracking, "
+                                            "wug (recognised by their fields), or pairs with a context (eval.fields)")
     models: dict[str, str] = field({}, help="name -> model folder; each is scored")
     ensembles: dict[str, list[str] | EnsembleSpec] = field(
         {}, help="name -> list of model folders scored as one logit-averaged model, or {models: [...], combine: "
@@ -346,10 +347,15 @@ class EvalSection:
     batch_size: int = field(128, help="pairs per forward pass (about 32 tokens each, in prefix-tree rows; 128 "
                                       "measured faster than 64 on CPU, BENCHMARKS.md)")
     precision: Literal["fp32", "bf16"] = field("fp32", help="model dtype while scoring")
-    max_pairs_per_file: int | None = field(None, help="score only the first N pairs of each file (None: all)")
+    max_pairs_per_file: int | None = field(None, help="score only the first N pairs of each file (entity tracking: "
+                                                      "of each <file>_<numops>_ops subset; None: all)")
     identical_pairs: Literal["error", "tie"] = field(
         "error", help="a pair whose two sentences are identical (or tokenize alike): error, or tie: count it correct "
                       "as lm-eval does, with a warning (BLiMP has 7 such pairs, in passive_1 and principle_A_case_2)")
+    long_items: Literal["error", "truncate"] = field(
+        "error", help="an item longer than a model's positions: error (before scoring), or truncate: drop its context's "
+                      "first tokens, the same for all its options, so the longest fits (lm-eval drops the first tokens "
+                      "of each request), with a warning (entity tracking has items of 260 tokens with an 8000 BPE)")
     log_pairs: bool = field(False, help="also write <name>.pairs.jsonl per model: file, line, both texts, both "
                                         "log-likelihoods and token counts of every pair")
     fields: PairFields = dataclasses.field(default_factory=PairFields, metadata={
@@ -371,6 +377,12 @@ class EvalSection:
                                                                  "positive sum")
         check_range("eval", "batch_size", self.batch_size, 1)
         check_range("eval", "max_pairs_per_file", self.max_pairs_per_file, 1)
+        if not self.dirs():
+            raise ConfigError("eval.blimp_dir", "name at least one folder")
+
+    def dirs(self) -> list[str]:
+        """The pair folders, whether one was given or a list."""
+        return [self.blimp_dir] if isinstance(self.blimp_dir, str) else list(self.blimp_dir)
 
     def ensemble(self, name: str) -> EnsembleSpec:
         """An ensemble as an EnsembleSpec, whether the YAML gave a list of folders or the mapping."""
@@ -507,7 +519,8 @@ class PipelineSection:
                                                "student-s<seed>, distilled-s<seed>); the teachers are trained once. "
                                                "null: once each, with the seed of their YAML")
     stage_overrides: dict[str, list[str]] = field({}, help="extra dotted overrides per stage, e.g. "
-                                                           "{teacher1: [training.num_epochs=2]}")
+                                                           "{teacher1: [training.num_epochs=2]}; zero_shot: the "
+                                                           "zero_shot_dirs stages' own, after eval's")
     train_share: float | None = field(None, help="data.train_share of every training stage, so all models see the same "
                                                  "subset (null: as each YAML says; 1.0: all)")
     ablations: dict[str, AblationSpec] = field({}, help="name -> {of: student|distilled, overrides: [...]}: one more "
@@ -515,6 +528,10 @@ class PipelineSection:
                                                         "paired with the student it varies")
     supplement_dir: str | None = field(None, help="folder of the BLiMP supplement's JSON-lines files: scored too, "
                                                   "and reported (null: none)")
+    zero_shot_dirs: list[str] = field([], help="more pair folders, e.g. the BabyLM 2025 ewok_filtered, entity_tracking "
+                                               "and wug_adj_nominalization: one eval stage each (zero-shot-<folder "
+                                               "name>), results in results/zero_shot/<folder name>, a table per suite "
+                                               "in the report")
     dev_text: bool = field(True, help="score every model and the teachers' ensemble on the whole cleaned dev split "
                                       "(eval_text.py: per-source CE and perplexity)")
     dev_text_seq_length: int | None = field(None, help="window length of the dev-text scoring (null: the plain "
@@ -542,7 +559,7 @@ class PipelineSection:
         if self.seeds is not None and (not self.seeds or len(set(self.seeds)) != len(self.seeds)):
             raise ConfigError("pipeline.seeds", f"{self.seeds}: give distinct seeds, or null for one run each")
         known = {"clean", "tokenizer", "teacher1", "teacher2", "student", "distilled", "eval", "finetune"}
-        for stage in self.stage_overrides:
+        for stage in set(self.stage_overrides) - {"zero_shot"}:
             if stage not in known:
                 raise ConfigError(f"pipeline.stage_overrides.{stage}", f"unknown stage; allowed: {', '.join(sorted(known))}")
         reserved = known | {"data", "text", "supplement", "report", "teacher-1", "teacher-2", "students-ensemble"}
@@ -550,6 +567,11 @@ class PipelineSection:
             if not re.fullmatch(r"[a-z][a-z0-9_-]*", name) or name in reserved or re.search(r"-s\d+$", name):
                 raise ConfigError(f"pipeline.ablations.{name}", "name it with lower-case letters, digits, - and _, "
                                   "not a stage name and not ending in -s<digits> (e.g. student-sep)")
+        names = [Path(d).name for d in self.zero_shot_dirs]
+        dup = next((n for i, n in enumerate(names) if n in names[:i] or not n), None)
+        if dup is not None:
+            raise ConfigError("pipeline.zero_shot_dirs", f"two folders named {dup!r} (or a folder without a name) would "
+                                                         "share one stage and results folder; give distinct folders")
         check_range("pipeline", "dev_text_seq_length", self.dev_text_seq_length, 2)
         check_range("pipeline", "train_share", self.train_share, 0, 1, lo_open=True)
         check_range("pipeline", "dev_text_share", self.dev_text_share, 0, 1, lo_open=True)

@@ -1,7 +1,8 @@
 """Zero-shot scoring of minimal pairs with a causal LM: reading pairs, encoding, the scorer, and accuracy summaries.
 
-Three layouts of JSON-lines records, picked per file from the fields of its first record (field names are settings,
-``eval.fields``; the defaults cover BLiMP, its BabyLM filter and supplement, and the common context layouts):
+Layouts of JSON-lines records, picked per file from the fields of its first record. The BabyLM 2024/2025 zero-shot
+suites are recognised by their own fields (``SUITES``); other files by the generic field names of ``eval.fields`` (the
+defaults cover BLiMP, its BabyLM filter and supplement, and the common context layouts):
 
 - ``blimp``: ``sentence_good`` / ``sentence_bad``. A sentence's score is ``log P(" " + sentence | <prefix>)``, as
   lm-evaluation-harness's ``blimp`` task: the sentence is the continuation of an empty context, written with the task's
@@ -9,13 +10,21 @@ Three layouts of JSON-lines records, picked per file from the fields of its firs
   ``eval.prefix=eos`` always uses EOS, as the 2023 BabyLM pipeline did).
 - ``context``: a ``context`` and a good and a bad continuation (``sentence_good`` / ``sentence_bad``). Each is scored
   ``log P(" " + continuation | <prefix> + context)``: the context is tokenized as written, the continuation on its own
-  with the leading space, and only the continuation's tokens count.
+  with the leading space, and only the continuation's tokens count. EWoK is this layout: ``Context1``, with
+  ``Target1`` (right) against ``Target2``, as the 2025 organisers score it (``Context2`` is not used).
 - ``two-context``: ``context_good`` / ``context_bad`` and one ``target``. Each context is scored
   ``log P(" " + target | <prefix> + context)``: the same rule, the target in both.
+- ``choice`` (multiple choice; entity tracking): one context and N options, option 0 right, each option scored like a
+  context layout's continuation. Entity tracking's ``input_prefix`` ends with the space before the option; it moves to
+  the option (``"Box 0 contains" + " the pot."``), so the tokens are those of the whole sentence, the ones the
+  organisers' offset mapping scores. Reported per ``<file>_<numops>_ops`` subset, like the organisers' pipeline.
+- ``wug`` (adjective nominalization): two whole sentences, tab-separated in ``sentences``, each scored like a BLiMP
+  sentence, and a human ``ratio``; reported as a correlation (``wug_correlation``), not an accuracy.
 
-A score is the sum of the scored tokens' log-probabilities, without length normalisation; a pair is correct when
-good >= bad (ties count as correct, like lm-eval's argmax, which picks the first choice). A pair whose two texts are
-equal, or empty, is refused with the file and line.
+A score is the sum of the scored tokens' log-probabilities, without length normalisation; an item is correct when its
+right option scores at least as high as every other (good >= bad for a pair): ties count as correct, like lm-eval's
+argmax, which picks the first of equal choices, and the right one is first. An item with two equal texts, or an empty
+one, is refused with the file and line.
 
 The fast scorer gives the plain one's numbers (fp32: within 1e-4, the same decisions) with less work. The distinct
 sequences (a sentence that occurs twice is scored once), sorted, are packed into rows that are prefix trees: a token
@@ -26,8 +35,10 @@ pair's shared prefix alone: 21 %). Rows are sorted by length, so a batch pads li
 
 Accuracies are reported per file, per BLiMP phenomenon (the 12 rows of the paper's Table 1, from ``linguistics_term``;
 ``s-selection`` counts as argument_structure; a phenomenon's accuracy is the mean of its files' accuracies, as lm-eval
-averages its blimp group), and as macro averages: over phenomena, over supplement files (records without
-``linguistics_term``, e.g. the BabyLM supplement), and over all files.
+averages its blimp group), and as macro averages: over phenomena, over supplement files (generic layouts without
+``linguistics_term``, e.g. the BabyLM supplement), and over BLiMP's and the supplement's files. Each other suite has its
+own rows and average, as the 2025 organisers average it: EWoK the mean over its files (domains), entity tracking the mean
+over files of each file's mean over its subsets, wug the correlation. A folder may mix suites; each is reported apart.
 """
 
 from __future__ import annotations
@@ -50,7 +61,14 @@ PHENOMENA = ("anaphor_agreement", "argument_structure", "binding", "control_rais
              "subject_verb_agreement")
 TERM_ALIASES = {"s-selection": "argument_structure"}  # BLiMP's paper counts the two animacy paradigms here
 SUPPLEMENT = "supplement"  # group of files whose records have no linguistics_term
-LAYOUTS = ("blimp", "context", "two-context")
+LAYOUTS = ("blimp", "context", "two-context", "choice", "wug")
+# The BabyLM 2024/2025 suites beyond BLiMP, by the fields of their published files: suite -> (layout, {role: field})
+SUITES = {
+    "ewok": ("context", {"context": "Context1", "good": "Target1", "bad": "Target2"}),
+    "entity_tracking": ("choice", {"context": "input_prefix", "options": "options", "numops": "numops"}),
+    "wug": ("wug", {"sentences": "sentences", "ratio": "ratio"}),
+}
+BLIMP_FAMILY = ("blimp", SUPPLEMENT)  # suites reported in BLiMP's table (its phenomena, the supplement's files)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -61,22 +79,26 @@ LAYOUTS = ("blimp", "context", "two-context")
 class Pair:
     file: str  # file name without extension: the paradigm or supplement task
     line: int  # 1-based line in the file
-    good: str  # blimp/context: the good sentence or continuation; two-context: the good context
-    bad: str
+    good: str  # blimp/context: the good sentence or continuation; two-context: the good context; choice: option 0;
+    bad: str  # wug: the first form (good) and the second (bad)
     term: str | None = None  # linguistics_term as written, None when absent
-    context: str = ""  # context layout: the context both continuations follow
+    context: str = ""  # context and choice layouts: the context the continuations follow
     target: str = ""  # two-context layout: the continuation scored after each context
     layout: str = "blimp"
+    others: tuple[str, ...] = ()  # choice layout: options 2.., all wrong
+    suite: str = "blimp"  # blimp, supplement, or a key of SUITES
+    subset: str = ""  # choice layout: the row it is reported in (entity tracking: <file>_<numops>_ops)
+    ratio: float | None = None  # wug: the human preference for the first form
 
     @property
     def phenomenon(self) -> str:
         return phenomenon_of(self.term)
 
-    def texts(self) -> tuple[tuple[str, str], tuple[str, str]]:
-        """(context, continuation) of the good and of the bad item."""
+    def texts(self) -> tuple[tuple[str, str], ...]:
+        """(context, continuation) of each option: the good (right) one first."""
         if self.layout == "two-context":
             return (self.good, self.target), (self.bad, self.target)
-        return (self.context, self.good), (self.context, self.bad)
+        return tuple((self.context, c) for c in (self.good, self.bad, *self.others))
 
 
 def phenomenon_of(term: str | None) -> str:
@@ -101,7 +123,7 @@ def _first(rec: dict, names) -> str | None:
 
 
 def detect_layout(rec: dict, fields: PairFields) -> tuple[str, dict] | None:
-    """(layout, {role: field name}) for a record, or None when no layout's fields are all there."""
+    """(layout, {role: field name}) for a record of a generic layout (``eval.fields``), or None when none fits."""
     good, bad = _first(rec, fields.good), _first(rec, fields.bad)
     if good and bad:
         ctx = _first(rec, fields.context)
@@ -111,12 +133,50 @@ def detect_layout(rec: dict, fields: PairFields) -> tuple[str, dict] | None:
     return ("two-context", roles) if all(roles.values()) else None
 
 
+def detect_suite(rec: dict, fields: PairFields) -> tuple[str, str, dict] | None:
+    """(suite, layout, {role: field name}) for a file's first record: a suite of ``SUITES`` when all its fields are
+    there, else a generic layout, whose suite is blimp with a ``linguistics_term`` and the supplement without."""
+    for suite, (layout, roles) in SUITES.items():
+        if all(f in rec for f in roles.values()):
+            return suite, layout, dict(roles)
+    picked = detect_layout(rec, fields)
+    return None if picked is None else ("blimp" if rec.get("linguistics_term") else SUPPLEMENT, *picked)
+
+
+def _texts(rec: dict, layout: str, roles: dict, where: str) -> dict:
+    """The texts of one record as {role: value} (choice: options; wug: the two forms), checked for type."""
+    if layout == "wug":
+        forms = rec.get(roles["sentences"])
+        forms = forms.split("\t") if isinstance(forms, str) else []
+        ratio = rec.get(roles["ratio"])
+        if len(forms) != 2 or not isinstance(ratio, (int, float)) or isinstance(ratio, bool) or not 0 <= ratio <= 1:
+            raise UserError(f"{where}: expected two forms separated by a tab in {roles['sentences']} and a number in "
+                            f"0..1 in {roles['ratio']} (wug layout)")
+        return {"good": forms[0], "bad": forms[1], "ratio": float(ratio)}
+    if layout == "choice":
+        opts, ctx = rec.get(roles["options"]), rec.get(roles["context"])
+        if not isinstance(ctx, str) or not isinstance(opts, list) or len(opts) < 2 \
+                or not all(isinstance(o, str) for o in opts):
+            raise UserError(f"{where}: expected a string {roles['context']} and a list of 2 or more strings "
+                            f"{roles['options']} (choice layout: option 0 is right)")
+        # the prefix's trailing space joins the option: the tokens of the whole sentence, as the organisers score it
+        return {"context": ctx[:-1] if ctx.endswith(" ") else ctx, "good": opts[0], "bad": opts[1],
+                "others": tuple(opts[2:]), "numops": rec.get(roles["numops"])}
+    vals = {}
+    for role, key in roles.items():
+        if not isinstance(rec.get(key), str):
+            raise UserError(f"{where}: {key} is missing or not a string ({layout} layout)")
+        vals[role] = rec[key]
+    return vals
+
+
 def load_pairs(folder, max_pairs_per_file: int | None = None, fields: PairFields | None = None,
                layouts: dict | None = None, identical: str = "error") -> list[Pair]:
-    """Every pair of every JSON-lines file in ``folder`` (sorted by file name), the first N per file if asked.
+    """Every item of every JSON-lines file in ``folder`` (sorted by file name), the first N per file (entity
+    tracking: per subset) if asked.
 
-    The layout of a file is picked from its first record's fields; ``layouts``, when given, is filled with
-    {file name: (layout, {role: field})} so a caller can say which it picked. A pair with two identical texts is
+    The suite and layout of a file are picked from its first record's fields; ``layouts``, when given, is filled with
+    {file name: (layout, {role: field})} so a caller can say which it picked. An item with two identical texts is
     an error, or kept as a tie (counted correct, as lm-eval does) with ``identical="tie"``."""
     fields = fields or PairFields()
     pairs = []
@@ -125,10 +185,8 @@ def load_pairs(folder, max_pairs_per_file: int | None = None, fields: PairFields
             lines = path.read_text(encoding="utf-8").splitlines()
         except UnicodeDecodeError as e:
             raise UserError(f"{path}: not UTF-8 text (byte {e.start})")
-        n, picked = 0, None
+        counts, picked = {}, None
         for i, text in enumerate(lines, 1):
-            if max_pairs_per_file is not None and n >= max_pairs_per_file:
-                break
             if not text.strip():
                 continue
             try:
@@ -138,7 +196,7 @@ def load_pairs(folder, max_pairs_per_file: int | None = None, fields: PairFields
             if not isinstance(rec, dict):
                 raise UserError(f"{path}:{i}: expected a JSON object with sentence_good and sentence_bad")
             if picked is None:
-                picked = detect_layout(rec, fields)
+                picked = detect_suite(rec, fields)
                 half = _first(rec, fields.good) or _first(rec, fields.bad)
                 if picked is None and half:
                     missing = fields.bad[0] if half in fields.good else fields.good[0]
@@ -148,29 +206,56 @@ def load_pairs(folder, max_pairs_per_file: int | None = None, fields: PairFields
                                     f"{'/'.join(fields.good)} and {'/'.join(fields.bad)} (optionally with "
                                     f"{'/'.join(fields.context)}), or {'/'.join(fields.context_good)}, "
                                     f"{'/'.join(fields.context_bad)} and {'/'.join(fields.target)}; name yours in "
-                                    "eval.fields")
+                                    "eval.fields (EWoK, entity tracking and wug files are recognised by their own "
+                                    "fields)")
                 if layouts is not None:
-                    layouts[path.name] = picked
-            layout, roles = picked
-            vals = {}
-            for role, key in roles.items():
-                if not isinstance(rec.get(key), str):
-                    raise UserError(f"{path}:{i}: {key} is missing or not a string ({layout} layout)")
-                vals[role] = rec[key]
-            if not vals["good"].strip() or not vals["bad"].strip() or not vals.get("target", "x").strip():
-                empty = next(roles[r] for r in ("good", "bad", "target") if r in vals and not vals[r].strip())
+                    layouts[path.name] = picked[1:]
+            suite, layout, roles = picked
+            vals = _texts(rec, layout, roles, f"{path}:{i}")
+            subset = f"{path.stem}_{vals['numops']}_ops" if layout == "choice" else ""
+            if max_pairs_per_file is not None and counts.get(subset, 0) >= max_pairs_per_file:
+                continue
+            options = [vals["good"], vals["bad"], *vals.get("others", ())]
+            if not all(o.strip() for o in options) or not vals.get("target", "x").strip():
+                empty = next((roles[r] for r in ("good", "bad", "target") if r in roles and not vals[r].strip()),
+                             roles.get("options") or roles.get("sentences"))
                 raise UserError(f"{path}:{i}: {empty} is empty; every pair needs two non-empty texts")
-            if vals["good"] == vals["bad"] and identical == "error":
-                raise UserError(f"{path}:{i}: {roles['good']} and {roles['bad']} are identical, so the pair "
-                                "counts as correct whatever the model; fix the line, or set eval.identical_pairs=tie "
-                                "to count it as lm-eval does")
+            if len(set(options)) < len(options) and identical == "error":
+                what = f"{roles['good']} and {roles['bad']} are" if len(options) == 2 and "good" in roles else \
+                    f"two texts of {roles.get('options') or roles.get('sentences')} are"
+                raise UserError(f"{path}:{i}: {what} identical, so the pair counts as correct whatever the model; "
+                                "fix the line, or set eval.identical_pairs=tie to count it as lm-eval does")
             term = rec.get("linguistics_term")
-            pairs.append(Pair(path.stem, i, vals["good"], vals["bad"], term if term else None,
-                              vals.get("context", ""), vals.get("target", ""), layout))
-            n += 1
-        if n == 0:
+            pairs.append(Pair(path.stem, i, vals["good"], vals["bad"], term if term else None, vals.get("context", ""),
+                              vals.get("target", ""), layout, vals.get("others", ()), suite, subset, vals.get("ratio")))
+            counts[subset] = counts.get(subset, 0) + 1
+            if max_pairs_per_file is not None and layout != "choice" and counts[subset] >= max_pairs_per_file:
+                break
+        if not counts:
             raise UserError(f"{path}: no pairs in this file")
     return pairs
+
+
+def suites_of(pairs) -> dict[str, list[str]]:
+    """{suite: its files}, in the order first met."""
+    out: dict[str, list[str]] = {}
+    for p in pairs:
+        files = out.setdefault(p.suite, [])
+        if not files or files[-1] != p.file:
+            files.append(p.file)
+    return out
+
+
+def mixed_suites(folder, pairs) -> str | None:
+    """A message when ``folder`` holds files of more than one suite (BLiMP and its supplement count as one): they are
+    scored together and reported apart, each suite in its own table."""
+    suites = {("blimp" if s in BLIMP_FAMILY else s): [] for s in suites_of(pairs)}
+    for s, files in suites_of(pairs).items():
+        suites["blimp" if s in BLIMP_FAMILY else s] += files
+    if len(suites) < 2:
+        return None
+    return (f"note: {folder} mixes suites ({'; '.join(f'{s}: {len(f)} file(s), e.g. {f[0]}' for s, f in suites.items())})"
+            "; each is reported in its own table, never in another's average")
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -193,14 +278,24 @@ def _as_pair(p) -> Pair:
 
 @dataclass(frozen=True)
 class Encoded:
-    """Token ids of [good_0, bad_0, good_1, ...] and where each one's scored continuation starts."""
+    """Token ids of every option of every item ([good_0, bad_0, good_1, ...] for pairs), where each one's scored
+    continuation starts, and how many options each item has."""
     seqs: list[list[int]]
     starts: list[int]  # index of the first scored token in each sequence (1 for a BLiMP sentence)
+    sizes: list[int]  # options per item (2 for a pair)
+
+    def items(self):
+        """(first sequence index, number of options) of each item."""
+        i = 0
+        for n in self.sizes:
+            yield i, n
+            i += n
 
 
 def encode_pairs(tokenizer, pairs, prefix: str = "bos") -> Encoded:
-    """Each item is ``[prefix] + tokens(context) + tokens(" " + continuation)``: two batched tokenizer calls."""
-    items = [t for p in pairs for t in _as_pair(p).texts()]
+    """Each option is ``[prefix] + tokens(context) + tokens(" " + continuation)``: two batched tokenizer calls."""
+    per_item = [_as_pair(p).texts() for p in pairs]
+    items = [t for texts in per_item for t in texts]
     pid = prefix_token_id(tokenizer, prefix)
     conts = tokenizer([" " + c for _, c in items], add_special_tokens=False)["input_ids"]
     ctx_texts = sorted({c for c, _ in items if c})
@@ -210,23 +305,41 @@ def encode_pairs(tokenizer, pairs, prefix: str = "bos") -> Encoded:
         head = [pid] + ctx_ids.get(c, [])
         seqs.append(head + ids)
         starts.append(len(head))
-    return Encoded(seqs, starts)
+    return Encoded(seqs, starts, [len(t) for t in per_item])
+
+
+def truncate_encoded(enc: Encoded, limit: int) -> tuple[Encoded, int]:
+    """``enc`` with each item longer than ``limit`` tokens shortened: its context loses its first tokens (after the
+    prefix token), as many for every option as the longest needs, so the options still share one context. Returns it
+    and the number of items shortened; an item whose continuation alone does not fit is left for check_encoded."""
+    seqs, starts, cut = list(enc.seqs), list(enc.starts), 0
+    for i, n in enc.items():
+        drop = max(len(s) for s in seqs[i:i + n]) - limit
+        if drop <= 0 or any(starts[j] - drop < 1 for j in range(i, i + n)):
+            continue
+        for j in range(i, i + n):
+            seqs[j] = seqs[j][:1] + seqs[j][1 + drop:]
+            starts[j] -= drop
+        cut += 1
+    return Encoded(seqs, starts, enc.sizes), cut
 
 
 def check_encoded(pairs, enc: Encoded, limit: int | None = None, name: str = "the model",
                   identical: str = "error") -> list[Pair]:
-    """Refuse items longer than the model's positions, and (unless ``identical="tie"``) a pair whose two items have the
-    same token ids. Returns the pairs that tie that way."""
+    """Refuse items longer than the model's positions, and (unless ``identical="tie"``) an item two of whose options
+    have the same token ids. Returns the items that tie that way."""
     ties = []
-    for k, p in enumerate(pairs):
-        a, b = enc.seqs[2 * k], enc.seqs[2 * k + 1]
-        if a == b and enc.starts[2 * k] == enc.starts[2 * k + 1]:
+    for p, (i, n) in zip(pairs, enc.items()):
+        opts = [(tuple(enc.seqs[j]), enc.starts[j]) for j in range(i, i + n)]
+        if len(set(opts)) < n:
             if identical == "error":
                 raise UserError(f"{p.file} line {p.line}: the two sentences tokenize to the same ids, so the pair "
                                 "counts as correct whatever the model; fix the line, or set eval.identical_pairs=tie")
             ties.append(p)
-        if limit and max(len(a), len(b)) > limit:
-            raise UserError(f"{p.file} line {p.line}: {max(len(a), len(b))} tokens exceed {name}'s {limit} positions")
+        longest = max(len(s) for s, _ in opts)
+        if limit and longest > limit:
+            raise UserError(f"{p.file} line {p.line}: {longest} tokens exceed {name}'s {limit} positions; set "
+                            "eval.long_items=truncate to drop the context's first tokens, as lm-eval does")
     return ties
 
 
@@ -406,17 +519,28 @@ def computed_positions(seqs, plain: bool = False, row_tokens: int = ROW_TOKENS) 
     return sum(len(tokens) for tokens, _, _ in tree_rows(uniq, row_tokens))
 
 
+def item_tree_tokens(enc: Encoded) -> int:
+    """Nodes of the largest item's prefix tree (its options' distinct prefixes): a row must hold one item, so that the
+    context a multiple-choice item's options share is computed once."""
+    most = 0
+    for i, n in enc.items():
+        seqs = sorted(enc.seqs[i:i + n])
+        most = max(most, len(seqs[0]) + sum(len(b) - _lcp(a, b) for a, b in zip(seqs, seqs[1:])))
+    return most
+
+
 def score_encoded(model, enc: Encoded, batch_size: int = 64, progress: bool = False, desc: str = "scoring",
-                  plain: bool = False) -> list[tuple[float, float]]:
-    """(good, bad) summed log-probabilities of the continuations, for encoded pairs. The model is put in eval mode;
-    ``plain`` scores each sentence in its own padded row (2 * batch_size rows per pass) instead of a row per pair."""
+                  plain: bool = False) -> list[tuple[float, ...]]:
+    """Summed log-probabilities of each item's continuations, (good, bad) for a pair, (right, other, ...) for a
+    multiple-choice item. The model is put in eval mode; ``plain`` scores each sentence in its own padded row
+    (2 * batch_size rows per pass) instead of prefix-tree rows of ``ROW_TOKENS``, or of the largest item when longer."""
     model.eval()
     if plain:
         lp = token_logprobs_plain(model, enc.seqs, 2 * batch_size, progress, desc)
     else:
-        lp = token_logprobs(model, enc.seqs, batch_size, progress, desc)
+        lp = token_logprobs(model, enc.seqs, batch_size, progress, desc, max(ROW_TOKENS, item_tree_tokens(enc)))
     s = [sum(x[start - 1:]) for x, start in zip(lp, enc.starts)]
-    return list(zip(s[0::2], s[1::2]))
+    return [tuple(s[i:i + n]) for i, n in enc.items()]
 
 
 def score_pairs(model, tokenizer, pairs, batch_size: int = 64, prefix: str = "bos", progress: bool = False,
@@ -430,24 +554,29 @@ def score_pairs(model, tokenizer, pairs, batch_size: int = 64, prefix: str = "bo
 
 
 def pair_records(model_name: str, pairs, enc: Encoded, scores) -> list[dict]:
-    """One JSON-able record per pair: where it came from, both texts, both log-likelihoods and scored-token counts."""
+    """One JSON-able record per item: where it came from, its texts, their log-likelihoods and scored-token counts."""
     out = []
-    for k, (p, (good, bad)) in enumerate(zip(pairs, scores, strict=True)):
-        rec = {"model": model_name, "file": p.file, "line": p.line, "layout": p.layout, "term": p.term,
-               "good": p.good, "bad": p.bad}
-        if p.layout == "context":
+    for p, (i, n), sc in zip(pairs, enc.items(), scores, strict=True):
+        rec = {"model": model_name, "file": p.file, "line": p.line, "layout": p.layout, "suite": p.suite,
+               "term": p.term, "good": p.good, "bad": p.bad}
+        if p.layout in ("context", "choice"):
             rec["context"] = p.context
         if p.layout == "two-context":
             rec["target"] = p.target
-        rec.update({"logp_good": good, "logp_bad": bad,
-                    "tokens_good": len(enc.seqs[2 * k]) - enc.starts[2 * k],
-                    "tokens_bad": len(enc.seqs[2 * k + 1]) - enc.starts[2 * k + 1]})
+        if p.layout == "choice":
+            rec.update(others=list(p.others), subset=p.subset)
+        if p.layout == "wug":
+            rec["ratio"] = p.ratio
+        tokens = [len(enc.seqs[j]) - enc.starts[j] for j in range(i, i + n)]
+        rec.update({"logp_good": sc[0], "logp_bad": sc[1], "tokens_good": tokens[0], "tokens_bad": tokens[1]})
+        if n > 2:
+            rec.update(logp_others=list(sc[2:]), tokens_others=tokens[2:])
         out.append(rec)
     return out
 
 
-def read_pair_log(path) -> tuple[str, list[Pair], list[tuple[float, float]]]:
-    """(model name, pairs, scores) from a ``--log-pairs`` JSON-lines file."""
+def read_pair_log(path) -> tuple[str, list[Pair], list[tuple[float, ...]]]:
+    """(model name, items, scores) from a ``--log-pairs`` JSON-lines file."""
     path = Path(path)
     pairs, scores, name = [], [], None
     for i, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -455,9 +584,11 @@ def read_pair_log(path) -> tuple[str, list[Pair], list[tuple[float, float]]]:
             continue
         try:
             r = json.loads(text)
-            pairs.append(Pair(r["file"], r["line"], r["good"], r["bad"], r.get("term"), r.get("context", ""),
-                              r.get("target", ""), r.get("layout", "blimp")))
-            scores.append((float(r["logp_good"]), float(r["logp_bad"])))
+            term = r.get("term")
+            pairs.append(Pair(r["file"], r["line"], r["good"], r["bad"], term, r.get("context", ""),
+                              r.get("target", ""), r.get("layout", "blimp"), tuple(r.get("others", ())),
+                              r.get("suite") or ("blimp" if term else SUPPLEMENT), r.get("subset", ""), r.get("ratio")))
+            scores.append((float(r["logp_good"]), float(r["logp_bad"]), *map(float, r.get("logp_others", ()))))
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
             raise UserError(f"{path}:{i}: not a pair record of eval_blimp.py --log-pairs ({type(e).__name__}: {e})")
         name = name or r.get("model")
@@ -474,18 +605,68 @@ def _mean(xs):
     return sum(xs) / len(xs) if xs else None
 
 
-def summarize(pairs, scores) -> dict:
-    """Accuracies per file, per phenomenon and macro averages for ``pairs`` scored as ``scores`` (good, bad)."""
-    files: dict[str, dict] = {}
-    for p, (good, bad) in zip(pairs, scores, strict=True):
-        f = files.setdefault(p.file, {"phenomenon": p.phenomenon, "correct": 0, "total": 0})
-        f["correct"] += int(good >= bad)
-        f["total"] += 1
-    for f in files.values():
-        f["acc"] = f["correct"] / f["total"]
+def is_correct(scores) -> bool:
+    """lm-eval's argmax: the first of equal maxima is picked, and the right option is first (good >= bad)."""
+    return scores[0] >= max(scores[1:])
 
-    groups: dict[str, list[str]] = {}
+
+def wug_correlation(scores, ratios) -> float | None:
+    """Spearman's rho between the model's preference for the first form and the human ``ratio``, as the BabyLM 2025
+    organisers define it (babylm/evaluation-pipeline-2025, ``evaluation_pipeline/sentence_zero_shot/
+    compute_results.py``, ``rank_and_evaluate_wug``: a softmax over the two forms' summed log-probabilities, its first
+    entry correlated with ``ratio`` by ``scipy.stats.spearmanr``):
+
+        p_i = exp(s_i1) / (exp(s_i1) + exp(s_i2)) = 1 / (1 + exp(s_i2 - s_i1)),    rho = spearmanr(p, ratio)
+
+    ``scores``: (s_i1, s_i2) per item. rho is Pearson's correlation of the ranks (ties: mean ranks), -1..1; None when
+    either list is constant. Only the order of the p_i counts, so the organisers' temperature changes nothing; they
+    take the softmax in float32, where p_i rounds to exactly 1 beyond a difference of about 17 nats (ties that float64
+    keeps apart)."""
+    from scipy.special import expit  # slow to import: only for wug
+    from scipy.stats import spearmanr
+
+    pref = [float(expit(a - b)) for a, b, *_ in scores]
+    if len(set(pref)) < 2 or len(set(ratios)) < 2:
+        return None
+    return float(spearmanr(pref, ratios).statistic)
+
+
+def _subset_key(name: str, file: str):
+    rest = name[len(file) + 1:].split("_")[0]  # <file>_<numops>_ops: the number of operations
+    return (file, int(rest) if rest.lstrip("-").isdigit() else 0, rest)
+
+
+def summarize(pairs, scores) -> dict:
+    """Accuracies per file, per phenomenon and macro averages for BLiMP and its supplement; rows and an average per
+    other suite (``suites``), for ``pairs`` scored as ``scores`` (good, bad, ...)."""
+    files: dict[str, dict] = {}
+    subsets: dict[str, dict] = {}
+    wug: dict[str, tuple[list, list]] = {}
+    for p, s in zip(pairs, scores, strict=True):
+        f = files.setdefault(p.file, {"suite": p.suite, "phenomenon": p.phenomenon, "correct": 0, "total": 0})
+        f["total"] += 1
+        if p.layout == "wug":
+            w = wug.setdefault(p.file, ([], []))
+            w[0].append(s)
+            w[1].append(p.ratio)
+            continue
+        ok = int(is_correct(s))
+        f["correct"] += ok
+        if p.subset:
+            sub = subsets.setdefault(p.subset, {"file": p.file, "correct": 0, "total": 0})
+            sub["correct"] += ok
+            sub["total"] += 1
     for name, f in files.items():
+        if f["suite"] == "wug":
+            f["spearman"] = wug_correlation(*wug[name])
+        else:
+            f["acc"] = f["correct"] / f["total"]
+    for sub in subsets.values():
+        sub["acc"] = sub["correct"] / sub["total"]
+
+    blimp = {n: f for n, f in files.items() if f["suite"] in BLIMP_FAMILY}
+    groups: dict[str, list[str]] = {}
+    for name, f in blimp.items():
         groups.setdefault(f["phenomenon"], []).append(name)
     known = [g for g in PHENOMENA if g in groups]
     other = sorted(g for g in groups if g not in PHENOMENA and g != SUPPLEMENT)  # unknown terms: own rows
@@ -498,8 +679,24 @@ def summarize(pairs, scores) -> dict:
     supplement = {n: files[n]["acc"] for n in groups.get(SUPPLEMENT, [])}
     averages = {"phenomena": _mean([v["acc"] for v in phenomena.values()]),
                 "supplement": _mean(list(supplement.values())),
-                "files": _mean([f["acc"] for f in files.values()])}
-    return {"files": files, "phenomena": phenomena, "supplement": supplement, "averages": averages,
+                "files": _mean([f["acc"] for f in blimp.values()])}
+
+    suites = {}
+    for suite in SUITES:
+        names = [n for n, f in files.items() if f["suite"] == suite]
+        if not names:
+            continue
+        if suite == "entity_tracking":  # the organisers: each file's mean over its subsets, then the files' mean
+            rows = {k: subsets[k]["acc"] for k in sorted(subsets, key=lambda k: _subset_key(k, subsets[k]["file"]))}
+            splits = {n: _mean([a for k, a in rows.items() if subsets[k]["file"] == n]) for n in names}
+            suites[suite] = {"rows": rows, "splits": splits, "avg": _mean(list(splits.values()))}
+        else:
+            key = "spearman" if suite == "wug" else "acc"
+            rows = {n: files[n][key] for n in names}
+            vals = [v for v in rows.values() if v is not None]
+            suites[suite] = {"rows": rows, "avg": _mean(vals)}
+    acc_files = [f for f in files.values() if "acc" in f]
+    return {"files": files, "phenomena": phenomena, "supplement": supplement, "averages": averages, "suites": suites,
             "counts": {"pairs": sum(f["total"] for f in files.values()),
-                       "correct": sum(f["correct"] for f in files.values()), "files": len(files),
+                       "correct": sum(f["correct"] for f in acc_files), "files": len(files),
                        "phenomena": len(phenomena), "supplement_files": len(supplement)}}

@@ -537,3 +537,191 @@ def test_cli_refuses_wrong_inputs_before_scoring(folders, tmp_path, capsys):
     refused(["--model", f"a={a}", "--ensemble", f"e={a},{other}"], "vocab size differs")
     refused(["--model", f"a={a}", "--ensemble", f"e={a},{a}", "--ensemble-weights", "1,2,3"],
             "eval.ensembles.e.weights: 3 weights for 2 models")
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# the BabyLM 2024/2025 suites: EWoK, entity tracking, wug (records as the organisers publish them, made up here)
+
+EWOK = [{"Domain": "social-relations", "ConceptA": "friend", "ConceptB": "enemy", "ContextType": "direct",
+         "ContextDiff": "antonym", "TargetDiff": "concept swap", "Context1": "Mommy likes the dog.",
+         "Context2": "Mommy hates the dog.", "Target1": "The dog is her friend.", "Target2": "The dog is her enemy."}]
+ENTITY = [{"sample_id": 7, "numops": 0, "input_prefix": "Box 0 contains the ball, Box 1 contains the cat. Box 1 contains ",
+           "options": ["the cat.", "the ball.", "nothing."], "example_id": 0},
+          {"sample_id": 9, "numops": 1, "input_prefix": "Box 0 contains the dog. Move the dog to Box 1. Box 1 contains ",
+           "options": ["the dog.", "nothing.", "the dog and the cat.", "the cat."], "example_id": 1},
+          {"sample_id": 3, "numops": 0, "input_prefix": "Box 0 contains nothing. Box 0 contains ",
+           "options": ["nothing.", "the big truck."], "example_id": 2}]
+WUG = [{"sentences": "Make a noun of the adjective: blickable. blickability\t"
+                     "Make a noun of the adjective: blickable. blickableness", "ratio": 0.8},
+       {"sentences": "Make a noun of the adjective: dax. daxity\tMake a noun of the adjective: dax. daxness",
+        "ratio": 0.2}]
+
+
+def _suites(root):
+    """One folder per suite, as the organisers ship them."""
+    for name, recs in (("ewok_filtered/social-relations", EWOK), ("entity_tracking/regular", ENTITY),
+                       ("wug_adj_nominalization/wug_adj_nominalization", WUG)):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        _write_jsonl(root / f"{name}.jsonl", recs)
+    return {k: root / k for k in ("ewok_filtered", "entity_tracking", "wug_adj_nominalization")}
+
+
+def test_each_suite_is_detected_from_its_fields(tmp_path):
+    dirs = _suites(tmp_path)
+    blimp = _blimp_folder(tmp_path / "blimp")
+    found = {}
+    ewok, = sc.load_pairs(dirs["ewok_filtered"], layouts=found)
+    ents = sc.load_pairs(dirs["entity_tracking"], layouts=found)
+    wug = sc.load_pairs(dirs["wug_adj_nominalization"], layouts=found)
+    bl = sc.load_pairs(blimp, layouts=found)
+    assert found["social-relations.jsonl"] == ("context", {"context": "Context1", "good": "Target1", "bad": "Target2"})
+    assert (ewok.suite, ewok.context, ewok.good, ewok.bad) == ("ewok", "Mommy likes the dog.", "The dog is her friend.",
+                                                               "The dog is her enemy.")
+    assert ewok.texts() == (("Mommy likes the dog.", "The dog is her friend."),
+                            ("Mommy likes the dog.", "The dog is her enemy."))
+    assert found["regular.jsonl"][0] == "choice"
+    e = ents[1]
+    assert (e.suite, e.subset, e.good, e.bad, e.others) == ("entity_tracking", "regular_1_ops", "the dog.", "nothing.",
+                                                            ("the dog and the cat.", "the cat."))
+    assert e.context == "Box 0 contains the dog. Move the dog to Box 1. Box 1 contains"  # its space joins the option
+    assert [p.subset for p in ents] == ["regular_0_ops", "regular_1_ops", "regular_0_ops"]
+    assert found["wug_adj_nominalization.jsonl"] == ("wug", {"sentences": "sentences", "ratio": "ratio"})
+    assert [(p.suite, p.good, p.bad, p.ratio) for p in wug][1] == (
+        "wug", "Make a noun of the adjective: dax. daxity", "Make a noun of the adjective: dax. daxness", 0.2)
+    assert {p.file: p.suite for p in bl} == {"animate_subject_trans": "blimp", "regular_plural_subject_verb_agreement_1":
+                                             "blimp", "turn_taking": "supplement"}
+    # the cap counts per entity-tracking subset: one item of each
+    assert [p.line for p in sc.load_pairs(dirs["entity_tracking"], max_pairs_per_file=1)] == [1, 2]
+    # a broken record of a suite: file, line, what is expected
+    _write_jsonl(dirs["wug_adj_nominalization"] / "wug_adj_nominalization.jsonl", [{"sentences": "one", "ratio": 0.5}])
+    with pytest.raises(sc.UserError, match=r"wug_adj_nominalization.jsonl:1: expected two forms separated by a tab"):
+        sc.load_pairs(dirs["wug_adj_nominalization"])
+
+
+def test_multiple_choice_equals_a_hand_computation(folders, tok, tmp_path):
+    model = _load(folders["llama_b"])
+    pairs = sc.load_pairs(_suites(tmp_path)["entity_tracking"])
+    scores = sc.score_pairs(model, tok, pairs, batch_size=2)
+    assert [len(s) for s in scores] == [3, 4, 2]
+    hand = []
+    for rec in ENTITY:
+        ctx = rec["input_prefix"][:-1]
+        # the context + " " + option tokens are the whole sentence's, as the organisers tokenize it
+        whole = tok(rec["input_prefix"] + rec["options"][0], add_special_tokens=False)["input_ids"]
+        assert whole == tok(ctx, add_special_tokens=False)["input_ids"] + tok(
+            " " + rec["options"][0], add_special_tokens=False)["input_ids"]
+        hand.append([_context_reference(model, tok, ctx, o) for o in rec["options"]])
+    for got, want in zip(scores, hand):
+        assert got == pytest.approx(want, abs=1e-4)
+    picked = [max(range(len(h)), key=lambda i: (h[i], -i)) for h in hand]  # argmax, the first of equal maxima
+    res = sc.summarize(pairs, scores)["suites"]["entity_tracking"]
+    right = [int(k == 0) for k in picked]
+    assert res["rows"] == {"regular_0_ops": pytest.approx((right[0] + right[2]) / 2), "regular_1_ops": right[1]}
+    # the right option picked on given scores: a win, a loss, a tie (counted right, as lm-eval's argmax)
+    res = sc.summarize(pairs, [(-1.0, -2.0, -3.0), (-2.0, -1.0, -3.0, -4.0), (-5.0, -5.0)])
+    assert res["files"]["regular"] == {"suite": "entity_tracking", "phenomenon": "supplement", "correct": 2,
+                                       "total": 3, "acc": 2 / 3}
+    assert res["suites"]["entity_tracking"] == {"rows": {"regular_0_ops": 1.0, "regular_1_ops": 0.0},
+                                                "splits": {"regular": 0.5}, "avg": 0.5}
+    assert res["averages"] == {"phenomena": None, "supplement": None, "files": None}  # nothing of BLiMP's
+
+
+@pytest.mark.parametrize("row_tokens", [128, 24])
+def test_prefix_tree_equals_plain_path_on_multiple_choice(folders, tok, tmp_path, monkeypatch, row_tokens):
+    monkeypatch.setattr(sc, "ROW_TOKENS", row_tokens)  # 24: every item is wider than a row, which then holds one item
+    model = _load(folders["gpt2"])
+    pairs = sc.load_pairs(_suites(tmp_path)["entity_tracking"]) + [sc.Pair("x", 1, *PAIRS[0])]
+    enc = sc.encode_pairs(tok, pairs)
+    s0 = sorted(enc.seqs[0:3])
+    assert sc.item_tree_tokens(enc) >= len(s0[0]) + sum(len(b) - sc._lcp(a, b) for a, b in zip(s0, s0[1:]))
+    plain = sc.score_encoded(model, enc, plain=True)
+    for bs in (1, 3, 64):
+        fast = sc.score_encoded(model, enc, batch_size=bs)
+        assert [len(s) for s in fast] == [3, 4, 2, 2]
+        assert torch.allclose(torch.tensor([x for s in fast for x in s]), torch.tensor([x for s in plain for x in s]),
+                              atol=1e-4, rtol=0)
+
+
+def test_wug_correlation_matches_scipy_on_a_toy_list():
+    import math
+
+    from scipy.stats import spearmanr
+
+    scores = [(-10.0, -12.0), (-8.0, -7.5), (-20.0, -20.0), (-3.0, -9.0), (-6.0, -5.0), (-9.0, -11.0)]
+    ratios = [0.7, 0.3, 0.5, 0.9, 0.3, 0.6]
+    pref = [1 / (1 + math.exp(b - a)) for a, b in scores]  # softmax over the two forms, the first one's share
+
+    def ranks(xs):  # 1-based, ties get their mean rank
+        return [sum(y < x for y in xs) + (sum(y == x for y in xs) + 1) / 2 for x in xs]
+
+    rp, rr = ranks(pref), ranks(ratios)
+    mp, mr = sum(rp) / len(rp), sum(rr) / len(rr)
+    cov = sum((a - mp) * (b - mr) for a, b in zip(rp, rr))
+    hand = cov / math.sqrt(sum((a - mp) ** 2 for a in rp) * sum((b - mr) ** 2 for b in rr))
+    rho = sc.wug_correlation(scores, ratios)
+    assert rho == pytest.approx(hand) == pytest.approx(spearmanr(pref, ratios).statistic)
+    assert rho == pytest.approx(spearmanr([a - b for a, b in scores], ratios).statistic)  # only the order counts
+    assert sc.wug_correlation([(-1.0, -2.0)] * 3, [0.1, 0.2, 0.3]) is None  # a constant preference: undefined
+    pairs = [sc.Pair("wug", i, f"a{i}", f"b{i}", layout="wug", suite="wug", ratio=r) for i, r in enumerate(ratios)]
+    res = sc.summarize(pairs, scores)
+    assert res["suites"]["wug"] == {"rows": {"wug": pytest.approx(hand)}, "avg": pytest.approx(hand)}
+
+
+def test_a_folder_mixing_suites_is_split_with_a_message(folders, tmp_path, capsys):
+    import report
+
+    dirs = _suites(tmp_path / "suites")
+    mixed = _blimp_folder(tmp_path / "mixed")
+    for d in dirs.values():
+        for f in d.iterdir():
+            f.rename(mixed / f.name)
+    out = tmp_path / "out"
+    assert run_cli(eb.main, ["--blimp-dir", str(mixed), "--model", f"a={folders['llama_a']}", "--output-dir",
+                             str(out), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert (f"note: {mixed} mixes suites (blimp: 3 file(s), e.g. animate_subject_trans; entity_tracking: 1 file(s), "
+            "e.g. regular; ewok: 1 file(s), e.g. social-relations; wug: 1 file(s), e.g. wug_adj_nominalization); each "
+            "is reported in its own table, never in another's average") in err
+    r = json.loads((out / "a.json").read_text())
+    assert list(r["supplement"]) == ["turn_taking"]  # EWoK, entity tracking and wug are not supplement tasks
+    assert r["averages"]["supplement"] == r["files"]["turn_taking"]["acc"]
+    assert r["averages"]["files"] == pytest.approx(sum(r["files"][f]["acc"] for f in (
+        "animate_subject_trans", "regular_plural_subject_verb_agreement_1", "turn_taking")) / 3)
+    assert r["suites"]["ewok"] == {"rows": {"social-relations": r["files"]["social-relations"]["acc"]},
+                                   "avg": r["files"]["social-relations"]["acc"]}
+    table = (out / "table.md").read_text()
+    assert table == report.markdown_table({"a": r})
+    sections = table.split("\n### ")
+    assert [s.splitlines()[0] for s in sections[1:]] == [
+        "EWoK (accuracy %)", "Entity tracking (accuracy %)",
+        "Wug adjective nominalization (Spearman's rho with the human ratio)"]
+    assert "| social-relations |" in sections[1] and "Supplement avg." in sections[0]
+    assert "| *regular (mean of its subsets)* |" in sections[2] and "| regular_1_ops |" in sections[2]
+    # the same suites given as separate folders, in one command: the same results
+    again = tmp_path / "again"
+    assert run_cli(eb.main, ["--blimp-dir", str(_blimp_folder(tmp_path / "b2"))] + sum(
+        (["--blimp-dir", str(_suites(tmp_path / "s2")[k])] for k in dirs), []) + [
+        "--model", f"a={folders['llama_a']}", "--output-dir", str(again), "--no-progress"]) == 0
+    assert "mixes suites" not in capsys.readouterr().err
+    assert (again / "table.md").read_text() == table
+    # a file name in two folders would share a row: refused
+    assert run_cli(eb.main, ["--blimp-dir", str(tmp_path / "b2"), "--blimp-dir", str(mixed), "--model",
+                             f"a={folders['llama_a']}", "--output-dir", str(again), "--no-progress"]) == 2
+    assert "two files named 'animate_subject_trans' would share one result row" in _error_line(capsys)
+
+
+def test_long_items_are_refused_or_lose_their_contexts_first_tokens():
+    enc = sc.Encoded([[0, 1, 2, 3, 4, 5], [0, 1, 2, 3, 9], [0, 7, 8], [0, 7, 6], [0, 1, 2, 3, 4, 5], [0, 5]],
+                     [4, 4, 1, 1, 2, 1], [2, 2, 2])
+    pairs = [sc.Pair("f", k + 1, "a", "b") for k in range(3)]
+    with pytest.raises(sc.UserError, match=r"f line 1: 6 tokens exceed the model's 4 positions; set "
+                                           r"eval.long_items=truncate"):
+        sc.check_encoded(pairs[:2], sc.Encoded(enc.seqs[:4], enc.starts[:4], [2, 2]), 4)
+    short, cut = sc.truncate_encoded(enc, 4)
+    # item 1: both options lose the context's first 2 tokens (the longest's excess), the prefix token kept; item 2
+    # fits; item 3's continuation alone (4 tokens after the prefix and 1 context token) cannot fit: left as it is
+    assert cut == 1
+    assert short.seqs[:4] == [[0, 3, 4, 5], [0, 3, 9], [0, 7, 8], [0, 7, 6]] and short.starts[:4] == [2, 2, 1, 1]
+    assert short.seqs[4:] == enc.seqs[4:] and short.sizes == enc.sizes
+    with pytest.raises(sc.UserError, match=r"f line 3: 6 tokens exceed"):
+        sc.check_encoded(pairs, short, 4)

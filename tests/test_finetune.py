@@ -100,14 +100,16 @@ def test_shipped_config_holds_table_3():
     assert finetune.TASKS["mrpc"].metric == finetune.TASKS["qqp"].metric == "f1"
 
 
-def test_mcc_and_f1_match_hand_computation():
+def test_mcc_and_f1_match_hand_computation_and_scikit_learn():
+    from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
+
     # tp 6, fn 2, fp 1, tn 11
     labels = [1] * 8 + [0] * 12
     preds = [1] * 6 + [0] * 2 + [1] * 1 + [0] * 11
-    assert finetune.confusion(labels, preds, 2) == [[11, 1], [2, 6]]
-    assert finetune.f1(labels, preds) == pytest.approx(2 * 6 / (2 * 6 + 1 + 2))
+    assert finetune.f1(labels, preds) == pytest.approx(2 * 6 / (2 * 6 + 1 + 2)) == f1_score(labels, preds)
     assert finetune.mcc(labels, preds) == pytest.approx((6 * 11 - 1 * 2) / math.sqrt(7 * 8 * 12 * 13))
-    assert finetune.accuracy(labels, preds) == pytest.approx(17 / 20)
+    assert finetune.mcc(labels, preds) == pytest.approx(matthews_corrcoef(labels, preds))
+    assert finetune.accuracy(labels, preds) == pytest.approx(17 / 20) == accuracy_score(labels, preds)
     assert finetune.mcc(labels, [1 - y for y in labels]) == pytest.approx(-1.0)
     assert finetune.mcc(labels, [0] * 20) == 0.0 and finetune.f1(labels, [0] * 20) == 0.0
     # three classes: Gorodkin's R_K from the confusion matrix [[2,1,0],[0,2,1],[1,0,3]]
@@ -116,6 +118,7 @@ def test_mcc_and_f1_match_hand_computation():
     expected = (c * s - sum(a * b for a, b in zip(t, p))) / math.sqrt((s * s - sum(x * x for x in p)) *
                                                                      (s * s - sum(x * x for x in t)))
     assert finetune.mcc(l3, p3) == pytest.approx(expected) == pytest.approx(36 / 66)
+    assert finetune.mcc(l3, p3) == pytest.approx(matthews_corrcoef(l3, p3))
 
 
 # ----------------------------------------------------------------------------------------------------------------------

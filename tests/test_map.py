@@ -171,3 +171,11 @@ def test_tiny_grid_trains_every_cell_once_even_across_a_rerun(tmp_path, monkeypa
     assert run_pipeline.main(["--config", str(path)]) == 0
     assert trained == [] and "would" not in capsys.readouterr().out
     assert not list((work / "models").rglob("*.old-*"))
+
+
+def test_a_key_added_to_the_schema_at_its_default_redoes_nothing():
+    old = {"settings": {"training.lr": 0.001}, "inputs": {}}
+    same = {"settings": {"training.lr": 0.001, "data.curriculum": None, "model.num_experts": None}, "inputs": {}}
+    assert run_pipeline.Plan.changes(old, same) == []
+    moved = {"settings": {"training.lr": 0.001, "model.num_experts": 4}, "inputs": {}}
+    assert run_pipeline.Plan.changes(old, moved) == ["model.num_experts: '(unset)' -> 4"]

@@ -66,6 +66,49 @@ def test_seeds_train_the_students_once_per_seed_and_the_teachers_once(tmp_path):
                                                                           "distilled-s7"}
 
 
+def test_zero_shot_dirs_get_one_eval_stage_each(tmp_path):
+    ewok, ent = tmp_path / "suites" / "ewok_filtered", tmp_path / "suites" / "entity_tracking"
+    for d in (ewok, ent):
+        d.mkdir(parents=True)
+        (d / "a.jsonl").write_text("{}\n")
+    cfg = load_config(PipelineConfig, ROOT / "config/pipeline.yaml", [
+        f"pipeline.work_dir={tmp_path / 'w'}", f"pipeline.zero_shot_dirs=[{ewok}, {ent}]",
+        "pipeline.stage_overrides={eval: [eval.max_pairs_per_file=7], zero_shot: [eval.long_items=truncate]}"])
+    plan = run_pipeline.Plan(cfg.pipeline)
+    names = [s.name for s in plan.stages]
+    assert names[names.index("eval"):] == ["eval", "zero-shot-ewok_filtered", "zero-shot-entity_tracking", "finetune",
+                                           "report"]
+    ev = plan.config(plan.by_name["zero-shot-entity_tracking"]).eval
+    assert (ev.blimp_dir, ev.output_dir) == (str(ent), f"{tmp_path}/w/results/zero_shot/entity_tracking")
+    blimp = plan.config(plan.by_name["eval"]).eval
+    assert ev.models == blimp.models and ev.max_pairs_per_file == blimp.max_pairs_per_file == 7
+    assert (ev.long_items, blimp.long_items) == ("truncate", "error")  # zero_shot: those stages' own overrides
+    assert plan.inputs(plan.by_name["zero-shot-ewok_filtered"])[0] == ewok / "a.jsonl"
+    assert plan.fingerprint(plan.by_name["report"], None)["settings"]["zero_shot"] == [
+        "zero-shot-ewok_filtered", "zero-shot-entity_tracking"]
+    # the report: a table per suite, a column per model, read from the stage's results
+    import pipeline_report
+
+    for n, f in plan.models().items():
+        f.mkdir(parents=True)
+        (f / "metrics.json").write_text("{}")
+    out = plan.eval_output("zero-shot-ewok_filtered")
+    out.mkdir(parents=True)
+    for k, n in enumerate(["teacher-1", "teacher-2", "teachers-ensemble", "student", "distilled"]):
+        (out / f"{n}.json").write_text(json.dumps({
+            "model": n, "phenomena": {}, "supplement": {}, "averages": {"phenomena": None, "files": None},
+            "suites": {"ewok": {"rows": {"agent-properties": k / 10, "social-relations": 0.5}, "avg": 0.25 + k / 20}}}))
+    lines = pipeline_report.Report(plan).blimp(out, "`ewok_filtered`")
+    assert lines[:5] == ["## EWoK (accuracy %), `ewok_filtered`", "",
+                         "| domain | teacher-1 | teacher-2 | teachers-ensemble | student | distilled |",
+                         "| --- | ---: | ---: | ---: | ---: | ---: |",
+                         "| agent-properties | 0.0 | 10.0 | 20.0 | 30.0 | 40.0 |"]
+    assert lines[6] == "| *Average* | 25.0 | 30.0 | 35.0 | 40.0 | 45.0 |"
+    with pytest.raises(UserError, match=r"pipeline.zero_shot_dirs: two folders named 'ewok_filtered'"):
+        load_config(PipelineConfig, ROOT / "config/pipeline.yaml",
+                    [f"pipeline.zero_shot_dirs=[{ewok}, {tmp_path}/other/ewok_filtered]"])
+
+
 def test_ablations_add_one_student_per_seed_with_their_overrides(tmp_path):
     cfg = load_config(PipelineConfig, ROOT / "config/pipeline.yaml", [
         f"pipeline.work_dir={tmp_path}", "pipeline.seeds=[0, 1]",
