@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 from tokenizers import Tokenizer
 from torch.utils.data import Dataset
 
@@ -60,6 +61,15 @@ def token_cache_key(files, tokenizer_dir, separator: str = "none", every: str = 
         h.update(f.name.encode())
         h.update(hashlib.sha256(f.read_bytes()).digest())
     return h.hexdigest()[:20]
+
+
+def trained_separator(folder) -> tuple[str, str]:
+    """(data.separator, data.separator_every) a model folder was trained with, from its config.yaml; none if absent."""
+    try:
+        data = (yaml.safe_load((Path(folder) / "config.yaml").read_text()) or {}).get("data") or {}
+    except (OSError, yaml.YAMLError):
+        data = {}
+    return data.get("separator") or "none", data.get("separator_every") or "lines"
 
 
 def encode_files(files, tokenizer_dir, separator: str = "none", every: str = "lines", share: float = 1.0) -> np.ndarray:

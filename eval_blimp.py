@@ -32,7 +32,7 @@ from transformers import AutoConfig, AutoTokenizer
 
 from config import UserError, add_config_args, describe, load_config, run_cli, save_config, to_dict
 from schema import EvalConfig
-from models import TeacherEnsemble, check_model_folder, check_same_vocab, freeze, load_causal_lm, max_positions
+from models import check_model_folder, check_same_vocab, load_scorer, max_positions
 from report import load_results, read_json, write_blimp_summary
 from scoring import check_encoded, encode_pairs, load_pairs, pair_records, read_pair_log, score_encoded, summarize
 
@@ -185,14 +185,6 @@ def preflight(e, scorers, pairs) -> dict:
                   f"{ties[0].line}); counted correct, as lm-eval does (eval.identical_pairs: tie)", file=sys.stderr)
         encoded[name] = cache[key]
     return encoded
-
-
-def load_scorer(paths, dtype: torch.dtype, combine: str = "logits", weights=None, device=None):
-    """A frozen causal LM, or a TeacherEnsemble of several, on ``device`` (default: CUDA when there is one)."""
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if len(paths) == 1:
-        return freeze(load_causal_lm(paths[0], dtype=dtype, device=device))
-    return freeze(TeacherEnsemble.from_pretrained(list(paths), weights, combine, dtype=dtype, device=device))
 
 
 # ----------------------------------------------------------------------------------------------------------------------

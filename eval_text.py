@@ -27,74 +27,25 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 from transformers import AutoConfig
 
-from babylm_dataset import encode_files, split_files
+from babylm_dataset import encode_files, split_files, trained_separator
 from config import UserError, run_cli
 from files import write_atomic
-from losses import teacher_log_probs
-from models import TeacherEnsemble, check_model_folder, check_same_vocab, freeze, load_causal_lm, max_positions
+from models import check_model_folder, load_scorer, max_positions
+from scoring import stream_log_probs
 from tokenizer import load_tokenizer
 
 
-def _windows(ids, seq_length: int) -> list[torch.Tensor]:
-    ids = torch.as_tensor(np.asarray(ids, dtype=np.int64))
-    step = seq_length - 1
-    return [w for w in (ids[s:s + seq_length] for s in range(0, max(len(ids) - 1, 0), step)) if len(w) >= 2]
-
-
-@torch.inference_mode()
 def score_ids(model, ids, seq_length: int, batch_size: int = 16, skip_id: int | None = None) -> list[tuple[float, int]]:
     """(sum of log p over every token but the first, number of such tokens) for a flat id array, in windows of
-    ``seq_length`` that overlap by one token. Targets equal to ``skip_id`` (a separator) are not counted, so models
-    trained with and without separators are scored on the same text tokens. For a ``TeacherEnsemble`` the list holds
-    the ensemble first, then each member, all from one forward pass per member; for a plain model, one entry."""
-    members = list(model.models) if isinstance(model, TeacherEnsemble) else [model]
-    device = next(model.parameters()).device
-    windows = _windows(ids, seq_length)
-    totals = [[0.0, 0] for _ in range(len(members) + (len(members) > 1 or members[0] is not model))]
-    for b in range(0, len(windows), batch_size):
-        batch = windows[b:b + batch_size]
-        width = max(len(w) for w in batch)
-        x = torch.zeros(len(batch), width, dtype=torch.long)
-        mask = torch.zeros(len(batch), width, dtype=torch.long)
-        for r, w in enumerate(batch):
-            x[r, :len(w)], mask[r, :len(w)] = w, 1
-        x, mask = x.to(device), mask.to(device)
-        target, keep = x[:, 1:, None], mask[:, 1:].bool()
-        if skip_id is not None:
-            keep &= x[:, 1:] != skip_id
-        logits = [m(input_ids=x, attention_mask=mask).logits[:, :-1].float() for m in members]
-        # log p(target) = logit[target] - logsumexp(logits): no [B, T, V] log-softmax is written
-        outputs = [t.gather(-1, target).squeeze(-1) - torch.logsumexp(t, -1) for t in logits]
-        if len(totals) > len(members):  # the ensemble's distribution, from the same member logits
-            outputs.insert(0, teacher_log_probs(logits, model.weights, model.combine).gather(-1, target).squeeze(-1))
-        for tot, logp in zip(totals, outputs):
-            tot[0] += logp[keep].double().sum().item()
-            tot[1] += int(keep.sum())
-    return [(a, n) for a, n in totals]
-
-
-def load_scorer(paths, dtype):
-    """One model, or a logit-averaging ensemble of several that share a tokenizer (checked first)."""
-    for p in paths:
-        check_model_folder(p)
-    toks = [load_tokenizer(p) for p in paths]
-    for p, t in zip(paths[1:], toks[1:]):
-        check_same_vocab(str(paths[0]), toks[0], str(p), t)
-    if len(paths) == 1:
-        return freeze(load_causal_lm(paths[0], dtype=dtype))
-    return freeze(TeacherEnsemble.from_pretrained(list(paths), dtype=dtype))
-
-
-def trained_separator(folder) -> tuple[str, str]:
-    """(data.separator, data.separator_every) a model folder was trained with, from its config.yaml; none if absent."""
-    try:
-        data = (yaml.safe_load((Path(folder) / "config.yaml").read_text()) or {}).get("data") or {}
-    except (OSError, yaml.YAMLError):
-        data = {}
-    return data.get("separator") or "none", data.get("separator_every") or "lines"
+    ``seq_length`` that overlap by one token (``scoring.stream_log_probs``). Targets equal to ``skip_id`` (a separator)
+    are not counted, so models trained with and without separators are scored on the same text tokens. For a
+    ``TeacherEnsemble`` the list holds the ensemble first, then each member; for a plain model, one entry."""
+    ids = np.asarray(ids, dtype=np.int64)
+    keep = ids[1:] != skip_id if skip_id is not None else np.ones(max(len(ids) - 1, 0), dtype=bool)
+    return [(float(lp[keep].sum(dtype=np.float64)), int(keep.sum()))
+            for lp in stream_log_probs(model, ids, seq_length, batch_size)]
 
 
 def evaluate(data_dir, scorers: dict[str, list[str]], seq_length: int = 128, batch_size: int = 16,

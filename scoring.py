@@ -398,6 +398,39 @@ def token_logprobs(model, seqs, batch_size: int = 64, progress: bool = False, de
     return [out[k] for k in index]
 
 
+@torch.inference_mode()
+def stream_log_probs(model, ids, seq_length: int, batch_size: int = 16) -> list[np.ndarray]:
+    """log p(t_i | the tokens before it in its window) for i = 1 .. len(ids) - 1 of a flat id array (float32), read in
+    windows of ``seq_length`` tokens that overlap by one: every token but the first is predicted exactly once, from at
+    most seq_length - 1 tokens before it (as in training chunks). For a ``TeacherEnsemble`` the list holds the
+    ensemble first, then each member, all from one forward pass per member; for a plain model, one array."""
+    members = list(model.models) if isinstance(model, TeacherEnsemble) else [model]
+    device = model_device(model)
+    ids = torch.as_tensor(np.asarray(ids, dtype=np.int64))
+    n = max(len(ids) - 1, 0)
+    starts = list(range(0, n, seq_length - 1))
+    out = [np.zeros(n, dtype=np.float32) for _ in range(len(members) + isinstance(model, TeacherEnsemble))]
+    for b in range(0, len(starts), batch_size):
+        batch = [ids[s:s + seq_length] for s in starts[b:b + batch_size]]
+        width = max(len(w) for w in batch)
+        x = torch.zeros(len(batch), width, dtype=torch.long)
+        mask = torch.zeros(len(batch), width, dtype=torch.long)
+        for r, w in enumerate(batch):
+            x[r, :len(w)], mask[r, :len(w)] = w, 1
+        x, mask = x.to(device), mask.to(device)
+        target = x[:, 1:, None]
+        logits = [m(input_ids=x, attention_mask=mask).logits[:, :-1].float() for m in members]
+        # log p(target) = logit[target] - logsumexp(logits): no [B, T, V] log-softmax is written
+        outputs = [t.gather(-1, target).squeeze(-1) - torch.logsumexp(t, -1) for t in logits]
+        if len(out) > len(members):  # the ensemble's distribution, from the same member logits
+            outputs.insert(0, teacher_log_probs(logits, model.weights, model.combine).gather(-1, target).squeeze(-1))
+        for arr, logp in zip(out, outputs):
+            logp = logp.cpu().numpy()
+            for r, s in enumerate(starts[b:b + batch_size]):
+                arr[s:s + len(batch[r]) - 1] = logp[r, :len(batch[r]) - 1]
+    return out
+
+
 def computed_positions(seqs, plain: bool = False, row_tokens: int = ROW_TOKENS) -> int:
     """Token positions a forward pass computes for ``seqs`` (without padding): what the FLOP count of the scorer is."""
     uniq = list(dict.fromkeys(tuple(s) for s in seqs))
