@@ -13,7 +13,9 @@ window (at most seq_length - 1 of them, as in training chunks):
 
 Separator tokens are read but never counted as targets, so models trained with and without them are scored on the
 same text tokens. The ``all`` row pools every predicted token of the split. An ensemble's distribution is the softmax of its models'
-mean logits (the distribution the student is distilled from, ``models.TeacherEnsemble``). Unlike the training eval
+mean logits (the distribution the student is distilled from, ``models.TeacherEnsemble``). An ensemble whose models are
+also given as ``--model`` (N seeds of one config: a homogeneous ensemble) is scored in one pass with them, and its gain
+over their mean and over the best of them is printed (and written as ``ensemble_gains``). Unlike the training eval
 loss, nothing is sampled: the whole split is scored.
 """
 
@@ -33,6 +35,7 @@ from babylm_dataset import encode_files, split_files, trained_separator
 from config import UserError, run_cli
 from files import write_atomic
 from models import check_model_folder, load_scorer, max_positions
+from report import ensemble_gains, gain_lines
 from scoring import stream_log_probs
 from tokenizer import load_tokenizer
 
@@ -152,10 +155,11 @@ def main(argv=None) -> int:
     results = evaluate(args.data, scorers, args.seq_length, args.batch_size, args.precision, args.separator,
                        args.separator_every)
     table = markdown(results)
-    print(table)
+    gains = ensemble_gains(scorers, {n: r["all"]["ce"] for n, r in results.items()})
+    print(table + gain_lines(gains, "dev CE"))
     if args.output:
         write_atomic(args.output, json.dumps({"data": str(args.data), "seq_length": args.seq_length,
-                                              "results": results}, indent=1))
+                                              "results": results, "ensemble_gains": gains}, indent=1))
         write_atomic(Path(args.output).with_suffix(".md"), table)
     return 0
 
