@@ -48,14 +48,13 @@ import torch
 from sklearn.linear_model import LinearRegression
 from sklearn.model_selection import LeaveOneOut
 from sklearn.preprocessing import StandardScaler
-from transformers import AutoConfig
 
 import report
-from babylm_dataset import encode_files, split_files, trained_separator
+from babylm_dataset import encode_files, split_files
 from config import UserError, run_cli
 from files import write_atomic
-from models import check_model_folder, load_scorer, max_positions
-from scoring import stream_log_probs
+from models import load_scorer
+from scoring import check_stream_scorers, stream_log_probs, stream_scorers
 
 WORD_LIST = "eval_data/aoa/word_list.csv"
 TEXT = "data/clean/babylm_dev/aochildes.dev"
@@ -197,14 +196,7 @@ def evaluate(words, texts, scorers: dict[str, list[str]], seq_length: int = 128,
     """Surprisals, MADs and contexts of every model and ensemble of ``scorers`` ({name: [folders]}), and the
     baseline."""
     rows, files = read_word_list(words), context_files(texts)
-    for name, paths in scorers.items():  # everything a user can get wrong fails before the first forward pass
-        for p in paths:
-            check_model_folder(p)
-        limit = min(filter(None, (max_positions(AutoConfig.from_pretrained(str(p))) for p in paths)), default=None)
-        if limit and limit < seq_length:
-            raise UserError(f"model {name!r} accepts {limit} positions; lower --seq-length (now {seq_length})")
-        if len({trained_separator(p) for p in paths}) > 1:
-            raise UserError(f"ensemble {name!r}: its models were trained with different data.separator settings")
+    seps = check_stream_scorers(scorers, seq_length)
     occurrences = [find_occurrences(f.read_text(encoding="utf-8"), [r["word"] for r in rows]) for f in files]
     found = {w for occ in occurrences for w, spans in occ.items() if spans}
     kept = [r for r in rows if r["word"] in found]
@@ -224,7 +216,7 @@ def evaluate(words, texts, scorers: dict[str, list[str]], seq_length: int = 128,
     for name, paths in scorers.items():
         t0 = time.perf_counter()
         model = load_scorer(paths, dtype)
-        per = word_surprisals(model, paths[0], files, occurrences, trained_separator(paths[0]), seq_length, batch_size)
+        per = word_surprisals(model, paths[0], files, occurrences, seps[name], seq_length, batch_size)
         del model
         surprisals[name] = {w: float(np.mean(v)) for w, v in per.items()}
         mads[name] = loo_mad(kept, [surprisals[name][r["word"]] for r in kept])
@@ -249,21 +241,9 @@ def main(argv=None) -> int:
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--output", help="also write the results as JSON here (and the table next to it as .md)")
     args = parser.parse_args(argv)
-    scorers = {}
-    for text in args.model:
-        name, sep, path = text.partition("=")
-        scorers[name if sep else Path(text).name] = [path if sep else text]
-    for text in args.ensemble:
-        name, sep, paths = text.partition("=")
-        if not sep or not name or not paths:
-            raise UserError(f"--ensemble {text!r}: expected NAME=PATH1,PATH2")
-        scorers[name] = [p for p in paths.split(",") if p]
-    if not scorers:
-        raise UserError("give at least one --model NAME=PATH or --ensemble NAME=PATH1,PATH2")
-    if len(scorers) != len(args.model) + len(args.ensemble) or BASELINE in scorers:
-        raise UserError(f"a name is given twice (or is {BASELINE!r}); name each one: --model NAME=PATH")
-    if args.seq_length < 2:
-        raise UserError(f"--seq-length {args.seq_length}: give at least 2")
+    scorers = stream_scorers(args.model, args.ensemble)
+    if BASELINE in scorers:
+        raise UserError(f"the name {BASELINE!r} is the baseline column's; name the model otherwise")
     res = evaluate(args.words, args.text or [TEXT], scorers, args.seq_length, args.batch_size, args.precision)
     md = table(res["mad"])
     print(md)

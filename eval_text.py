@@ -29,14 +29,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import AutoConfig
 
-from babylm_dataset import encode_files, split_files, trained_separator
-from config import UserError, run_cli
+from babylm_dataset import encode_files, split_files
+from config import run_cli
 from files import write_atomic
-from models import check_model_folder, load_scorer, max_positions
+from models import load_scorer
 from report import ensemble_gains, gain_lines
-from scoring import stream_log_probs
+from scoring import check_stream_scorers, stream_log_probs, stream_scorers
 from tokenizer import load_tokenizer
 
 
@@ -59,18 +58,7 @@ def evaluate(data_dir, scorers: dict[str, list[str]], seq_length: int = 128, bat
     computes them in its own pass: each member's logits are computed once."""
     files = split_files(data_dir)
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-    seps = {}
-    for name, paths in scorers.items():  # everything a user can get wrong fails before the first forward pass
-        for p in paths:
-            check_model_folder(p)
-        limit = min(filter(None, (max_positions(AutoConfig.from_pretrained(str(p))) for p in paths)), default=None)
-        if limit and limit < seq_length:
-            raise UserError(f"model {name!r} accepts {limit} positions; lower --seq-length (now {seq_length})")
-        found = {trained_separator(p) if separator == "auto" else (separator, every) for p in paths}
-        if len(found) > 1:
-            raise UserError(f"ensemble {name!r}: its models were trained with different data.separator settings "
-                            f"{sorted(found)}; give --separator to score them alike")
-        seps[name] = found.pop()
+    seps = check_stream_scorers(scorers, seq_length, separator, every)
     # names scored inside an ensemble's pass: single-model scorers whose folder is a member, with the same separator
     riders = {}
     for name, paths in scorers.items():
@@ -134,24 +122,7 @@ def main(argv=None) -> int:
     parser.add_argument("--separator-every", choices=["lines", "files"], default="lines")
     parser.add_argument("--output", help="also write the results as JSON here (and the table next to it as .md)")
     args = parser.parse_args(argv)
-    scorers = {}
-    for text in args.model:
-        name, sep, path = text.partition("=")
-        name, path = (name, path) if sep else (Path(text).name, text)
-        scorers[name] = [path]
-    for text in args.ensemble:
-        name, sep, paths = text.partition("=")
-        if not sep or not name or not paths:
-            raise UserError(f"--ensemble {text!r}: expected NAME=PATH1,PATH2")
-        if name in scorers:
-            raise UserError(f"name {name!r} is given twice; names must be unique")
-        scorers[name] = [p for p in paths.split(",") if p]
-    if not scorers:
-        raise UserError("give at least one --model NAME=PATH or --ensemble NAME=PATH1,PATH2")
-    if len(scorers) != len(args.model) + len(args.ensemble):
-        raise UserError("two --model flags have the same name; name them: --model NAME=PATH")
-    if args.seq_length < 2:
-        raise UserError(f"--seq-length {args.seq_length}: give at least 2")
+    scorers = stream_scorers(args.model, args.ensemble)
     results = evaluate(args.data, scorers, args.seq_length, args.batch_size, args.precision, args.separator,
                        args.separator_every)
     table = markdown(results)

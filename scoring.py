@@ -38,11 +38,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from transformers import AutoConfig
 
+from babylm_dataset import trained_separator
 from config import UserError
 from schema import PairFields
 from losses import teacher_log_probs
-from models import TeacherEnsemble
+from models import TeacherEnsemble, check_model_folder, max_positions
 
 # The 12 BLiMP phenomena, in the order of the paper's Table 1.
 PHENOMENA = ("anaphor_agreement", "argument_structure", "binding", "control_raising", "determiner_noun_agreement",
@@ -396,6 +398,50 @@ def token_logprobs(model, seqs, batch_size: int = 64, progress: bool = False, de
         bar.update(len(owners))
     bar.close()
     return [out[k] for k in index]
+
+
+def stream_scorers(models, ensembles) -> dict[str, list[str]]:
+    """{name: [folders]} from ``--model NAME=PATH`` (or a bare folder, named after it) and ``--ensemble
+    NAME=PATH1,PATH2`` flags of the text-stream stages (eval_text.py, eval_aoa.py)."""
+    scorers = {}
+    for text in models:
+        name, sep, path = text.partition("=")
+        name, path = (name, path) if sep else (Path(text).name, text)
+        scorers[name] = [path]
+    for text in ensembles:
+        name, sep, paths = text.partition("=")
+        if not sep or not name or not paths:
+            raise UserError(f"--ensemble {text!r}: expected NAME=PATH1,PATH2")
+        if name in scorers:
+            raise UserError(f"name {name!r} is given twice; names must be unique")
+        scorers[name] = [p for p in paths.split(",") if p]
+    if not scorers:
+        raise UserError("give at least one --model NAME=PATH or --ensemble NAME=PATH1,PATH2")
+    if len(scorers) != len(models) + len(ensembles):
+        raise UserError("two --model flags have the same name; name them: --model NAME=PATH")
+    return scorers
+
+
+def check_stream_scorers(scorers: dict[str, list[str]], seq_length: int, separator: str = "auto",
+                         every: str = "lines") -> dict[str, tuple[str, str]]:
+    """Before the first forward pass of a text-stream stage: every folder loads, takes ``seq_length`` positions, and an
+    ensemble's models were trained with one separator. Returns {name: (separator, every)} to encode its text with
+    (``auto``: as trained, from its config.yaml)."""
+    if seq_length < 2:
+        raise UserError(f"--seq-length {seq_length}: give at least 2")
+    seps = {}
+    for name, paths in scorers.items():
+        for p in paths:
+            check_model_folder(p)
+        limit = min(filter(None, (max_positions(AutoConfig.from_pretrained(str(p))) for p in paths)), default=None)
+        if limit and limit < seq_length:
+            raise UserError(f"model {name!r} accepts {limit} positions; lower --seq-length (now {seq_length})")
+        found = {trained_separator(p) if separator == "auto" else (separator, every) for p in paths}
+        if len(found) > 1:
+            raise UserError(f"ensemble {name!r}: its models were trained with different data.separator settings "
+                            f"{sorted(found)}; give --separator to score them alike")
+        seps[name] = found.pop()
+    return seps
 
 
 @torch.inference_mode()
