@@ -10,7 +10,7 @@ columns word_clean, lexical_category, aoa, concreteness, frequency). The steps f
 (``lm_eval/tasks/aoa_pred.py`` of github.com/babylm/evaluation-pipeline-2023):
 
 1. Surprisal. Every whole-word occurrence of each word (case as written; multi-word entries such as "ice cream" with
-   any whitespace between the parts) in the context text (``--text``: files or split folders, default the cleaned
+   only whitespace between the parts) in the context text (``--text``: files or split folders, default the cleaned
    ``aochildes`` dev file, CHILDES child-directed speech) is found. The text is read as eval_text.py reads it: the
    stream the model was trained on (its ``data.separator``), in windows of ``--seq-length`` tokens overlapping by one.
    An occurrence's surprisal is -sum of log p(token | tokens before it) over the tokens that overlap its characters
@@ -113,12 +113,27 @@ def context_files(texts) -> list[Path]:
 
 def find_occurrences(text: str, words) -> dict[str, list[tuple[int, int]]]:
     """{word: [(start, end) character span of each whole-word occurrence, with the spaces before it (a byte-level BPE
-    writes them into the word's first token, or as tokens of their own)]}; one at the start of the text is not
-    counted (nothing predicts it)."""
+    writes them into the word's first token, or as tokens of their own)]}. Words are runs of letters, digits, ``_``
+    and ``'`` ("dog's" is not "dog"); an entry of several words matches them with only whitespace between. An
+    occurrence at the start of the text is not counted (nothing predicts it)."""
+    runs = [(m.group(), m.start(), m.end()) for m in re.finditer(r"[\w']+", text)]
+    index: dict[str, list[int]] = {}
+    for i, (w, _, _) in enumerate(runs):
+        index.setdefault(w, []).append(i)
     out = {}
-    for w in dict.fromkeys(words):
-        body = r"\s+".join(re.escape(part) for part in w.split())
-        out[w] = [m.span() for m in re.finditer(rf"[ \t]*(?<![\w']){body}(?![\w'])", text) if m.start() > 0]
+    for word in dict.fromkeys(words):
+        parts, found = word.split(), []
+        for i in index.get(parts[0], []):
+            nxt = runs[i + 1:i + len(parts)]
+            if [w for w, _, _ in nxt] != parts[1:] or any(
+                    not text[a[2]:b[1]].isspace() for a, b in zip(runs[i:i + len(parts)], nxt)):
+                continue
+            start = runs[i][1]
+            while start > 0 and text[start - 1] in " \t":
+                start -= 1
+            if start > 0:
+                found.append((start, runs[i + len(parts) - 1][2]))
+        out[word] = found
     return out
 
 
