@@ -387,7 +387,7 @@ class MapReport:
                  f"{torch.get_num_threads()} threads",
                  f"- time: {sum(known) / 60:.1f} min, the sum of the stages' own run times"
                  + ("" if len(known) == len(times) else f"; {len(times) - len(known)} stages have no recorded time"),
-                 f"- dev CE: " + (f"the text stage, the first {p.p.dev_text_share:.0%} of each dev file "
+                 "- dev CE: " + (f"the text stage, the first {p.p.dev_text_share:.0%} of each dev file "
                                   f"({next(iter(self.text.values()))['all']['tokens']:,} tokens), every model alike"
                                   if self.text else "each model's best-epoch eval CE (training-time eval subset)"),
                  f"- seeds: distilled students {self.seeds}, each paired with the plain student of its seed; "

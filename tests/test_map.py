@@ -57,7 +57,7 @@ def test_homogeneous_teachers_are_other_seeds_plain_students_never_its_own(tmp_p
     ens = plan.config(plan.by_name["eval"]).eval.ensembles
     assert ens["b0.5/students-ensemble"] == [f"{tmp_path}/models/b0.5/student-s{s}" for s in range(4)]
     # the homogeneous stage's fingerprint reads its teachers, so a retrained plain student redoes it
-    assert f"models/b0.1/student-s2" in plan.fingerprint(plan.by_name["b0.1/homo-s0"], None)["inputs"]
+    assert "models/b0.1/student-s2" in plan.fingerprint(plan.by_name["b0.1/homo-s0"], None)["inputs"]
 
 
 def test_bad_grids_are_one_line_errors(tmp_path):
