@@ -77,7 +77,9 @@ def ordering_words(ce_diffs: list[float], acc_diffs: list[float]) -> str:
 class Report:
     def __init__(self, plan):
         self.plan = plan
-        self.groups = plan.groups()  # student / distilled / ablations -> model name per seed
+        # student / distilled / ablations -> model name per seed of pipeline.seeds (plain students of teacher_seeds only
+        # make up the students-ensemble column)
+        self.groups = {g: ms[:len(plan.p.seeds or [None])] for g, ms in plan.groups().items()}
         self.seeds = plan.p.seeds or [None]
         # the plain students of pipeline.teacher_seeds as one ensemble (homogeneous teachers), when there are any
         self.teachers = TEACHERS + ([HOMOGENEOUS] if plan.p.teacher_seeds else [])
@@ -273,8 +275,8 @@ class Report:
             if b == "student" and a != "distilled":
                 acc_a = [x for x in (dph if ph else dfi) if x is not None]
                 text += (f" Variant {a}: {statistics.mean(dce):+.3f} nats of dev CE against the plain student (lower "
-                         f"in {sum(x < 0 for x in dce)} of {len(dce)} seeds), {statistics.mean(acc_a):+.1f} points of "
-                         f"BLiMP {key} average.")
+                         f"in {sum(x < 0 for x in dce)} of {len(dce)} seeds: {word(list(dce))}), "
+                         f"{statistics.mean(acc_a):+.1f} points of BLiMP {key} average ({word([-x for x in acc_a])}).")
         return [text, ""]
 
     def markdown(self) -> str:
