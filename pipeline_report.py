@@ -561,5 +561,11 @@ def write_map(plan) -> str:
     text = MapReport(plan).markdown()
     write_atomic(plan.results / "RESULTS.md", text)
     if plan.p.results_file:
-        write_section(plan.p.results_file, plan.p.results_section or "map", text)
+        section = plan.p.results_section or "map"
+        figures = Path(plan.p.results_file).parent / "docs" / "results"  # beside the results file, committed with it
+        for png in ("map.png", "curves.png"):
+            write_atomic(figures / f"{section}-{png}", (plan.results / png).read_bytes())
+        text += (f"\nFigures: [the map](docs/results/{section}-map.png), "
+                 f"[the learning curves](docs/results/{section}-curves.png).\n")
+        write_section(plan.p.results_file, section, text)
     return text
