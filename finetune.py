@@ -51,7 +51,7 @@ from transformers import (AutoModelForSequenceClassification, AutoTokenizer, Dat
 from config import (ConfigError, UserError, add_config_args, apply_overrides, build, check_range, describe, field,
                     load_config, read_yaml, run_cli, save_config)
 from files import write_atomic
-from models import max_positions
+from models import check_model_folder as check_weights, max_positions
 from report import Row, format_table, parallel_plot
 from trainer_setup import checkpoint_problem, checkpoints_in, resolve_precision
 
@@ -341,7 +341,7 @@ def check_model_folder(name: str, path) -> Path:
         if not (folder / f).is_file():
             raise UserError(f"{folder}: no {f} for model {name!r}; point finetune.models.{name} at a folder written "
                             "by train.py or distill_train.py")
-    return folder
+    return check_weights(folder, f"model {name!r}")  # weights cut short: named now, not as a traceback later
 
 
 def load_tokenizer(folder):
