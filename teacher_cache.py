@@ -111,7 +111,7 @@ class TeacherCache:
             key = teacher_cache_key(teacher_ids, temperature=temperature, combine=combine, weights=weights, k=k,
                             teacher_dtype=next(teachers[0].parameters()).dtype, dataset=dataset)
         folder = Path(cache_dir) / f"{split}-{key}"
-        if (folder / "meta.json").is_file():
+        if folder.is_dir():  # written whole by a rename: anything missing or changed since fails verification
             if verbose:
                 print(f"teacher cache: {folder} (cached)")
             return cls(folder)

@@ -1,5 +1,6 @@
 """eval_text.py: held-out text scoring equals a hand computation; an ensemble scores with the mean of its logits."""
 
+import json
 import math
 
 import pytest
@@ -103,3 +104,26 @@ def test_members_scored_in_their_ensembles_pass_equal_scoring_them_alone(tmp_pat
     (a / "config.yaml").write_text("data: {separator: <s>}\n")
     with pytest.raises(UserError, match="different data.separator"):
         eval_text.evaluate(data, {"ens": [str(a), str(b)]}, seq_length=16)
+
+
+def test_empty_files_get_a_row_without_perplexity_and_an_empty_folder_is_an_error(tmp_path, tiny_tokenizer_dir,
+                                                                                    capsys):
+    m = save_random_model(tmp_path / "m", "llama", tiny_tokenizer_dir, seed=5)
+    data = tmp_path / "dev"
+    data.mkdir()
+    (data / "cbt.dev").write_text("")
+    (data / "qed.dev").write_text("\n\n")
+    out = tmp_path / "res.json"
+    before = {p.name: p.read_bytes() for p in data.iterdir()}
+    capsys.readouterr()
+    assert run_cli(eval_text.main, ["--data", str(data), "--model", f"m={m}", "--output", str(out), "--seq-length", "32"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"error: {data}: every text file here is empty or blank, so there is nothing to score; point "
+                   "--data at a split folder with text (e.g. data/clean/babylm_dev)")
+    assert not out.exists() and {p.name: p.read_bytes() for p in data.iterdir()} == before
+    (data / "aochildes.dev").write_text("The dog sees the cat.\n" * 3)
+    assert run_cli(eval_text.main, ["--data", str(data), "--model", f"m={m}", "--output", str(out), "--seq-length", "32"]) == 0
+    res = json.loads(out.read_text())["results"]["m"]
+    assert res["cbt"] == {"ce": None, "ppl": None, "tokens": 0}
+    assert res["all"]["tokens"] == res["aochildes"]["tokens"] + res["qed"]["tokens"] > 0
+    assert res["all"]["ce"] > 1 and "| cbt | 0 | empty: no tokens |" in out.with_suffix(".md").read_text()
