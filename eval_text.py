@@ -13,9 +13,9 @@ window (at most seq_length - 1 of them, as in training chunks):
 
 Separator tokens are read but never counted as targets, so models trained with and without them are scored on the
 same text tokens. The ``all`` row pools every predicted token of the split. A file with no token to predict gets a
-row with ``tokens`` 0 and no CE (``null``); a split with none at all is an error. An ensemble's distribution is the softmax of its models'
-mean logits (the distribution the student is distilled from, ``models.TeacherEnsemble``). Unlike the training eval
-loss, nothing is sampled: the whole split is scored.
+row with ``tokens`` 0 and no CE (``null``); a split with none at all is an error. An ensemble's distribution is the
+softmax of its models' mean logits (the distribution the student is distilled from, ``models.TeacherEnsemble``).
+Unlike the training eval loss, nothing is sampled: the whole split is scored.
 """
 
 from __future__ import annotations

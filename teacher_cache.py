@@ -10,11 +10,12 @@ most probable tokens of the combined teacher distribution at temperature T at ev
     <cache_dir>/<split>-<key>/chunk_index.npy  [chunks] the dataset's chunk indices, row order
     <cache_dir>/<split>-<key>/meta.json        settings, and the sha256 of each file above, taken when it was built
 
-memory-mapped on reads. Opening a cache checks it before training starts (``verify``): every file against its
-checksum, and the values as log-probabilities (finite, <= 0, log-sum-exp of each top-k row <= 0 up to fp16 rounding);
-a damaged or truncated cache is a one-line error naming the folder to delete, never trained on. ``key`` hashes the teacher folders' contents, the teacher dtype, temperature, combine mode,
+memory-mapped on reads. ``key`` hashes the teacher folders' contents, the teacher dtype, temperature, combine mode,
 weights, k and the split's token ids, seq length and chunk indices, so a changed teacher or corpus never reads a stale
-cache; the folder is written under a temporary name and renamed into place (atomic).
+cache; the folder is written under a temporary name and renamed into place (atomic). Opening a cache checks it before
+training starts: every file against its checksum, and the values as log-probabilities (finite, <= 0, log-sum-exp of
+each top-k row <= 0 up to fp16 rounding; a few seconds per GB). A damaged or truncated cache is a one-line error naming
+the folder to delete, never trained on.
 
 The loss with a cached teacher is ``losses.distillation_loss`` given a ``TopKTeacher`` (see losses.py for how the mass
 outside the top-k is treated). BENCHMARKS.md has the measured approximation error per k.

@@ -121,6 +121,7 @@ def is_finished(output_dir) -> bool:
 # the remaining steps only (distillation.alpha); either way config.yaml would no longer describe the run. Only these
 # keys, which change where and how the run is logged or stored but not what it computes, may differ on resume.
 RESUME_MAY_CHANGE = ("training.report_to", "training.save_minutes", "training.push_to_hub", "training.hub_model_id",
+                     "training.blimp_dir", "training.blimp_steps", "training.blimp_pairs_per_file",
                      "training.per_device_batch_size", "data.cache_dir", "training.hf_args.dataloader_num_workers",
                      "training.hf_args.logging_steps", "training.hf_args.save_total_limit",
                      "training.hf_args.disable_tqdm")
