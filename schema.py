@@ -42,10 +42,11 @@ class TokenizerSection:
     output_dir: str = field(help="where the tokenizer folder is written (AutoTokenizer.from_pretrained loads it)")
     vocab_size: int = field(16000, help="BPE vocabulary size including the 256 byte symbols and specials (paper: 16000)")
     min_frequency: int = field(2, help="minimum pair count for a merge")
-    max_word_chars: int | None = field(64, help="runs of more non-space characters than this are cut into pieces of "
-                                                "this length before BPE, which otherwise takes hours on one long run "
-                                                "(null: no bound, as GPT-2 and the paper; natural text has no runs "
-                                                "this long outside URLs and junk lines)")
+    max_word_chars: int | None = field(None, help="cut runs of more non-space characters than this into pieces of "
+                                                  "this length before BPE (e.g. 64; natural text has no runs this "
+                                                  "long outside URLs and junk). null: no cut, as GPT-2 and the paper; "
+                                                  "a file with a run of over 1000 is then refused, as BPE on one such "
+                                                  "word can take hours")
 
     def __post_init__(self):
         check_range("tokenizer", "vocab_size", self.vocab_size, 260, 1_000_000)

@@ -124,7 +124,7 @@ RESUME_MAY_CHANGE = ("training.report_to", "training.save_minutes", "training.pu
                      "training.blimp_dir", "training.blimp_steps", "training.blimp_pairs_per_file",
                      "training.per_device_batch_size", "data.cache_dir", "training.hf_args.dataloader_num_workers",
                      "training.hf_args.logging_steps", "training.hf_args.save_total_limit",
-                     "training.hf_args.disable_tqdm")
+                     "training.hf_args.disable_tqdm", "training.hf_args.run_name")
 
 
 def _flatten(d, prefix=""):
