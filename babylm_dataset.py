@@ -9,7 +9,8 @@ on the same tokens.
 Tokenization runs once per split: files are read line by line and encoded in batches by the fast tokenizer's threads
 (each line keeps its newline, so newlines stay tokens as in the authors' whole-file encoding). The ids go to
 ``<cache_dir>/<split>-<key>.npy`` where the key hashes the tokenizer files, the separator settings and each input
-file's name and contents: change a corpus file or the tokenizer and the cache is rebuilt, never read stale.
+file's name and contents: change a corpus file or the tokenizer and the cache is rebuilt, never read stale; a cache
+file cut short is encoded again.
 
 ``separator`` (``data.separator``, ``data.separator_every``): ``none`` (the paper, authors' code: files are
 concatenated as they are), ``<s>`` before each line or file, ``</s>`` after each line or file.
@@ -129,9 +130,13 @@ def load_split_ids(folder, tokenizer_dir, cache_dir="cache", separator: str = "n
     key = token_cache_key(files, tokenizer_dir, separator, every, share)
     path = Path(cache_dir) / f"{Path(folder).name}-{key}.npy"
     if path.is_file():
-        if verbose:
-            print(f"token ids: {path} (cached)")
-        return np.load(path, mmap_mode="r")
+        try:
+            ids = np.load(path, mmap_mode="r")
+            if verbose:
+                print(f"token ids: {path} (cached)")
+            return ids
+        except ValueError as e:  # cut short ("mmap length is greater than file size"): derived data, so rebuilt
+            print(f"token ids: {path} is damaged ({e}); encoding the split again")
     ids = encode_files(files, tokenizer_dir, separator, every, share)
     write_atomic(path, lambda fh: np.save(fh, ids))  # a killed run never leaves a half-written cache behind
     rank = int(os.environ.get("RANK", "0"))

@@ -27,11 +27,22 @@ def _last_checkpoint(output_dir) -> str:
 
 
 class EpochEndEvalCallback(TrainerCallback):
-    """With step evaluation on, still evaluate and save at the end of every epoch."""
+    """With step evaluation on, still evaluate and save at the end of every epoch, unless that step was evaluated and
+    saved already (eval_steps divides the epoch, or the last step: the Trainer evaluates it before the epoch ends, and
+    a second pass, with live teachers a second pass of the teachers too, would only repeat its numbers)."""
+
+    def __init__(self):
+        self.evaluated = self.saved = -1
+
+    def on_evaluate(self, args, state, control, **kw):
+        self.evaluated = state.global_step
+
+    def on_save(self, args, state, control, **kw):
+        self.saved = state.global_step
 
     def on_epoch_end(self, args, state, control, **kw):
-        control.should_evaluate = True
-        control.should_save = True
+        control.should_evaluate = control.should_evaluate or self.evaluated != state.global_step
+        control.should_save = control.should_save or self.saved != state.global_step
         return control
 
 
@@ -46,6 +57,16 @@ class EvalAtSteps(TrainerCallback):
             control.should_evaluate = True
             control.should_save = True
         return control
+
+class LogBeforeSave(TrainerCallback):
+    """Log the training loss at every save, so a checkpoint's log history covers every step up to it: a resumed run's
+    train_loss over the whole run is then computed exactly (``trainer_setup.whole_run_train_loss``). Goes last."""
+
+    def on_step_end(self, args, state, control, **kw):
+        control.should_log = control.should_log or control.should_save
+        return control
+
+    on_epoch_end = on_step_end
 
 
 class StopOnNonFinite(TrainerCallback):

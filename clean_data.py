@@ -20,9 +20,10 @@ trained on too).
 
 Each output is cleaned into a hidden temp file first. A file that loses more than ``clean.max_word_loss`` of its words
 (a word: a whitespace-separated token with a letter or digit, so `kee .` -> `kee.` loses none), or any input left
-empty, is warned about; with ``clean.strict: true`` the run then stops, exit 2, and no output is replaced. Otherwise
-the temp files are renamed into place and the resolved config is saved as ``clean.output_dir/config.yaml``. Cleaning
-is idempotent (style ours): running it again on its own output changes no file.
+empty, is warned about; with ``clean.strict: true`` the run then stops, exit 2, and no output is replaced. A file that
+loses every word it had is always such an error: a source is never silently emptied. Otherwise the temp files are
+renamed into place and the resolved config is saved as ``clean.output_dir/config.yaml``. Cleaning is idempotent
+(style ours): running it again on its own output changes no file.
 
 ``--readability FOLDER`` cleans nothing: it scores a sample of each source (``--readability-words``, 50000 words in 20
 runs of whole lines spread over the file) with textstat's Flesch reading ease, Flesch-Kincaid grade, Gunning fog,
@@ -203,6 +204,12 @@ def clean_folders(c: CleanSection, log=print, warn=None) -> list[dict]:
             temp_of(out_path).write_bytes(out)
             r = dict(input=str(src_path), output=str(out_path), source=source, bytes_in=len(raw), bytes_out=len(out),
                      words_in=count_words(text), words_out=count_words(cleaned), digest=hashlib.sha256(out).hexdigest())
+            if source and r["words_in"] and not r["words_out"]:
+                # lines are documents or utterances, so they are not split; a line is dropped whole only when it
+                # holds nothing but junk, and a file whose every word went is a cleaner's mistake, never a corpus
+                raise UserError(f"{src_path}: cleaning removed all {r['words_in']:,} of its words (source "
+                                f"{source}); no output was replaced: check the file (one junk marker on a single "
+                                "line holding the whole text?), fix it or leave it out of clean.input_dirs")
             r["warning"] = loss_warning(r, c.max_word_loss)
             rows.append(r)
             log(row(name, source or "(copied)", r["bytes_in"], r["bytes_out"], r["words_in"], r["words_out"]))

@@ -12,11 +12,13 @@ window (at most seq_length - 1 of them, as in training chunks):
     CE(source) = - sum_i log p(t_i | t_window_start .. t_{i-1}) / (number of predicted tokens);  perplexity = exp(CE)
 
 Separator tokens are read but never counted as targets, so models trained with and without them are scored on the
-same text tokens. The ``all`` row pools every predicted token of the split. An ensemble's distribution is the softmax of its models'
-mean logits (the distribution the student is distilled from, ``models.TeacherEnsemble``). An ensemble whose models are
-also given as ``--model`` (N seeds of one config: a homogeneous ensemble) is scored in one pass with them, and its gain
-over their mean and over the best of them is printed (and written as ``ensemble_gains``). Unlike the training eval
-loss, nothing is sampled: the whole split is scored.
+same text tokens. The ``all`` row pools every predicted token of the split. A file with no token to predict gets a
+row with ``tokens`` 0 and no CE (``null``); a split with none at all is an error. An ensemble's distribution is the
+softmax of its models' mean logits (the distribution the student is distilled from, ``models.TeacherEnsemble``).
+An ensemble whose models are also given as ``--model`` (N seeds of one config: a homogeneous ensemble) is scored in
+one pass with them, and its gain over their mean and over the best of them is printed (and written as
+``ensemble_gains``).
+Unlike the training eval loss, nothing is sampled: the whole split is scored.
 """
 
 from __future__ import annotations
@@ -58,6 +60,9 @@ def evaluate(data_dir, scorers: dict[str, list[str]], seq_length: int = 128, bat
     whose members are also scored alone (with the same folders)
     computes them in its own pass: each member's logits are computed once."""
     files = split_files(data_dir)
+    if not any(f.read_bytes().strip() for f in files):
+        raise UserError(f"{data_dir}: every text file here is empty or blank, so there is nothing to score; point --data "
+                        "at a split folder with text (e.g. data/clean/babylm_dev)")
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     seps = check_stream_scorers(scorers, seq_length, separator, every)
     # names scored inside an ensemble's pass: single-model scorers whose folder is a member, with the same separator
@@ -83,12 +88,15 @@ def evaluate(data_dir, scorers: dict[str, list[str]], seq_length: int = 128, bat
         for f in files:
             for n, (s, k) in zip(mine, score_ids(model, encode_files([f], paths[0], sep, sep_every, share), seq_length,
                                                  batch_size, skip)):
-                if n:
-                    rows[n][f.stem] = {"ce": -s / max(k, 1), "ppl": math.exp(min(-s / max(k, 1), 50.0)), "tokens": k}
+                if n:  # a file with no predicted token gets a row that says so, never a perplexity of 1
+                    rows[n][f.stem] = ({"ce": -s / k, "ppl": math.exp(min(-s / k, 50.0)), "tokens": k} if k else
+                                       {"ce": None, "ppl": None, "tokens": 0})
                     pooled[n][0] += s
                     pooled[n][1] += k
         for n in rows:
-            ce = -pooled[n][0] / max(pooled[n][1], 1)
+            if not pooled[n][1]:
+                raise UserError(f"{data_dir}: no file holds two tokens, so no token is predicted; give more text")
+            ce = -pooled[n][0] / pooled[n][1]
             rows[n]["all"] = {"ce": ce, "ppl": math.exp(min(ce, 50.0)), "tokens": pooled[n][1]}
             out[n] = rows[n]
             print(f"{n}: CE {ce:.4f} nats/token over {pooled[n][1]:,} tokens", file=sys.stderr)
@@ -102,7 +110,8 @@ def markdown(results: dict) -> str:
     lines = ["| source | tokens | " + " | ".join(f"{n} CE (ppl)" for n in names) + " |",
              "| --- | ---: |" + " ---: |" * len(names)]
     for s in sources:
-        cells = [f"{results[n][s]['ce']:.3f} ({results[n][s]['ppl']:.1f})" for n in names]
+        cells = [f"{results[n][s]['ce']:.3f} ({results[n][s]['ppl']:.1f})" if results[n][s]["tokens"] else
+                 "empty: no tokens" for n in names]
         label = f"*{s}*" if s == "all" else s
         lines.append(f"| {label} | {results[names[0]][s]['tokens']:,} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -28,6 +28,17 @@ def write_atomic(path, data) -> Path:
     return path
 
 
+def move_aside(folder) -> Path:
+    """Rename ``folder`` to ``<folder>.old-<n>`` (first free n): nothing trained is ever deleted."""
+    folder = Path(folder)
+    n = 1
+    while folder.with_name(f"{folder.name}.old-{n}").exists():
+        n += 1
+    target = folder.with_name(f"{folder.name}.old-{n}")
+    folder.rename(target)
+    return target
+
+
 def hash_files(paths, root=None) -> str:
     """sha256 over the names (relative to ``root``, else the base name) and contents of ``paths``, in the given order."""
     h = hashlib.sha256()

@@ -53,7 +53,7 @@ from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICA
 from config import (ConfigError, UserError, add_config_args, apply_overrides, build, check_range, describe, field,
                     load_config, read_yaml, run_cli, save_config)
 from files import hash_files, model_fingerprint, write_atomic
-from models import max_positions
+from models import check_model_folder as check_weights, max_positions
 from report import Row, format_table, parallel_plot
 from trainer_setup import checkpoint_problem, checkpoints_in, move_aside, resolve_precision
 
@@ -334,6 +334,7 @@ def check_model_folder(name: str, path) -> Path:
         if not (folder / f).is_file():
             raise UserError(f"{folder}: no {f} for model {name!r}; point finetune.models.{name} at a folder written "
                             "by train.py or distill_train.py")
+    folder = check_weights(folder, f"model {name!r}")  # weights cut short: named now, not as a traceback later
     model_type = json.loads((folder / "config.json").read_text()).get("model_type")
     if model_type not in MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES:  # e.g. olmoe, our model.type moe
         raise UserError(f"{folder}: transformers has no sequence-classification head for model type {model_type!r} "

@@ -16,7 +16,7 @@ What is done, per source (2023 names; 2024 `childes` = aochildes, `simple_wiki` 
   all             whitespace runs (tabs, NBSP, CR, ...) -> one space; no space before , . ; : ! ? nor inside ( ) [ ]
   aochildes       rejoin clitics `do n't` -> `don't`, `it 's` -> `it's`; `kee .` -> `kee.` (text stays lower case)
   bnc_spoken      HTML tags; clitics
-  cbt             drop `_BOOK_TITLE_` lines; `` and '' -> "; ` -> '; -LRB- -RRB- -LSB- -RSB- -> ( ) [ ];
+  cbt             drop `_BOOK_TITLE_ : <file>` markers (a line left without text goes); `` and '' -> "; ` -> '; -LRB- -RRB- -LSB- -RSB- -> ( ) [ ];
                   `[Illustration: ...]` and `* * *` breaks removed; clitics; a free-standing ' closes a quote
                   (attached to the left) except at a line start or after a colon, where it opens one
   children_stories  footnote marks `[3]` and `* * *` breaks removed
@@ -167,10 +167,13 @@ _COLON_SQ = re.compile(r"(?<=:) ' (?=[^'`])")             # said : ' I know  -> 
 _CLOSE_SQ = re.compile(r"(?<=[^'`]) '(?=[ \"]|$)")        # word ' -> word'  (also the plural possessive `boys ' toys`)
 
 
+_BOOK_TITLE = re.compile(r"_BOOK_TITLE_\s*:?\s*\S*")  # `_BOOK_TITLE_ : Andrew_Lang___The_Grey_Fairy_Book.txt.out`
+
+
 def _cbt(line: str) -> str:
     """Children's Book Test: Penn-Treebank tokens; `` '' for double quotes, ` ' for single ones."""
-    if "_BOOK_TITLE_" in line:  # `_BOOK_TITLE_ : Andrew_Lang___The_Grey_Fairy_Book.txt.out`
-        return ""
+    # only the marker goes: a line holding text after it (a file of one long line) keeps that text
+    line = _BOOK_TITLE.sub(" ", line)
     line = _PTB.sub(lambda m: _PTB_BRACKETS[m.group()], line)
     line = _until_stable(lambda s: _ILLUSTRATION.sub(" ", _SECTION_BREAK.sub(" ", s)), line)  # `[ Illustration : ...]`
     line = squeeze(line)  # the quote rules below look at single spaces

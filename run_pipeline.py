@@ -90,6 +90,8 @@ class Plan:
     def __init__(self, p):
         self.p = p
         self.work = Path(p.work_dir)
+        if self.work.exists() and not self.work.is_dir():
+            raise UserError(f"{self.work}: pipeline.work_dir exists and is not a folder; pick another path")
         self.raw = Path(p.raw_data) if p.raw_data else self.work / "synthetic"
         self.clean = self.work / "clean"
         self.tokenizer = self.work / "tokenizer"
@@ -426,7 +428,7 @@ def run_stage(plan: Plan, stage: Stage, cfg, resume: bool, todo: list[str] | Non
     elif stage.kind == "clean":
         clean_data.run(cfg)
     elif stage.kind == "tokenizer":
-        tokenizer_stage.run(cfg)
+        tokenizer_stage.run(cfg, overwrite=True)  # the models of the earlier tokenizer are moved aside too
     elif stage.kind == "train":
         train.run(cfg, resume=resume)
     elif stage.kind == "distill":

@@ -43,10 +43,16 @@ class TokenizerSection:
     output_dir: str = field(help="where the tokenizer folder is written (AutoTokenizer.from_pretrained loads it)")
     vocab_size: int = field(16000, help="BPE vocabulary size including the 256 byte symbols and specials (paper: 16000)")
     min_frequency: int = field(2, help="minimum pair count for a merge")
+    max_word_chars: int | None = field(None, help="cut runs of more non-space characters than this into pieces of "
+                                                  "this length before BPE (e.g. 64; natural text has no runs this "
+                                                  "long outside URLs and junk). null: no cut, as GPT-2 and the paper; "
+                                                  "a file with a run of over 1000 is then refused, as BPE on one such "
+                                                  "word can take hours")
 
     def __post_init__(self):
         check_range("tokenizer", "vocab_size", self.vocab_size, 260, 1_000_000)
         check_range("tokenizer", "min_frequency", self.min_frequency, 1)
+        check_range("tokenizer", "max_word_chars", self.max_word_chars, 1)
 
 
 @dataclasses.dataclass
@@ -226,6 +232,8 @@ class TrainingSection:
         return value
 
     def __post_init__(self):
+        if not self.output_dir.strip():  # "" is the current folder: config.yaml and checkpoints would land there
+            raise ConfigError("training.output_dir", "is empty; give the folder the model goes to, e.g. models/my-run")
         check_range("training", "num_epochs", self.num_epochs, 0, lo_open=True)
         if self.max_steps == 0 or self.max_steps < -1:
             raise ConfigError("training.max_steps", f"{self.max_steps}: give -1 (train num_epochs) or a positive count")

@@ -8,11 +8,14 @@ most probable tokens of the combined teacher distribution at temperature T at ev
     <cache_dir>/<split>-<key>/topk_logp.npy    [chunks, seq, k] float16 log-probabilities log p_T (full-vocab normalised)
     <cache_dir>/<split>-<key>/input_ids.npy    [chunks, seq] the chunk's tokens: every lookup is checked against them
     <cache_dir>/<split>-<key>/chunk_index.npy  [chunks] the dataset's chunk indices, row order
-    <cache_dir>/<split>-<key>/meta.json
+    <cache_dir>/<split>-<key>/meta.json        settings, and the sha256 of each file above, taken when it was built
 
 memory-mapped on reads. ``key`` hashes the teacher folders' contents, the teacher dtype, temperature, combine mode,
 weights, k and the split's token ids, seq length and chunk indices, so a changed teacher or corpus never reads a stale
-cache; the folder is written under a temporary name and renamed into place (atomic).
+cache; the folder is written under a temporary name and renamed into place (atomic). Opening a cache checks it before
+training starts: every file against its checksum, and the values as log-probabilities (finite, <= 0, log-sum-exp of
+each top-k row <= 0 up to fp16 rounding; a few seconds per GB). A damaged or truncated cache is a one-line error naming
+the folder to delete, never trained on.
 
 The loss with a cached teacher is ``losses.distillation_loss`` given a ``TopKTeacher`` (see losses.py for how the mass
 outside the top-k is treated). BENCHMARKS.md has the measured approximation error per k.
@@ -29,10 +32,12 @@ import numpy as np
 import torch
 
 from config import UserError
-from files import model_fingerprint
+from files import hash_files, model_fingerprint
 from losses import TopKTeacher, normalized_weights, teacher_log_probs
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: checksums in meta.json (a version-1 cache has none: its key differs, it is rebuilt)
+CACHE_FILES = ("topk_ids.npy", "topk_logp.npy", "input_ids.npy", "chunk_index.npy")
+LSE_TOLERANCE = 0.02  # fp16 keeps ~3 significant digits: a top-k row's log-sum-exp can round up to ~0.005 above 0
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -67,11 +72,24 @@ class TeacherCache:
 
     def __init__(self, folder):
         self.folder = Path(folder)
-        self.meta = json.loads((self.folder / "meta.json").read_text())
+        fix = f"delete the folder {self.folder} and run again to rebuild it"
+        try:
+            self.meta = json.loads((self.folder / "meta.json").read_text())
+            sums = self.meta["sha256"]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise UserError(f"{self.folder / 'meta.json'}: unreadable teacher-cache metadata; {fix}") from None
+        for name in CACHE_FILES:
+            if not (self.folder / name).is_file() or checksum(self.folder / name) != sums.get(name):
+                raise UserError(f"{self.folder / name}: the teacher-cache file does not match the checksum written "
+                                f"when it was built (damaged or changed since); {fix}")
+        # a file cut short ("mmap length is greater than file size") fails its checksum above, before this
         self.ids = np.load(self.folder / "topk_ids.npy", mmap_mode="r")
         self.logp = np.load(self.folder / "topk_logp.npy", mmap_mode="r")
         self.tokens = np.load(self.folder / "input_ids.npy", mmap_mode="r")
         chunk_index = np.load(self.folder / "chunk_index.npy")
+        problem = logp_problem(self.logp)
+        if problem:
+            raise UserError(f"{self.folder / 'topk_logp.npy'}: {problem}, so these are not log-probabilities; {fix}")
         self.row_of = np.full(int(chunk_index.max()) + 1 if len(chunk_index) else 0, -1, dtype=np.int64)
         self.row_of[chunk_index] = np.arange(len(chunk_index))
 
@@ -94,7 +112,7 @@ class TeacherCache:
             key = teacher_cache_key(teacher_ids, temperature=temperature, combine=combine, weights=weights, k=k,
                             teacher_dtype=next(teachers[0].parameters()).dtype, dataset=dataset)
         folder = Path(cache_dir) / f"{split}-{key}"
-        if (folder / "meta.json").is_file():
+        if folder.is_dir():  # written whole by a rename: anything missing or changed since fails verification
             if verbose:
                 print(f"teacher cache: {folder} (cached)")
             return cls(folder)
@@ -123,6 +141,28 @@ class TeacherCache:
         logp = torch.from_numpy(self.logp[sorted_rows][inv]).float()
         device = input_ids.device
         return TopKTeacher(ids.to(device, non_blocking=True), logp.to(device, non_blocking=True))
+
+
+def checksum(path) -> str:
+    return hash_files([path])
+
+
+def logp_problem(logp, rows_per_block: int = 1 << 16) -> str | None:
+    """Why a [..., k] array of cached top-k log-probabilities is not one, or None: every value finite and <= 0, and
+    each row's log-sum-exp <= 0 (the k tokens hold at most all the mass), up to LSE_TOLERANCE. Reads in blocks."""
+    flat = logp.reshape(-1, logp.shape[-1])
+    for start in range(0, len(flat), rows_per_block):
+        block = np.asarray(flat[start:start + rows_per_block], dtype=np.float64)
+        if not np.isfinite(block).all():
+            return f"row {start + int(np.argwhere(~np.isfinite(block))[0, 0])} holds a non-finite value"
+        if (block > 0).any():
+            return f"row {start + int(np.argwhere(block > 0)[0, 0])} holds a value above 0"
+        top = block.max(-1, keepdims=True)
+        lse = (top + np.log(np.exp(block - top).sum(-1, keepdims=True)))[:, 0]
+        if (lse > LSE_TOLERANCE).any():
+            bad = int(np.argmax(lse > LSE_TOLERANCE))
+            return f"row {start + bad} has log-sum-exp {lse[bad]:.3f} > 0 (probabilities summing past 1)"
+    return None
 
 
 @torch.no_grad()
@@ -163,7 +203,8 @@ def build_cache(folder, dataset, teachers, *, k: int, temperature: float, combin
     np.save(tmp / "chunk_index.npy", chunk_index)
     (tmp / "meta.json").write_text(json.dumps({"version": FORMAT_VERSION, "key": key, "k": k, "chunks": n,
                                                "seq_length": seq, "vocab": vocab, "temperature": temperature,
-                                               "combine": combine, "weights": w}, indent=1))
+                                               "combine": combine, "weights": w,
+                                               "sha256": {f: checksum(tmp / f) for f in CACHE_FILES}}, indent=1))
     try:
         os.replace(tmp, folder)  # atomic: a killed run never leaves a half-written cache under the final name
     except OSError:

@@ -22,9 +22,10 @@ import yaml
 from transformers import Trainer, TrainingArguments
 
 from babylm_dataset import build_datasets
-from callbacks import BlimpCallback, EpochEndEvalCallback, EvalAtSteps, SaveEveryMinutes, SaveOnInterrupt, StopOnNonFinite
+from callbacks import (BlimpCallback, EpochEndEvalCallback, EvalAtSteps, LogBeforeSave, SaveEveryMinutes,
+                       SaveOnInterrupt, StopOnNonFinite)
 from config import UserError, add_config_args, describe, load_config, save_config, to_dict
-from files import write_atomic
+from files import move_aside, write_atomic
 from models import build_model, check_init_from, count_parameters, weights_problem
 from tokenizer import load_tokenizer
 
@@ -116,41 +117,41 @@ def is_finished(output_dir) -> bool:
     return (Path(output_dir) / "metrics.json").is_file()
 
 
-def move_aside(folder) -> Path:
-    """Rename ``folder`` to ``<folder>.old-<n>`` (first free n): nothing trained is ever deleted."""
-    folder = Path(folder)
-    n = 1
-    while folder.with_name(f"{folder.name}.old-{n}").exists():
-        n += 1
-    target = folder.with_name(f"{folder.name}.old-{n}")
-    folder.rename(target)
-    return target
+# A resumed run continues the saved weights, optimizer, lr schedule (the scheduler's state, base lr included, is
+# restored from the checkpoint) and data order, so a changed setting would either be ignored (training.lr) or apply to
+# the remaining steps only (distillation.alpha); either way config.yaml would no longer describe the run. Only these
+# keys, which change where and how the run is logged or stored but not what it computes, may differ on resume.
+RESUME_MAY_CHANGE = ("training.report_to", "training.save_minutes", "training.push_to_hub", "training.hub_model_id",
+                     "training.blimp_dir", "training.blimp_steps", "training.blimp_pairs_per_file",
+                     "training.per_device_batch_size", "data.cache_dir", "training.hf_args.dataloader_num_workers",
+                     "training.hf_args.logging_steps", "training.hf_args.save_total_limit",
+                     "training.hf_args.disable_tqdm", "training.hf_args.run_name")
 
 
-# settings a resumed run must share with the run that wrote the checkpoints (anything else may change on resume)
-RESUME_MUST_MATCH = ("model", "data.seq_length", "data.tokenizer_dir", "data.curriculum", "distillation.teachers",
-                     "distillation.teacher_combine", "distillation.teacher_weights")
-
-
-def _lookup(d: dict, dotted: str):
-    for part in dotted.split("."):
-        d = d.get(part) if isinstance(d, dict) else None
-    return d
+def _flatten(d, prefix=""):
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        out.update(_flatten(v, key + ".") if isinstance(v, dict) else {key: v})
+    return out
 
 
 def check_resume_settings(cfg, output_dir):
+    """Every setting of ``cfg`` but RESUME_MAY_CHANGE must equal the saved run's (its config.yaml)."""
     saved_path = Path(output_dir) / "config.yaml"
     if not saved_path.is_file():
         return
-    saved, now = yaml.safe_load(saved_path.read_text()) or {}, to_dict(cfg)
-    for key in RESUME_MUST_MATCH:
-        a, b = _lookup(saved, key), _lookup(now, key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            diff = next((k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)), None)
-            key, a, b = (f"{key}.{diff}", a.get(diff), b.get(diff)) if diff else (key, None, None)
-        if a != b:
-            raise UserError(f"{saved_path}: --resume with {key}={b!r}, but the saved run has {a!r}; restore the "
-                            "setting, or start afresh with --overwrite")
+    saved, now = _flatten(yaml.safe_load(saved_path.read_text()) or {}), _flatten(to_dict(cfg))
+    # a passed-through option may be set in one run only; a schema key the saving version did not have is not compared
+    hf = "training.hf_args."
+    keys = [k for k in now if k in saved or k.startswith(hf)] + [k for k in saved if k not in now and k.startswith(hf)]
+    for key in keys:
+        a, b = saved.get(key, "unset"), now.get(key, "unset")
+        if a != b and key not in RESUME_MAY_CHANGE:
+            name = key.replace("training.hf_args.", "training.")
+            raise UserError(f"{saved_path}: --resume with {name}={b!r}, but the saved run has {a!r}; a resumed run "
+                            "continues the saved optimizer, lr schedule and data order, so it cannot take a new value: "
+                            "restore the setting, or train afresh in another training.output_dir or with --overwrite")
 
 
 def prepare_output_dir(cfg, resume: bool, overwrite: bool) -> str | None:
@@ -159,6 +160,9 @@ def prepare_output_dir(cfg, resume: bool, overwrite: bool) -> str | None:
     A finished model (metrics.json) is never overwritten: it is refused, or with ``overwrite`` moved aside to
     ``<output_dir>.old-<n>``; the same for checkpoints of an unfinished run without ``resume``. ``resume`` continues
     from the newest intact checkpoint, refusing settings that differ from the saved run's."""
+    if resume and overwrite:
+        raise UserError("--resume and --overwrite contradict each other (continue the run, or move it aside and start "
+                        "afresh); pass one of them")
     out = Path(cfg.training.output_dir)
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: training.output_dir exists and is not a folder; pick another path")
@@ -359,7 +363,8 @@ class BabyTrainer(Trainer):
 
 
 def make_callbacks(t, tokenizer, train_ds=None) -> list:
-    """The run's callbacks; the last is the ``SaveOnInterrupt`` that ``train_and_finish`` reads."""
+    """The run's callbacks: ``SaveOnInterrupt`` (read by ``train_and_finish``), then ``LogBeforeSave``, which must see
+    every other callback's save request."""
     callbacks = [StopOnNonFinite()]
     if getattr(train_ds, "epoch_ends", None):  # a curriculum: evaluate and save where each of its epochs ends
         steps = sorted({math.ceil(end / t.batch_size) for _, _, end in train_ds.epoch_ends})
@@ -371,7 +376,7 @@ def make_callbacks(t, tokenizer, train_ds=None) -> list:
     if t.blimp_dir:
         callbacks.append(BlimpCallback(t.blimp_dir, tokenizer=tokenizer, every_steps=t.blimp_steps,
                                        pairs_per_file=t.blimp_pairs_per_file))
-    return callbacks + [SaveOnInterrupt()]
+    return callbacks + [SaveOnInterrupt(), LogBeforeSave()]
 
 
 def attach_callbacks(trainer):
@@ -465,6 +470,20 @@ def learning_curve(log_history: list[dict]) -> list[dict]:
     return rows
 
 
+def whole_run_train_loss(log_history, resumed_loss: float, start_step: int, end_step: int) -> tuple[float, int]:
+    """(mean training loss per step, steps it covers) over the whole run. The Trainer's ``training_loss`` covers only
+    the steps of this call (``start_step``..``end_step``); a resumed run adds the steps before, from the checkpoint's
+    logged losses (each the mean since the previous log). ``LogBeforeSave`` makes them reach the checkpoint's step;
+    a checkpoint saved without it leaves a gap, and the mean then covers fewer steps than the run, as the count says."""
+    total, covered, prev = resumed_loss * (end_step - start_step), end_step - start_step, 0
+    for h in log_history:
+        if "loss" in h and prev < h["step"] <= start_step:
+            total += h["loss"] * (h["step"] - prev)
+            covered += h["step"] - prev
+            prev = h["step"]
+    return total / max(covered, 1), covered
+
+
 def train_and_finish(trainer, cfg, tokenizer, checkpoint, kind: str, extra_metrics: dict) -> dict:
     """Train (from ``checkpoint`` when resuming), then write model + tokenizer + config + metrics.json + model card
     into the output folder (main process only) and push it when asked. Ctrl-C ends in ``Interrupted`` after a save."""
@@ -480,7 +499,12 @@ def train_and_finish(trainer, cfg, tokenizer, checkpoint, kind: str, extra_metri
                         "finished (its checkpoints stay); lower training.lr and --resume from an earlier checkpoint")
     # the distilled student's eval_loss mixes CE and KL: perplexity comes from its CE alone
     metrics["eval_perplexity"] = math.exp(min(metrics.get("eval_ce", metrics["eval_loss"]), 50.0))
-    metrics.update(extra_metrics, train_runtime_s=round(time.time() - start, 1), train_loss=result.training_loss)
+    first = int(Path(checkpoint).name.split("-")[-1]) if checkpoint else 0  # the step a resumed run starts after
+    train_loss, steps = whole_run_train_loss(trainer.state.log_history, result.training_loss, first,
+                                             trainer.state.global_step)
+    metrics.update(extra_metrics, train_runtime_s=round(time.time() - start, 1), train_loss=train_loss)
+    if steps != trainer.state.global_step:
+        metrics["train_loss_steps"] = steps
     metrics["parameters"] = count_parameters(trainer.model)
     metrics["global_step"] = trainer.state.global_step
     metrics["tokens_seen"] = int(trainer.state.num_input_tokens_seen or 0)

@@ -341,6 +341,27 @@ def test_an_input_left_empty_is_warned_even_when_any_loss_is_allowed(tmp_path, c
     assert rc == 0 and err.startswith("warning: ") and "children_stories.dev: cleaning left it empty" in err
 
 
+def test_a_book_on_one_line_keeps_its_text(tmp_path, capsys):
+    """A cbt file that is one long line holding the `_BOOK_TITLE_` marker: only the marker goes, not the book."""
+    book = " ".join(f"`` Sentence {i} , '' said he ." for i in range(2000))
+    write(tmp_path / "babylm_10M" / "cbt.train", f"_BOOK_TITLE_ : Andrew_Lang___The_Grey_Fairy_Book.txt.out {book}\n")
+    rc, _, err = run(["--config", str(config_file(tmp_path, [tmp_path / "babylm_10M"], tmp_path / "clean"))], capsys)
+    out = (tmp_path / "clean" / "babylm_10M" / "cbt.train").read_text()
+    assert rc == 0 and err == "" and out.startswith('"Sentence 0," said he. "Sentence 1,"') and out.count("\n") == 1
+    assert clean_data.count_words(out) == clean_data.count_words(book)
+
+
+def test_a_source_that_loses_every_word_is_an_error(tmp_path, splits, capsys):
+    """A file whose whole text sits on one line that a rule drops whole (a Gutenberg `Produced by` line): exit 2, no
+    output replaced, even with any loss allowed."""
+    train, dev = splits
+    cfg = config_file(tmp_path, [train, dev], tmp_path / "clean")
+    assert run(["--config", str(cfg)], capsys)[0] == 0  # earlier outputs
+    write(train / "gutenberg.train", "Produced by Anna. " + "Once upon a time there was a king. " * 1000 + "\n")
+    assert_refused(tmp_path, capsys, ["--config", str(cfg), "clean.max_word_loss=1"], str(train / "gutenberg.train"),
+                   "cleaning removed all 8,003 of its words", "no output was replaced")
+
+
 @pytest.mark.parametrize("override, needle", [
     ("clean.max_word_loss=1.5", "clean.max_word_loss"), ("clean.max_word_loss=-0.1", "clean.max_word_loss"),
     ("clean.max_word_loss=nan", "clean.max_word_loss"), ("clean.style=paper", "clean.style"),

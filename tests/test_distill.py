@@ -254,3 +254,29 @@ def test_bf16_distillation_through_the_trainer(tmp_path, tiny_corpus, tiny_token
     logs = [h for h in state["log_history"] if "ce" in h]
     assert m["precision"] == "bf16" and all(map(math.isfinite, (m["eval_loss"], m["eval_ce"], m["eval_kl"])))
     assert logs[-1]["ce"] < logs[0]["ce"] - 0.3, (logs[0], logs[-1])
+
+
+def test_the_final_evaluation_runs_the_teachers_once(tmp_path, tiny_corpus, tiny_tokenizer_dir, teachers, monkeypatch):
+    """eval_steps divides max_steps: the last step is evaluated once, so the live teachers score the eval set once."""
+    import distill_train
+    from transformers import TrainerCallback
+
+    calls, evaluated = [], []
+    load = distill_train.load_teachers
+
+    def counted(*a, **k):
+        models = load(*a, **k)
+        for m in models:
+            m.register_forward_hook(lambda mod, args, out: calls.append(mod.training))
+        return models
+
+    class Count(TrainerCallback):
+        def on_evaluate(self, args, state, control, **kw):
+            evaluated.append(state.global_step)
+
+    monkeypatch.setattr(distill_train, "load_teachers", counted)
+    cfg = tiny_run_config(tmp_path, tiny_corpus, tiny_tokenizer_dir, distill_teachers=teachers,
+                          overrides=["training.max_steps=4", "training.eval_steps=2"])
+    distill_train.run(cfg, callbacks=[Count()])
+    # 2 teachers x (4 train batches + 2 evaluations x 2 eval batches of 8 of the 16 eval chunks)
+    assert evaluated == [2, 4] and len(calls) == 2 * (4 + 2 * 2)

@@ -133,3 +133,26 @@ def test_homogeneous_ensemble_is_the_mean_of_its_seeds_logits_and_reports_its_ga
     assert gain["gain_over_best"] == pytest.approx(min(ce) - ens, rel=1e-4)
     assert (f"ensemble seeds: dev CE {ens:.3f}; members (s0, s1, s2) mean {sum(ce) / 3:.3f}, best {min(ce):.3f}; "
             f"gain over the mean {sum(ce) / 3 - ens:+.3f}, over the best {min(ce) - ens:+.3f}") in capsys.readouterr().out
+
+
+def test_empty_files_get_a_row_without_perplexity_and_an_empty_folder_is_an_error(tmp_path, tiny_tokenizer_dir,
+                                                                                    capsys):
+    m = save_random_model(tmp_path / "m", "llama", tiny_tokenizer_dir, seed=5)
+    data = tmp_path / "dev"
+    data.mkdir()
+    (data / "cbt.dev").write_text("")
+    (data / "qed.dev").write_text("\n\n")
+    out = tmp_path / "res.json"
+    before = {p.name: p.read_bytes() for p in data.iterdir()}
+    capsys.readouterr()
+    assert run_cli(eval_text.main, ["--data", str(data), "--model", f"m={m}", "--output", str(out), "--seq-length", "32"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"error: {data}: every text file here is empty or blank, so there is nothing to score; point "
+                   "--data at a split folder with text (e.g. data/clean/babylm_dev)")
+    assert not out.exists() and {p.name: p.read_bytes() for p in data.iterdir()} == before
+    (data / "aochildes.dev").write_text("The dog sees the cat.\n" * 3)
+    assert run_cli(eval_text.main, ["--data", str(data), "--model", f"m={m}", "--output", str(out), "--seq-length", "32"]) == 0
+    res = json.loads(out.read_text())["results"]["m"]
+    assert res["cbt"] == {"ce": None, "ppl": None, "tokens": 0}
+    assert res["all"]["tokens"] == res["aochildes"]["tokens"] + res["qed"]["tokens"] > 0
+    assert res["all"]["ce"] > 1 and "| cbt | 0 | empty: no tokens |" in out.with_suffix(".md").read_text()

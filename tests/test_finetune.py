@@ -404,6 +404,20 @@ def test_one_line_errors(tmp_path, task_data, random_models, capsys):
     assert "config.json" in err and str(tmp_path) in err
 
 
+def test_truncated_model_weights_are_named_before_any_task(tmp_path, task_data, random_models, capsys):
+    import shutil
+
+    folder = tmp_path / "m"
+    shutil.copytree(random_models["llama"], folder)
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:5000])  # a copy cut short
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    err = _error(capsys, ["--config", str(ROOT / "config" / "finetune.yaml"), "--model", f"m={folder}", "--tasks",
+                          "synthetic_cola", f"finetune.data_dir={task_data}", f"finetune.output_dir={tmp_path / 'out'}"])
+    assert f"error: {weights}: unreadable" in err and "the model 'm' weights are damaged" in err
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before and not (tmp_path / "out").exists()
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # reports and synthetic tasks
 

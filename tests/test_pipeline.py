@@ -385,3 +385,13 @@ def test_verdict_counts_a_difference_within_seed_noise_as_none():
     assert ordering_words([-0.018, -0.015, 0.031], [-0.3, -2.6, -2.1]) == "did not hold"  # CE mean -0.000 +- 0.027
     assert ordering_words([-0.05, -0.04, -0.06], [2.0, 1.5, 2.5]) == "held"
     assert ordering_words([-0.05, -0.04, -0.06], [2.0, -1.5, 0.5]) == "held only in part"  # +0.33 +- 1.8: noise
+
+
+def test_work_dir_that_is_a_file_is_a_one_line_error(tmp_path, capsys):
+    from config import run_cli
+
+    (tmp_path / "work").write_text("notes")
+    assert run_cli(run_pipeline.main, ["--config", str(tiny_pipeline_yaml(tmp_path)), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {tmp_path / 'work'}: pipeline.work_dir exists and is not a folder; pick another path\n"
+    assert (tmp_path / "work").read_text() == "notes"

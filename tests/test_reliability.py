@@ -95,6 +95,69 @@ def test_resume_with_other_model_settings_is_refused_before_writing(tmp_path, ti
     assert snapshot(tmp_path / "out") == before
 
 
+@pytest.fixture
+def killed_run(tmp_path, tiny_corpus, tiny_tokenizer_dir):
+    """A run of 4 steps killed after its checkpoint at step 2: (its YAML, a snapshot of its folder)."""
+    class Killed(Exception):
+        pass
+
+    class KillAfterFirstSave(TrainerCallback):
+        def on_save(self, args, state, control, **kw):
+            raise Killed
+
+    path = config_file(tmp_path, tiny_corpus, tiny_tokenizer_dir, {"training.max_steps": 4, "training.eval_steps": 2})
+    with pytest.raises(Killed):
+        train.run(config.load_config(schema.TrainConfig, path), callbacks=[KillAfterFirstSave()])
+    return path, snapshot(tmp_path / "out")
+
+
+@pytest.mark.parametrize("override, needle", [
+    ("training.lr=1e-3", "--resume with training.lr=0.001, but the saved run has 0.003"),
+    ("training.warmup_steps=1", "--resume with training.warmup_steps=1, but the saved run has 2"),
+    ("training.adam_beta2=0.9", "--resume with training.adam_beta2=0.9, but the saved run has 'unset'"),
+    ("data.seq_length=16", "--resume with data.seq_length=16, but the saved run has 32"),
+])
+def test_resume_with_a_changed_setting_is_refused(tmp_path, killed_run, capsys, override, needle):
+    """The lr schedule comes back from the checkpoint's scheduler state: a new training.lr would be ignored while
+    config.yaml said otherwise, so any change but where the run logs is refused, before anything is written."""
+    path, before = killed_run
+    capsys.readouterr()
+    assert run_cli(train.main, ["--config", str(path), "--resume", override]) == 2
+    msg = one_line_error(capsys)
+    assert needle in msg and str(tmp_path / "out" / "config.yaml") in msg and "--overwrite" in msg
+    assert snapshot(tmp_path / "out") == before
+
+
+def test_resume_with_a_logging_change_goes_on_and_records_it(tmp_path, killed_run):
+    path, _ = killed_run
+    assert run_cli(train.main, ["--config", str(path), "--resume", "training.save_minutes=10"]) == 0
+    saved = config.load_config(schema.TrainConfig, tmp_path / "out" / "config.yaml")
+    assert saved.training.save_minutes == 10 and saved.training.max_steps == 4
+
+
+def test_resume_and_overwrite_together_are_refused(tmp_path, tiny_corpus, tiny_tokenizer_dir, capsys):
+    path = config_file(tmp_path, tiny_corpus, tiny_tokenizer_dir, {"training.max_steps": 2})
+    assert run_cli(train.main, ["--config", str(path)]) == 0
+    before = snapshot(tmp_path / "out")
+    capsys.readouterr()
+    assert run_cli(train.main, ["--config", str(path), "--resume", "--overwrite"]) == 2
+    assert "--resume and --overwrite contradict each other" in one_line_error(capsys)
+    assert snapshot(tmp_path / "out") == before and not (tmp_path / "out.old-1").exists()
+
+
+def test_empty_output_dir_is_refused_and_writes_nothing(tmp_path, tiny_corpus, tiny_tokenizer_dir, capsys,
+                                                        monkeypatch):
+    path = config_file(tmp_path, tiny_corpus, tiny_tokenizer_dir, {"training.max_steps": 2})
+    run_dir = tmp_path / "cwd"
+    run_dir.mkdir()
+    monkeypatch.chdir(run_dir)
+    before = snapshot(tmp_path)
+    capsys.readouterr()
+    assert run_cli(train.main, ["--config", str(path), "training.output_dir="]) == 2
+    assert "training.output_dir: is empty" in one_line_error(capsys)
+    assert snapshot(tmp_path) == before and not any(run_dir.iterdir())  # no config.yaml in the current folder
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # 3. numbers
 

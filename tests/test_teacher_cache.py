@@ -258,12 +258,85 @@ def test_a_cache_miss_is_loud(tmp_path, tiny_corpus, tiny_tokenizer_dir):
     first = distill_train.run(tiny_run_config(tmp_path / "a", tiny_corpus, tiny_tokenizer_dir, distill_teachers=teachers,
                                               overrides=over))
     assert first["cache_misses"] == 0
-    for folder in (tmp_path / "tc").iterdir():  # every cached chunk now disagrees with the data
-        tokens = np.load(folder / "input_ids.npy")
+    for folder in (tmp_path / "tc").iterdir():  # every cached chunk now disagrees with the data (checksums updated:
+        tokens = np.load(folder / "input_ids.npy")  # a cache that is intact but does not hold these chunks)
         np.save(folder / "input_ids.npy", (tokens + 1) % 300)
+        rewrite_checksums(folder)
     with pytest.raises(UserError, match="teacher cache miss at step 0.*teacher_cache_miss=live"):
         distill_train.run(tiny_run_config(tmp_path / "b", tiny_corpus, tiny_tokenizer_dir, distill_teachers=teachers,
                                           overrides=over))
     live = distill_train.run(tiny_run_config(tmp_path / "c", tiny_corpus, tiny_tokenizer_dir, distill_teachers=teachers,
                                              overrides=over + ["distillation.teacher_cache_miss=live"]))
     assert live["cache_hits"] == 0 and live["cache_misses"] >= 3
+
+
+def rewrite_checksums(folder):
+    import json
+
+    from teacher_cache import CACHE_FILES, checksum
+
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["sha256"] = {f: checksum(folder / f) for f in CACHE_FILES}
+    (folder / "meta.json").write_text(json.dumps(meta))
+
+
+def snapshot(folder) -> dict:
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def built_cache(tiny_corpus, tiny_tokenizer_dir, tmp_path_factory):
+    """A teacher and the cache one distillation step built from it: (root folder, teacher folder, overrides)."""
+    import distill_train
+    from conftest import save_random_model, tiny_run_config
+
+    root = tmp_path_factory.mktemp("built-cache")
+    teacher = save_random_model(root / "t", "llama", tiny_tokenizer_dir, seed=1)
+    over = ["training.max_steps=1", "distillation.teacher_cache=true", "training.load_best_model_at_end=false"]
+    distill_train.run(tiny_run_config(root / "a", tiny_corpus, tiny_tokenizer_dir, distill_teachers=[teacher],
+                                      overrides=over + [f"distillation.teacher_cache_dir={root / 'tc'}"]))
+    return root, teacher, over
+
+
+@pytest.mark.parametrize("damage, needle", [
+    ("random", "topk_logp.npy: the teacher-cache file does not match the checksum"),
+    ("random_checksummed", "has log-sum-exp"),
+    ("positive_checksummed", "holds a value above 0"),
+    ("nan_checksummed", "holds a non-finite value"),
+    ("truncated", "topk_logp.npy: the teacher-cache file does not match the checksum"),
+    ("no_meta", "meta.json: unreadable teacher-cache metadata"),
+])
+def test_a_damaged_teacher_cache_is_refused_before_training(tmp_path, tiny_corpus, tiny_tokenizer_dir, built_cache,
+                                                            capsys, damage, needle):
+    """Every cached log-prob replaced by random values (with or without its checksum updated), or the file cut
+    short: exit 2 before the first step, naming the folder to delete; the cache and outputs stay as they were."""
+    import shutil
+
+    import distill_train
+    from conftest import tiny_run_config
+    from config import run_cli
+
+    root, teacher, over = built_cache
+    shutil.copytree(root / "tc", tmp_path / "tc")
+    folder = sorted((tmp_path / "tc").glob("train-*"))[0]
+    logp = np.load(folder / "topk_logp.npy")
+    rng = np.random.default_rng(0)
+    if damage == "truncated":
+        (folder / "topk_logp.npy").write_bytes((folder / "topk_logp.npy").read_bytes()[:1000])
+    elif damage == "no_meta":
+        (folder / "meta.json").unlink()
+    else:
+        bad = {"random": -rng.random(logp.shape), "random_checksummed": -rng.random(logp.shape),
+               "positive_checksummed": rng.random(logp.shape), "nan_checksummed": np.where(logp < -3, np.nan, logp)}
+        np.save(folder / "topk_logp.npy", bad[damage].astype(np.float16))
+        if damage.endswith("checksummed"):
+            rewrite_checksums(folder)
+    before = snapshot(tmp_path / "tc")
+    capsys.readouterr()
+    cfg = tiny_run_config(tmp_path / "b", tiny_corpus, tiny_tokenizer_dir, distill_teachers=[teacher],
+                          overrides=over + [f"distillation.teacher_cache_dir={tmp_path / 'tc'}"])
+    assert run_cli(lambda argv: distill_train.run(cfg)) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]  # after the weights' loading bar
+    assert err.startswith("error: ") and needle in err, err
+    assert f"delete the folder {folder} and run again" in err
+    assert snapshot(tmp_path / "tc") == before and not list((tmp_path / "b" / "out").glob("checkpoint-*"))

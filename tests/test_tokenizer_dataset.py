@@ -45,6 +45,82 @@ def test_tokenizer_refuses_held_out_and_empty(tmp_path, tiny_corpus, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def snapshot(folder) -> dict:
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+
+
+def tokenizer_cli(corpus, out, *extra):
+    return ["--config", str(ROOT / "config/tokenizer.yaml"), f"tokenizer.train_dir={corpus}",
+            f"tokenizer.output_dir={out}", "tokenizer.vocab_size=300", *extra]
+
+
+def test_a_tokenizer_is_never_replaced_in_place(tmp_path, tiny_corpus, capsys):
+    """Models trained with a tokenizer need it as it is: refused, or with --overwrite moved aside (kept when the new
+    one is the same)."""
+    out = tmp_path / "tok"
+    assert run_cli(tokenizer_main, tokenizer_cli(tiny_corpus["train"], out)) == 0
+    before = snapshot(out)
+    capsys.readouterr()
+    assert run_cli(tokenizer_main, tokenizer_cli(tiny_corpus["train"], out, "tokenizer.vocab_size=280")) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and f"error: {out} holds a tokenizer already" in err and "--overwrite" in err
+    assert snapshot(out) == before and sorted(p.name for p in tmp_path.iterdir()) == ["tok"]
+    assert run_cli(tokenizer_main, tokenizer_cli(tiny_corpus["train"], out, "--overwrite")) == 0  # the same one
+    assert snapshot(out) == before and sorted(p.name for p in tmp_path.iterdir()) == ["tok"]
+    assert run_cli(tokenizer_main, tokenizer_cli(tiny_corpus["train"], out, "--overwrite",
+                                                 "tokenizer.vocab_size=280")) == 0
+    assert snapshot(tmp_path / "tok.old-1") == before and len(load_tokenizer(out)) == 280
+
+
+def test_tokenizer_output_dir_that_is_a_file(tmp_path, tiny_corpus, capsys):
+    (tmp_path / "tok").write_text("notes")
+    assert run_cli(tokenizer_main, tokenizer_cli(tiny_corpus["train"], tmp_path / "tok")) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {tmp_path / 'tok'}: tokenizer.output_dir exists and is not a folder; pick another path"
+    assert (tmp_path / "tok").read_text() == "notes"
+
+
+def test_a_megabyte_without_whitespace_is_refused_or_cut(tmp_path, capsys):
+    """One 1 MB run of letters: BPE on it as one word did not finish in 60 CPU seconds (5 MB: no result in 120 s).
+    By default (the paper's unbounded words) refused at once, naming the line; with tokenizer.max_word_chars=64 cut
+    into pieces, it trains in about a second, and the text still round-trips."""
+    import random
+    import resource
+    import string
+    import subprocess
+    import sys
+
+    rng = random.Random(0)
+    text = "".join(rng.choice(string.ascii_letters) for _ in range(1_000_000))
+    corpus = tmp_path / "corpus" / "wiki.train"
+    corpus.parent.mkdir()
+    corpus.write_text(f"Hello there.\nAnd {text} and more.\n")
+    assert run_cli(tokenizer_main, tokenizer_cli(corpus.parent, tmp_path / "tok")) == 2
+    assert capsys.readouterr().err == (f"error: {corpus}: line 2 holds more than 1,000 characters without a space, on "
+                                       "which BPE can run for hours; clean the file, or set tokenizer.max_word_chars=64 "
+                                       "to cut such runs into pieces\n")
+    assert not (tmp_path / "tok").exists()
+    # bounded in CPU seconds, not wall time, so a loaded machine cannot make it flake: SIGXCPU after 60 s of CPU
+    # (about 3 s here); the wall-clock limit only ends a run that would hang forever
+    limit = lambda: resource.setrlimit(resource.RLIMIT_CPU, (60, 60))  # noqa: E731
+    r = subprocess.run([sys.executable, "tokenizer.py", *tokenizer_cli(corpus.parent, tmp_path / "tok"),
+                        "tokenizer.max_word_chars=64"], cwd=ROOT, capture_output=True, text=True, timeout=900,
+                       preexec_fn=limit)
+    assert r.returncode == 0, (r.returncode, r.stderr[-2000:])
+    tok = load_tokenizer(tmp_path / "tok")
+    sample = f"a {text[:300]} b"
+    assert tok.decode(tok.encode(sample, add_special_tokens=False)) == sample
+
+
+def test_a_truncated_token_cache_is_encoded_again(tiny_corpus, tiny_tokenizer_dir, tmp_path, capsys):
+    first = np.asarray(load_split_ids(tiny_corpus["dev"], tiny_tokenizer_dir, tmp_path, verbose=False))
+    (path,) = tmp_path.glob("dev-*.npy")
+    path.write_bytes(path.read_bytes()[:200])  # a disk that filled up, or a copy cut short
+    again = np.asarray(load_split_ids(tiny_corpus["dev"], tiny_tokenizer_dir, tmp_path, verbose=False))
+    assert np.array_equal(first, again) and f"{path} is damaged" in capsys.readouterr().out
+    assert np.array_equal(np.load(path), first)  # the cache is whole again
+
+
 def test_chunks_cover_every_token_once(tiny_corpus, tiny_tokenizer_dir, tmp_path):
     ids = np.asarray(load_split_ids(tiny_corpus["train"], tiny_tokenizer_dir, tmp_path / "cache", verbose=False))
     ds = ChunkDataset(ids, 32)

@@ -59,7 +59,9 @@ def test_tiny_model_learns_and_loads_back(tmp_path, tiny_corpus, tiny_tokenizer_
 
 
 def test_resume_matches_uninterrupted_run(tmp_path, tiny_corpus, tiny_tokenizer_dir):
-    k, over = 6, ["training.max_steps=12", "training.eval_steps=100", "training.load_best_model_at_end=false"]
+    # logs every 5 steps: the kill at step 6 falls between two logs, which the whole run's train_loss must still count
+    k, over = 6, ["training.max_steps=12", "training.eval_steps=100", "training.load_best_model_at_end=false",
+                  "training.logging_steps=5"]
     full = train.run(tiny_run_config(tmp_path / "full", tiny_corpus, tiny_tokenizer_dir, overrides=over))
     part_cfg = tiny_run_config(tmp_path / "part", tiny_corpus, tiny_tokenizer_dir, overrides=over)
     with pytest.raises(Killed):
@@ -71,6 +73,31 @@ def test_resume_matches_uninterrupted_run(tmp_path, tiny_corpus, tiny_tokenizer_
     assert resumed["global_step"] == 12
     assert resumed["last_train_loss"] == pytest.approx(full["last_train_loss"], abs=1e-5)
     assert resumed["eval_loss"] == pytest.approx(full["eval_loss"], abs=1e-5)
+    # train_loss is the mean over all 12 steps, not over the 6 resumed ones only
+    assert resumed["train_loss"] == pytest.approx(full["train_loss"], abs=1e-5) and "train_loss_steps" not in resumed
+    logs = {h["step"]: h["loss"] for h in json.loads((Path(part_cfg.training.output_dir) / "checkpoint-12" /
+                                                       "trainer_state.json").read_text())["log_history"] if "loss" in h}
+    assert sorted(logs) == [5, 6, 10, 12]  # logged at the save of step 6, so the checkpoint covers steps 1-6
+    assert abs(full["train_loss"] - (4 * logs[10] + 2 * logs[12]) / 6) > 1e-3  # the resumed steps' mean differs
+
+
+@pytest.mark.parametrize("max_steps, eval_steps, evaluated", [(4, 2, [2, 4]), (5, 2, [2, 4, 5])])
+def test_the_final_evaluation_runs_once(tmp_path, tiny_corpus, tiny_tokenizer_dir, max_steps, eval_steps, evaluated):
+    """The Trainer evaluates the last step; the epoch-end evaluation must not repeat it."""
+    from transformers import TrainerCallback
+
+    class Count(TrainerCallback):
+        def __init__(self):
+            self.steps = []
+
+        def on_evaluate(self, args, state, control, **kw):
+            self.steps.append(state.global_step)
+
+    cfg = tiny_run_config(tmp_path, tiny_corpus, tiny_tokenizer_dir,
+                          overrides=[f"training.max_steps={max_steps}", f"training.eval_steps={eval_steps}"])
+    count = Count()
+    m = train.run(cfg, callbacks=[count])
+    assert count.steps == evaluated and m["global_step"] == max_steps
 
 
 @pytest.mark.parametrize("overrides, needle", [
