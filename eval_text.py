@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from babylm_dataset import encode_files, split_files
-from config import run_cli
+from config import UserError, run_cli
 from files import write_atomic
 from models import load_scorer
 from report import ensemble_gains, gain_lines
