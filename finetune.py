@@ -334,12 +334,11 @@ def check_model_folder(name: str, path) -> Path:
         if not (folder / f).is_file():
             raise UserError(f"{folder}: no {f} for model {name!r}; point finetune.models.{name} at a folder written "
                             "by train.py or distill_train.py")
-    folder = check_weights(folder, f"model {name!r}")  # weights cut short: named now, not as a traceback later
     model_type = json.loads((folder / "config.json").read_text()).get("model_type")
     if model_type not in MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES:  # e.g. olmoe, our model.type moe
         raise UserError(f"{folder}: transformers has no sequence-classification head for model type {model_type!r} "
                         f"(model {name!r}); fine-tune another model or remove finetune.models.{name}")
-    return folder
+    return check_weights(folder, f"model {name!r}")  # weights cut short: named now, not as a traceback later
 
 
 def load_tokenizer(folder):

@@ -464,7 +464,8 @@ class MapReport:
                               else f"{plain - self.dev_ce(self.tag(b) + n):+.3f}")
             ens = self.dev_ce(self.tag(b) + "students-ensemble")
             members = [self.dev_ce(f"{self.tag(b)}student-s{s}") for s in self.plan.p.teacher_seeds]
-            gain = (statistics.mean(members) - ens, min(members) - ens) if ens is not None else None
+            g = report.ensemble_gain(ens, members) if ens is not None else None
+            gain = (g["gain_over_mean"], g["gain_over_best"]) if g else None
             self.gains[b.train_share] = gain
             lines.append(f"| {self.tag(b)[:-1]} | {lead('teacher-1')} | {lead('teacher-2')} | "
                          f"{lead('teachers-ensemble')} | {lead('students-ensemble')} | "
