@@ -342,8 +342,7 @@ class Plan:
             settings = {"raw_data": bool(p.raw_data)} if p.raw_data else {
                 "synthetic": [p.synthetic_seed, p.synthetic_train_words, p.synthetic_dev_words, p.synthetic_pairs]}
         if stage.kind == "text":
-            settings = {"seq_length": self.text_seq_length(), "share": self.p.dev_text_share,
-                        "scorers": sorted(self.scorers(stage))}
+            settings = {"seq_length": self.text_seq_length(), "share": self.p.dev_text_share}
         if stage.kind == "report":
             settings = {"seeds": self.p.seeds, "ablations": sorted(self.p.ablations),
                         "results_file": self.p.results_file, "results_section": self.p.results_section,
