@@ -34,13 +34,14 @@ import distill_train
 import eval_blimp
 import eval_text
 import finetune
+import gap
 import pipeline_report
 import report
 import tokenizer as tokenizer_stage
 import train
 from config import (UserError, add_config_args, apply_overrides, build, describe, load_config, read_yaml, run_cli,
                     to_dict)
-from schema import CleanConfig, DistillConfig, EvalConfig, PipelineConfig, TokenizerConfig, TrainConfig
+from schema import CleanConfig, DistillConfig, EvalConfig, GapConfig, PipelineConfig, TokenizerConfig, TrainConfig
 from files import hash_files, model_fingerprint, write_atomic
 from synthetic import write_corpus
 from synthetic_tasks import write_tasks
@@ -59,13 +60,14 @@ NOT_MEANING = {"report_to", "logging_steps", "push_to_hub", "hub_model_id", "run
 @dataclass
 class Stage:
     name: str
-    kind: str  # data, clean, tokenizer, train, distill, eval, report
+    kind: str  # data, clean, tokenizer, train, distill, gap, text, eval, finetune, report
     yaml_key: str | None = None  # the pipeline key naming its YAML (student-s0 uses pipeline.student)
     model: str | None = None  # the model folder name for training stages
     seed: int | None = None
     overrides: tuple = ()  # an ablation's overrides, after the stage YAML's stage_overrides
     budget: object = None  # the BudgetSpec of a regime-map stage (pipeline.budgets), else None
     teachers: str = "heterogeneous"  # a distilled stage's teachers: teacher-1 + teacher-2, or plain students
+    init_from: str | None = None  # an ablation's starting model: this group's model of the same seed and budget
 
 
 def yaml_path(path: str) -> str:
@@ -106,11 +108,13 @@ class Plan:
             stages += [Stage(name("distilled", s), "distill", "distilled", name("distilled", s), s) for s in seeds]
             for a_name, a in p.ablations.items():
                 if b is None or b.ablations is None or a_name in b.ablations:
-                    stages += [Stage(name(a_name, s), "train" if a.of == "student" else "distill", a.of,
-                                     name(a_name, s), s, tuple(a.overrides), teachers=a.teachers) for s in seeds]
+                    kind = {"student": "train", "distilled": "distill", "gap": "gap"}[a.of]
+                    stages += [Stage(name(a_name, s), kind, a.of, name(a_name, s), s, tuple(a.overrides),
+                                     teachers=a.teachers, init_from=a.init_from and name(a.init_from, s))
+                               for s in seeds]
             stages += [Stage("text", "text")] if p.dev_text else []
-            self.stages += [dataclasses.replace(st, name=pre + st.name, model=st.model and pre + st.model, budget=b)
-                            for st in stages]
+            self.stages += [dataclasses.replace(st, name=pre + st.name, model=st.model and pre + st.model, budget=b,
+                                                init_from=st.init_from and pre + st.init_from) for st in stages]
         self.stages += [Stage("eval", "eval", "eval")] if p.eval else []
         self.stages += [Stage("supplement", "eval", "eval")] if p.supplement_dir else []
         self.stages += [Stage("finetune", "finetune", "finetune")] if p.finetune else []
@@ -205,7 +209,7 @@ class Plan:
         budget = list(stage.budget.stage_overrides.get(key, [])) if stage.budget else []
         raw = apply_overrides(read_yaml(path), list(p.stage_overrides.get(key, [])) + budget + list(stage.overrides))
         schema = {"clean": CleanConfig, "tokenizer": TokenizerConfig, "train": TrainConfig, "distill": DistillConfig,
-                  "eval": EvalConfig, "finetune": finetune.FinetuneConfig}[stage.kind]
+                  "eval": EvalConfig, "finetune": finetune.FinetuneConfig, "gap": GapConfig}[stage.kind]
         if stage.kind == "clean":
             _set(raw, "clean.input_dirs", [str(self.raw / p.train_split), str(self.raw / p.dev_split)])
             _set(raw, "clean.output_dir", str(self.clean))
@@ -225,6 +229,15 @@ class Plan:
                 _set(raw, "training.seed", stage.seed)
             if stage.kind == "distill":
                 _set(raw, "distillation.teachers", [str(f) for f in self.teachers_of(stage)])
+            if stage.init_from:
+                _set(raw, "training.init_from", str(self.model_dir(stage.init_from)))
+        elif stage.kind == "gap":  # the same seed's model post-trained on the cleaned train split
+            _set(raw, "gap.model_dir", str(self.model_dir(stage.init_from)))
+            _set(raw, "gap.output_dir", str(self.model_dir(stage.model)))
+            _set(raw, "gap.text_dir", str(self.clean / p.train_split))
+            _set(raw, "gap.cache_dir", str(self.work / "cache"))
+            if stage.seed is not None:
+                _set(raw, "gap.seed", stage.seed)
         elif stage.kind == "eval":
             supplement = stage.name == "supplement"
             _set(raw, "eval.blimp_dir", str(p.supplement_dir if supplement else self.blimp))
@@ -258,10 +271,13 @@ class Plan:
             return files(self.raw / p.train_split) + files(self.raw / p.dev_split)
         if stage.kind == "tokenizer":
             return files(self.clean / p.train_split)
+        start = [self.model_dir(stage.init_from)] if stage.init_from else []
         if stage.kind == "train":
-            return data + tok
+            return data + tok + start
         if stage.kind == "distill":
-            return data + tok + self.teachers_of(stage)
+            return data + tok + self.teachers_of(stage) + start
+        if stage.kind == "gap":
+            return files(self.clean / p.train_split) + start
         if stage.kind == "eval":
             pairs = p.supplement_dir if stage.name == "supplement" else self.blimp
             return [f for f in files(pairs) if f.suffix in (".jsonl", ".json")] + list(self.models().values())
@@ -283,9 +299,10 @@ class Plan:
         models = [s.name for s in self.stages if s.model]
         earlier = [s.name for s in self.stages[:self.stages.index(stage)]]  # a kind not listed: every earlier stage
         teachers = {self.model_dir(s.model): s.name for s in self.stages if s.model}
-        return {"data": [], "clean": ["data"], "tokenizer": ["clean"], "train": ["clean", "tokenizer"],
-                "distill": ["clean", "tokenizer"] + [teachers[f] for f in self.teachers_of(stage)] if
-                stage.kind == "distill" else [],
+        start = [stage.init_from] if stage.init_from else []  # model stages are named as their models
+        return {"data": [], "clean": ["data"], "tokenizer": ["clean"], "train": ["clean", "tokenizer"] + start,
+                "distill": ["clean", "tokenizer"] + [teachers[f] for f in self.teachers_of(stage)] + start if
+                stage.kind == "distill" else [], "gap": ["clean"] + start,
                 "text": ["clean"] + [s.name for s in self.stages if s.model and s.budget is stage.budget],
                 "eval": ["data"] + models,
                 "finetune": ["data"] + [s.name for s in self.stages if s.model and s.model in self.students()],
@@ -330,7 +347,7 @@ class Plan:
             settings = {"seq_length": self.text_seq_length(), "share": self.p.dev_text_share,
                         "scorers": sorted(self.scorers(stage))}
         if stage.kind == "report":
-            settings = {"seeds": self.p.seeds, "ablations": sorted(self.p.ablations),
+            settings = {"seeds": self.p.seeds, "ablations": sorted(self.p.ablations), "appendix": self.p.appendix,
                         "results_file": self.p.results_file, "results_section": self.p.results_section,
                         "budgets": [to_dict(b) for b in self.p.budgets or []], "teacher_seeds": self.p.teacher_seeds,
                         "command": self.command}
@@ -400,6 +417,8 @@ def run_stage(plan: Plan, stage: Stage, cfg, resume: bool, todo: list[str] | Non
         train.run(cfg, resume=resume)
     elif stage.kind == "distill":
         distill_train.run(cfg, resume=resume)
+    elif stage.kind == "gap":
+        gap.run(cfg)
     elif stage.kind == "text":
         scorers = {n: [str(f) for f in paths] for n, paths in plan.scorers(stage).items()}
         path, seq = plan.text_results(stage.budget), plan.text_seq_length()
@@ -421,6 +440,8 @@ def run_stage(plan: Plan, stage: Stage, cfg, resume: bool, todo: list[str] | Non
         finetune.run(cfg)
     elif p.budgets:
         print(pipeline_report.write_map(plan))
+    elif p.appendix:
+        print(pipeline_report.write_appendix(plan))
     else:
         summarize(plan)
 
