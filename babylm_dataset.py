@@ -70,16 +70,34 @@ def token_cache_key(files, tokenizer_dir, separator: str = "none", every: str = 
     return h.hexdigest()[:20]
 
 
-def encode_files(files, tokenizer_dir, separator: str = "none", every: str = "lines", share: float = 1.0) -> np.ndarray:
+def trained_separator(folder) -> tuple[str, str]:
+    """(data.separator, data.separator_every) a model folder was trained with, from its config.yaml; none if absent."""
+    try:
+        data = (yaml.safe_load((Path(folder) / "config.yaml").read_text()) or {}).get("data") or {}
+    except (OSError, yaml.YAMLError):
+        data = {}
+    return data.get("separator") or "none", data.get("separator_every") or "lines"
+
+
+def encode_files(files, tokenizer_dir, separator: str = "none", every: str = "lines", share: float = 1.0,
+                 spans: list | None = None) -> np.ndarray:
     """Encode ``files`` into one flat id array (uint16 when the vocab fits, else int32); ``separator`` ``<s>`` goes
-    before each line (``every="lines"``) or file, ``</s>`` after; ``share`` < 1 keeps each file's first lines."""
+    before each line (``every="lines"``) or file, ``</s>`` after; ``share`` < 1 keeps each file's first lines.
+    ``spans``, a list, receives each token's (start, end) character offsets in the files' text joined, an int64
+    [n, 2] array per piece (a separator: an empty span where it goes)."""
     tok = Tokenizer.from_file(str(Path(tokenizer_dir) / "tokenizer.json"))
     dtype = np.uint16 if tok.get_vocab_size() <= np.iinfo(np.uint16).max else np.int32
     sep = None if separator == "none" else np.array([tok.token_to_id(separator)], dtype=dtype)
     if sep is not None and sep[0] is None:
         raise UserError(f"{tokenizer_dir}: the tokenizer has no {separator} token for data.separator")
     before, after = (sep, None) if separator == "<s>" else (None, sep)
-    parts = []
+    parts, pos = [], 0
+
+    def add(piece, offsets=None):
+        parts.append(piece)
+        if spans is not None:
+            spans.append(np.full((1, 2), pos, dtype=np.int64) if offsets is None else np.asarray(offsets, np.int64) + pos)
+
     for f in files:
         try:
             lines = f.read_text(encoding="utf-8").splitlines(keepends=True)
@@ -87,17 +105,19 @@ def encode_files(files, tokenizer_dir, separator: str = "none", every: str = "li
             raise UserError(f"{f}: not UTF-8 text (byte {e.start}); clean it with clean_data.py first")
         lines = lines[:math.ceil(len(lines) * share)]
         if every == "files" and before is not None:
-            parts.append(before)
+            add(before)
         for start in range(0, len(lines), ENCODE_BATCH_LINES):
             batch = lines[start:start + ENCODE_BATCH_LINES]
-            for enc in tok.encode_batch_fast(batch, add_special_tokens=False):
+            encs = (tok.encode_batch if spans is not None else tok.encode_batch_fast)(batch, add_special_tokens=False)
+            for line, enc in zip(batch, encs):
                 if every == "lines" and before is not None:
-                    parts.append(before)
-                parts.append(np.asarray(enc.ids, dtype=dtype))
+                    add(before)
+                add(np.asarray(enc.ids, dtype=dtype), np.reshape(enc.offsets, (-1, 2)))
+                pos += len(line)
                 if every == "lines" and after is not None:
-                    parts.append(after)
+                    add(after)
         if every == "files" and after is not None:
-            parts.append(after)
+            add(after)
     return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
 
 

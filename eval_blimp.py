@@ -15,7 +15,9 @@ Before the first scored pair, every input is checked: result names map to distin
 different non-empty texts, each model folder has a config and weights, each tokenizer loads, the models of an ensemble
 share one vocab, and no item is longer than a model's positions. The scoring rule of each pair layout is in
 scoring.py; ``--log-pairs`` writes every pair's log-likelihoods, and ``--plot-only`` redraws the table and the plot
-from result JSONs or those pair logs.
+from result JSONs or those pair logs. An ensemble scored beside all its models (N seeds of one config: a
+homogeneous ensemble) gets its gain over their mean and over the best of them printed and written to
+``ensemble_gains.json`` (BLiMP phenomena average, points).
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ from transformers import AutoConfig, AutoTokenizer
 
 from config import UserError, add_config_args, describe, load_config, run_cli, save_config, to_dict
 from schema import EvalConfig
-from models import TeacherEnsemble, check_model_folder, check_same_vocab, freeze, load_causal_lm, max_positions
-from report import load_results, read_json, write_blimp_summary
+from models import check_model_folder, check_same_vocab, load_scorer, max_positions
+from files import write_atomic
+from report import ensemble_gains, gain_lines, load_results, read_json, write_blimp_summary
 from scoring import check_encoded, encode_pairs, load_pairs, pair_records, read_pair_log, score_encoded, summarize
 
 DEFAULT_CONFIG = "config/eval.yaml"
@@ -187,14 +190,6 @@ def preflight(e, scorers, pairs) -> dict:
     return encoded
 
 
-def load_scorer(paths, dtype: torch.dtype, combine: str = "logits", weights=None, device=None):
-    """A frozen causal LM, or a TeacherEnsemble of several, on ``device`` (default: CUDA when there is one)."""
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if len(paths) == 1:
-        return freeze(load_causal_lm(paths[0], dtype=dtype, device=device))
-    return freeze(TeacherEnsemble.from_pretrained(list(paths), weights, combine, dtype=dtype, device=device))
-
-
 # ----------------------------------------------------------------------------------------------------------------------
 # the command
 
@@ -268,7 +263,12 @@ def run(cfg: EvalConfig, progress: bool = True) -> dict:
               f"{seconds:.0f} s) -> {path}", file=sys.stderr)
         results[name] = res
     table = write_blimp_summary(results, out)
-    print(table)
+    avg = {n: r["averages"]["phenomena"] if r["averages"]["phenomena"] is not None else r["averages"]["files"]
+           for n, r in results.items()}
+    gains = ensemble_gains({n: s[0] for n, s in scorers.items()}, {n: 100 * v for n, v in avg.items()}, True)
+    if gains:  # an ensemble scored beside all its members (N seeds of one config): its gain over them
+        write_atomic(out / "ensemble_gains.json", json.dumps(gains, indent=1))
+    print(table + gain_lines(gains, "BLiMP avg", 1))
     print(f"wrote {out / 'table.md'} and {out / 'blimp.png'}", file=sys.stderr)
     return results
 

@@ -13,7 +13,9 @@ window (at most seq_length - 1 of them, as in training chunks):
 
 Separator tokens are read but never counted as targets, so models trained with and without them are scored on the
 same text tokens. The ``all`` row pools every predicted token of the split. An ensemble's distribution is the softmax of its models'
-mean logits (the distribution the student is distilled from, ``models.TeacherEnsemble``). Unlike the training eval
+mean logits (the distribution the student is distilled from, ``models.TeacherEnsemble``). An ensemble whose models are
+also given as ``--model`` (N seeds of one config: a homogeneous ensemble) is scored in one pass with them, and its gain
+over their mean and over the best of them is printed (and written as ``ensemble_gains``). Unlike the training eval
 loss, nothing is sampled: the whole split is scored.
 """
 
@@ -27,64 +29,25 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import AutoConfig
 
-from babylm_dataset import encode_files, split_files, trained_separator
-from config import UserError, run_cli
+from babylm_dataset import encode_files, split_files
+from config import run_cli
 from files import write_atomic
-from losses import teacher_log_probs
-from models import TeacherEnsemble, check_model_folder, check_same_vocab, freeze, load_causal_lm, max_positions
+from models import load_scorer
+from report import ensemble_gains, gain_lines
+from scoring import check_stream_scorers, stream_log_probs, stream_scorers
 from tokenizer import load_tokenizer
 
 
-def _windows(ids, seq_length: int) -> list[torch.Tensor]:
-    ids = torch.as_tensor(np.asarray(ids, dtype=np.int64))
-    step = seq_length - 1
-    return [w for w in (ids[s:s + seq_length] for s in range(0, max(len(ids) - 1, 0), step)) if len(w) >= 2]
-
-
-@torch.inference_mode()
 def score_ids(model, ids, seq_length: int, batch_size: int = 16, skip_id: int | None = None) -> list[tuple[float, int]]:
     """(sum of log p over every token but the first, number of such tokens) for a flat id array, in windows of
-    ``seq_length`` that overlap by one token. Targets equal to ``skip_id`` (a separator) are not counted, so models
-    trained with and without separators are scored on the same text tokens. For a ``TeacherEnsemble`` the list holds
-    the ensemble first, then each member, all from one forward pass per member; for a plain model, one entry."""
-    members = list(model.models) if isinstance(model, TeacherEnsemble) else [model]
-    device = next(model.parameters()).device
-    windows = _windows(ids, seq_length)
-    totals = [[0.0, 0] for _ in range(len(members) + (len(members) > 1 or members[0] is not model))]
-    for b in range(0, len(windows), batch_size):
-        batch = windows[b:b + batch_size]
-        width = max(len(w) for w in batch)
-        x = torch.zeros(len(batch), width, dtype=torch.long)
-        mask = torch.zeros(len(batch), width, dtype=torch.long)
-        for r, w in enumerate(batch):
-            x[r, :len(w)], mask[r, :len(w)] = w, 1
-        x, mask = x.to(device), mask.to(device)
-        target, keep = x[:, 1:, None], mask[:, 1:].bool()
-        if skip_id is not None:
-            keep &= x[:, 1:] != skip_id
-        logits = [m(input_ids=x, attention_mask=mask).logits[:, :-1].float() for m in members]
-        # log p(target) = logit[target] - logsumexp(logits): no [B, T, V] log-softmax is written
-        outputs = [t.gather(-1, target).squeeze(-1) - torch.logsumexp(t, -1) for t in logits]
-        if len(totals) > len(members):  # the ensemble's distribution, from the same member logits
-            outputs.insert(0, teacher_log_probs(logits, model.weights, model.combine).gather(-1, target).squeeze(-1))
-        for tot, logp in zip(totals, outputs):
-            tot[0] += logp[keep].double().sum().item()
-            tot[1] += int(keep.sum())
-    return [(a, n) for a, n in totals]
-
-
-def load_scorer(paths, dtype):
-    """One model, or a logit-averaging ensemble of several that share a tokenizer (checked first)."""
-    for p in paths:
-        check_model_folder(p)
-    toks = [load_tokenizer(p) for p in paths]
-    for p, t in zip(paths[1:], toks[1:]):
-        check_same_vocab(str(paths[0]), toks[0], str(p), t)
-    if len(paths) == 1:
-        return freeze(load_causal_lm(paths[0], dtype=dtype))
-    return freeze(TeacherEnsemble.from_pretrained(list(paths), dtype=dtype))
+    ``seq_length`` that overlap by one token (``scoring.stream_log_probs``). Targets equal to ``skip_id`` (a separator)
+    are not counted, so models trained with and without separators are scored on the same text tokens. For a
+    ``TeacherEnsemble`` the list holds the ensemble first, then each member; for a plain model, one entry."""
+    ids = np.asarray(ids, dtype=np.int64)
+    keep = ids[1:] != skip_id if skip_id is not None else np.ones(max(len(ids) - 1, 0), dtype=bool)
+    return [(float(lp[keep].sum(dtype=np.float64)), int(keep.sum()))
+            for lp in stream_log_probs(model, ids, seq_length, batch_size)]
 
 
 def evaluate(data_dir, scorers: dict[str, list[str]], seq_length: int = 128, batch_size: int = 16,
@@ -95,18 +58,7 @@ def evaluate(data_dir, scorers: dict[str, list[str]], seq_length: int = 128, bat
     computes them in its own pass: each member's logits are computed once."""
     files = split_files(data_dir)
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-    seps = {}
-    for name, paths in scorers.items():  # everything a user can get wrong fails before the first forward pass
-        for p in paths:
-            check_model_folder(p)
-        limit = min(filter(None, (max_positions(AutoConfig.from_pretrained(str(p))) for p in paths)), default=None)
-        if limit and limit < seq_length:
-            raise UserError(f"model {name!r} accepts {limit} positions; lower --seq-length (now {seq_length})")
-        found = {trained_separator(p) if separator == "auto" else (separator, every) for p in paths}
-        if len(found) > 1:
-            raise UserError(f"ensemble {name!r}: its models were trained with different data.separator settings "
-                            f"{sorted(found)}; give --separator to score them alike")
-        seps[name] = found.pop()
+    seps = check_stream_scorers(scorers, seq_length, separator, every)
     # names scored inside an ensemble's pass: single-model scorers whose folder is a member, with the same separator
     riders = {}
     for name, paths in scorers.items():
@@ -170,31 +122,15 @@ def main(argv=None) -> int:
     parser.add_argument("--separator-every", choices=["lines", "files"], default="lines")
     parser.add_argument("--output", help="also write the results as JSON here (and the table next to it as .md)")
     args = parser.parse_args(argv)
-    scorers = {}
-    for text in args.model:
-        name, sep, path = text.partition("=")
-        name, path = (name, path) if sep else (Path(text).name, text)
-        scorers[name] = [path]
-    for text in args.ensemble:
-        name, sep, paths = text.partition("=")
-        if not sep or not name or not paths:
-            raise UserError(f"--ensemble {text!r}: expected NAME=PATH1,PATH2")
-        if name in scorers:
-            raise UserError(f"name {name!r} is given twice; names must be unique")
-        scorers[name] = [p for p in paths.split(",") if p]
-    if not scorers:
-        raise UserError("give at least one --model NAME=PATH or --ensemble NAME=PATH1,PATH2")
-    if len(scorers) != len(args.model) + len(args.ensemble):
-        raise UserError("two --model flags have the same name; name them: --model NAME=PATH")
-    if args.seq_length < 2:
-        raise UserError(f"--seq-length {args.seq_length}: give at least 2")
+    scorers = stream_scorers(args.model, args.ensemble)
     results = evaluate(args.data, scorers, args.seq_length, args.batch_size, args.precision, args.separator,
                        args.separator_every)
     table = markdown(results)
-    print(table)
+    gains = ensemble_gains(scorers, {n: r["all"]["ce"] for n, r in results.items()})
+    print(table + gain_lines(gains, "dev CE"))
     if args.output:
         write_atomic(args.output, json.dumps({"data": str(args.data), "seq_length": args.seq_length,
-                                              "results": results}, indent=1))
+                                              "results": results, "ensemble_gains": gains}, indent=1))
         write_atomic(Path(args.output).with_suffix(".md"), table)
     return 0
 

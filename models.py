@@ -161,6 +161,15 @@ def freeze(model):
     return model
 
 
+def load_scorer(paths, dtype: torch.dtype = torch.float32, combine: str = "logits", weights=None, device=None):
+    """A frozen causal LM, or a ``TeacherEnsemble`` of several sharing a tokenizer (checked), on ``device`` (default:
+    CUDA when there is one): what every scoring stage loads."""
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if len(paths) == 1:
+        return freeze(load_causal_lm(paths[0], dtype=dtype, device=device))
+    return freeze(TeacherEnsemble.from_pretrained(list(paths), weights, combine, dtype=dtype, device=device))
+
+
 def check_same_vocab(name_a: str, tok_a, name_b: str, tok_b):
     """Teachers and student must share the tokenizer: same size and the same token-to-id map."""
     if len(tok_a) != len(tok_b):

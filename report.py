@@ -39,20 +39,20 @@ class Row(NamedTuple):
 
 
 def format_table(rows: list[Row], columns: list[str], header: str = "Task", digits: int = 1,
-                 italic_groups=("averages",)) -> str:
-    """A Markdown table: a row per ``Row``, a column per name, the best value of each row in bold (with 2+ columns),
-    ``–`` where a column has no value."""
+                 italic_groups=("averages",), best=max) -> str:
+    """A Markdown table: a row per ``Row``, a column per name, the best value of each row (``best``: max, or min for
+    an error) in bold (with 2+ columns), ``–`` where a column has no value."""
     lines = [f"| {header} | " + " | ".join(columns) + " |", "| --- |" + " ---: |" * len(columns)]
     for r in rows:
         if r.values is None:  # a section title
             lines.append(f"| *{r.label}* |" + " |" * len(columns))
             continue
         vals = [r.values.get(c) for c in columns]
-        best = max((v for v in vals if v is not None), default=None)
+        top = best((v for v in vals if v is not None), default=None)
         cells = []
         for v in vals:
             text = "–" if v is None else f"{v:.{digits}f}"
-            cells.append(f"**{text}**" if v is not None and len(columns) > 1 and v == best else text)
+            cells.append(f"**{text}**" if v is not None and len(columns) > 1 and v == top else text)
         label = f"*{r.label}*" if r.group in italic_groups else r.label
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -155,6 +155,37 @@ def plot_map(values: dict, cells: list[str], budgets: list[float], out_png) -> P
     fig.savefig(out, dpi=150)
     plt.close(fig)
     return out
+
+
+def ensemble_gain(ensemble: float, members: list[float], higher_is_better: bool = False) -> dict:
+    """An ensemble against its members (e.g. N seeds of one config, the paper's appendix B: eval loss 3.77 -> 3.66):
+    the members' mean and best, and the ensemble's gain over each, positive when the ensemble is better."""
+    sign = 1.0 if higher_is_better else -1.0
+    mean = sum(members) / len(members)
+    best = max(members) if higher_is_better else min(members)
+    return {"ensemble": ensemble, "members_mean": mean, "best_member": best,
+            "gain_over_mean": sign * (ensemble - mean), "gain_over_best": sign * (ensemble - best)}
+
+
+def ensemble_gains(folders: dict[str, list], values: dict[str, float], higher_is_better: bool = False) -> dict:
+    """{ensemble name: ``ensemble_gain``} for every name of ``folders`` ({name: [model folders]}) with 2+ folders
+    whose every folder is also scored alone under some name; ``values`` {name: score}."""
+    alone = {str(Path(p[0]).resolve()): n for n, p in folders.items() if len(p) == 1 and values.get(n) is not None}
+    out = {}
+    for name, paths in folders.items():
+        members = [alone.get(str(Path(p).resolve())) for p in paths]
+        if len(paths) > 1 and values.get(name) is not None and all(members):
+            out[name] = ensemble_gain(values[name], [values[m] for m in members], higher_is_better)
+            out[name]["members"] = members
+    return out
+
+
+def gain_lines(gains: dict, what: str, digits: int = 3) -> str:
+    """One line per ensemble: its score, its members' mean and best, and the gains (positive: the ensemble is better)."""
+    return "".join(f"ensemble {n}: {what} {g['ensemble']:.{digits}f}; members ({', '.join(g['members'])}) mean "
+                   f"{g['members_mean']:.{digits}f}, best {g['best_member']:.{digits}f}; gain over the mean "
+                   f"{g['gain_over_mean']:+.{digits}f}, over the best {g['gain_over_best']:+.{digits}f}\n"
+                   for n, g in gains.items())
 
 
 def read_json(path, required=()) -> dict:

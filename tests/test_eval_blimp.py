@@ -537,3 +537,25 @@ def test_cli_refuses_wrong_inputs_before_scoring(folders, tmp_path, capsys):
     refused(["--model", f"a={a}", "--ensemble", f"e={a},{other}"], "vocab size differs")
     refused(["--model", f"a={a}", "--ensemble", f"e={a},{a}", "--ensemble-weights", "1,2,3"],
             "eval.ensembles.e.weights: 3 weights for 2 models")
+
+
+def test_homogeneous_ensemble_gain_over_its_members(folders, tmp_path, capsys):
+    """Two seeds of one config scored as an ensemble beside both: ensemble_gains.json holds its gain in BLiMP points
+    over the members' mean and the best member, from the result files."""
+    from report import ensemble_gain
+
+    g = ensemble_gain(71.0, [67.0, 70.5, 69.5], higher_is_better=True)  # accuracy: higher is better
+    assert (g["members_mean"], g["best_member"]) == (69.0, 70.5)
+    assert (g["gain_over_mean"], g["gain_over_best"]) == pytest.approx((2.0, 0.5))
+    loss = ensemble_gain(3.66, [3.77, 3.70])  # the paper's eval loss: lower is better, so the gain is positive
+    assert (loss["gain_over_mean"], loss["gain_over_best"]) == pytest.approx((0.075, 0.04))
+    blimp, out = _blimp_folder(tmp_path / "blimp"), tmp_path / "results"
+    a, b = folders["llama_a"], folders["llama_b"]
+    assert run_cli(eb.main, ["--blimp-dir", str(blimp), "--model", f"a={a}", "--model", f"b={b}",
+                             "--ensemble", f"ab={a},{b}", "--output-dir", str(out), "--no-progress"]) == 0
+    avg = {n: 100 * json.loads((out / f"{n}.json").read_text())["averages"]["phenomena"] for n in ("a", "b", "ab")}
+    gains = json.loads((out / "ensemble_gains.json").read_text())
+    assert list(gains) == ["ab"] and gains["ab"]["members"] == ["a", "b"]
+    assert gains["ab"]["gain_over_mean"] == pytest.approx(avg["ab"] - (avg["a"] + avg["b"]) / 2)
+    assert gains["ab"]["gain_over_best"] == pytest.approx(avg["ab"] - max(avg["a"], avg["b"]))
+    assert f"ensemble ab: BLiMP avg {avg['ab']:.1f}; members (a, b)" in capsys.readouterr().out

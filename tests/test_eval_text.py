@@ -1,5 +1,6 @@
 """eval_text.py: held-out text scoring equals a hand computation; an ensemble scores with the mean of its logits."""
 
+import json
 import math
 
 import pytest
@@ -103,3 +104,32 @@ def test_members_scored_in_their_ensembles_pass_equal_scoring_them_alone(tmp_pat
     (a / "config.yaml").write_text("data: {separator: <s>}\n")
     with pytest.raises(UserError, match="different data.separator"):
         eval_text.evaluate(data, {"ens": [str(a), str(b)]}, seq_length=16)
+
+
+def test_homogeneous_ensemble_is_the_mean_of_its_seeds_logits_and_reports_its_gain(tmp_path, tiny_tokenizer_dir,
+                                                                                     capsys):
+    """N seeds of one config as one ensemble against its members: the ensemble's CE is that of the softmax of the
+    seeds' mean logits, and the gain over the members' mean and over the best member is printed and written."""
+    seeds = [save_random_model(tmp_path / f"s{s}", "llama", tiny_tokenizer_dir, seed=s) for s in (1, 2, 3)]
+    data = tmp_path / "dev"
+    data.mkdir()
+    text = "The cats see the dog.\nMommy has my ball!\n" * 2
+    (data / "cbt.dev").write_text(text)
+    out = tmp_path / "text.json"
+    argv = ["--data", str(data), "--seq-length", "64", "--output", str(out),
+            "--ensemble", "seeds=" + ",".join(map(str, seeds))] + [f"--model=s{i}={p}" for i, p in enumerate(seeds)]
+    assert run_cli(eval_text.main, argv) == 0
+    res = json.loads(out.read_text())
+    ids = torch.tensor([load_tokenizer(tiny_tokenizer_dir)(text, add_special_tokens=False)["input_ids"]])
+    logits = [eval_text.load_scorer([str(p)], torch.float32)(input_ids=ids).logits[0, :-1].double() for p in seeds]
+    tgt = ids[0, 1:, None]
+    ce = [-torch.log_softmax(x, -1).gather(-1, tgt).mean().item() for x in logits]
+    ens = -torch.log_softmax(sum(logits) / 3, -1).gather(-1, tgt).mean().item()
+    assert res["results"]["seeds"]["all"]["ce"] == pytest.approx(ens, rel=1e-5)
+    assert [res["results"][f"s{i}"]["all"]["ce"] for i in range(3)] == pytest.approx(ce, rel=1e-5)
+    gain = res["ensemble_gains"]["seeds"]
+    assert gain["members"] == ["s0", "s1", "s2"]
+    assert gain["gain_over_mean"] == pytest.approx(sum(ce) / 3 - ens, rel=1e-4)
+    assert gain["gain_over_best"] == pytest.approx(min(ce) - ens, rel=1e-4)
+    assert (f"ensemble seeds: dev CE {ens:.3f}; members (s0, s1, s2) mean {sum(ce) / 3:.3f}, best {min(ce):.3f}; "
+            f"gain over the mean {sum(ce) / 3 - ens:+.3f}, over the best {min(ce) - ens:+.3f}") in capsys.readouterr().out
