@@ -23,6 +23,7 @@ import torch
 import yaml
 from transformers import AutoConfig
 
+import eval_aoa
 import report
 from files import write_atomic
 
@@ -561,6 +562,7 @@ class AppendixReport:
 
         results/dev_text.json        dev CE of every model and ensemble (the text stage)
         results/<name>.json          BLiMP of every model and ensemble (the eval stage)
+        results/aoa.json             AoA MAD in months (the aoa stage, pipeline.aoa)
         models/<name>/metrics.json   tokens seen in training
         .done/<stage>                each stage's own run time
     """
@@ -576,6 +578,8 @@ class AppendixReport:
         self.key = "phenomena" if self.blimp and all(r["averages"].get("phenomena") is not None
                                                      for r in self.blimp.values()) else "files"
         self.members = [self.seed_of("student", t) for t in p.teacher_seeds]  # students-ensemble's
+        aoa = plan.results / "aoa.json"
+        self.aoa = json.loads(aoa.read_text())["mad"] if p.aoa and aoa.is_file() else None
 
     # --- values ------------------------------------------------------------------------------------------------------
     def ce(self, name: str) -> float | None:
@@ -584,6 +588,9 @@ class AppendixReport:
     def acc(self, name: str) -> float | None:
         v = self.blimp.get(name, {}).get("averages", {}).get(self.key)
         return None if v is None else 100 * v
+
+    def mad(self, name: str) -> float | None:
+        return self.aoa[name]["overall"] if self.aoa and name in self.aoa else None
 
     def minutes(self, name: str) -> float | None:
         rec = self.plan.recorded(self.plan.by_name[name]) if name in self.plan.by_name else None
@@ -604,8 +611,8 @@ class AppendixReport:
         ideas = [("distilled", "distill_train.py from teacher-1 + teacher-2 (the paper)")]
         for a, spec in p.ablations.items():
             start = f" from {spec.init_from}" if spec.init_from else ""
-            ideas.append((a, f"{spec.of}{start}: " + ", ".join(f"`{o}`" for o in spec.overrides) if spec.overrides
-                          else f"{spec.of}{start}"))
+            over = ", ".join(f"`{o}`".replace("|", "\\|") for o in spec.overrides)  # a table cell holds no bare |
+            ideas.append((a, f"{spec.of}{start}: {over}" if over else f"{spec.of}{start}"))
         for idea, what in ideas:
             names = [self.seed_of(idea, s) for s in self.seeds]
             rows.append(dict(idea=idea, what=what, names=names, bases=[[b] for b in plain], time=names))
@@ -656,9 +663,16 @@ class AppendixReport:
                  "- Δ: the idea minus the plain student of the same seed (students-ensemble: minus its members' mean), "
                  "mean ± sd over seeds; dev CE lower is better, BLiMP higher. Minutes: the idea's own stage per seed "
                  "(an idea that starts from a trained model adds to that model's time; students-ensemble: its members' "
-                 "training, summed); train tokens: metrics.json's tokens_seen.", "",
-                 "| idea | what | dev CE | Δ dev CE | BLiMP | Δ BLiMP | train tokens | minutes | dev CE | BLiMP |",
-                 "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
+                 "training, summed); train tokens: metrics.json's tokens_seen."]
+        if self.aoa:
+            base = self.aoa[eval_aoa.BASELINE]["overall"]
+            lines.append(f"- AoA: the paper's Table 4 (eval_aoa.py) on `{plan.rel(plan.aoa_text())}`, overall MAD in "
+                         f"months of the leave-one-out regression (lower is better); without the LM's surprisal "
+                         f"({eval_aoa.BASELINE}): {base:.2f}")
+        aoa = " AoA MAD |" if self.aoa else ""
+        lines += ["", f"| idea | what | dev CE | Δ dev CE | BLiMP | Δ BLiMP |{aoa} train tokens | minutes | dev CE | "
+                      "BLiMP |", "| --- | --- | ---: | ---: | ---: | ---: |" + " ---: |" * bool(aoa)
+                  + " ---: | ---: | --- | --- |"]
         self.words = {}
         for r in rows:
             base = r["bases"] is None
@@ -670,6 +684,7 @@ class AppendixReport:
                          f"{'–' if base else mean_sd(r['d_ce'], 3, True)} | "
                          f"{mean_sd([self.acc(n) for n in r['names']], 1)} | "
                          f"{'–' if base else mean_sd(r['d_acc'], 1, True)} | "
+                         + (f"{mean_sd([self.mad(n) for n in r['names']], 2)} | " if self.aoa else "") +
                          f"{'–' if None in tok else f'{statistics.mean(tok):,.0f}'} | "
                          f"{mins} | {words[0]} | {words[1]} |")
         ideas = [r["idea"] for r in rows[1:]]

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import clean_data
 import distill_train
+import eval_aoa
 import eval_blimp
 import eval_text
 import finetune
@@ -60,7 +61,7 @@ NOT_MEANING = {"report_to", "logging_steps", "push_to_hub", "hub_model_id", "run
 @dataclass
 class Stage:
     name: str
-    kind: str  # data, clean, tokenizer, train, distill, gap, text, eval, finetune, report
+    kind: str  # data, clean, tokenizer, train, distill, gap, text, aoa, eval, finetune, report
     yaml_key: str | None = None  # the pipeline key naming its YAML (student-s0 uses pipeline.student)
     model: str | None = None  # the model folder name for training stages
     seed: int | None = None
@@ -115,6 +116,7 @@ class Plan:
             stages += [Stage("text", "text")] if p.dev_text else []
             self.stages += [dataclasses.replace(st, name=pre + st.name, model=st.model and pre + st.model, budget=b,
                                                 init_from=st.init_from and pre + st.init_from) for st in stages]
+        self.stages += [Stage("aoa", "aoa")] if p.aoa else []
         self.stages += [Stage("eval", "eval", "eval")] if p.eval else []
         self.stages += [Stage("supplement", "eval", "eval")] if p.supplement_dir else []
         self.stages += [Stage("finetune", "finetune", "finetune")] if p.finetune else []
@@ -185,6 +187,10 @@ class Plan:
     def text_results(self, budget) -> Path:
         """The text stage's scores: results/[b<share>/]dev_text.json."""
         return self.results / self.prefix(budget) / "dev_text.json"
+
+    def aoa_text(self) -> Path:
+        """The AoA stage's context text: the cleaned CHILDES dev file (eval_aoa.py's default)."""
+        return self.clean / self.p.dev_split / "aochildes.dev"
 
     def text_seq_length(self) -> int:
         """Window length of the dev-text stage: pipeline.dev_text_seq_length, else the plain student's chunk length."""
@@ -283,6 +289,8 @@ class Plan:
             return [f for f in files(pairs) if f.suffix in (".jsonl", ".json")] + list(self.models().values())
         if stage.kind == "text":
             return files(self.clean / p.dev_split) + list(self.models(stage.budget).values())
+        if stage.kind == "aoa":
+            return [self.aoa_text(), ROOT / eval_aoa.WORD_LIST] + list(self.models().values())
         if stage.kind == "finetune":
             return (files(self.finetune_data) if self.finetune_data else []) + list(self.students().values())
         if stage.kind == "report":  # every file it reads a figure or a setting from (models: weights and run files)
@@ -290,7 +298,8 @@ class Plan:
             scored = [self.results / f"{n}.json" for n in self.scorers()]
             scored += [self.results / "supplement" / f"{n}.json" for n in self.scorers()] if p.supplement_dir else []
             return (models + [f / n for f in models for n in ("metrics.json", "config.yaml")] + scored
-                    + [self.text_results(b) for b in p.budgets or [None]] + [self.results / "finetune" / "table.md"])
+                    + [self.text_results(b) for b in p.budgets or [None]] + [self.results / "finetune" / "table.md"]
+                    + ([self.results / "aoa.json"] if p.aoa else []))
         return []
 
     def reads(self, stage: Stage) -> list[str]:
@@ -304,7 +313,7 @@ class Plan:
                 "distill": ["clean", "tokenizer"] + [teachers[f] for f in self.teachers_of(stage)] + start if
                 stage.kind == "distill" else [], "gap": ["clean"] + start,
                 "text": ["clean"] + [s.name for s in self.stages if s.model and s.budget is stage.budget],
-                "eval": ["data"] + models,
+                "eval": ["data"] + models, "aoa": ["clean"] + models,
                 "finetune": ["data"] + [s.name for s in self.stages if s.model and s.model in self.students()],
                 "report": earlier}.get(stage.kind, earlier)  # the report: every figure and run time
 
@@ -346,6 +355,8 @@ class Plan:
         if stage.kind == "text":
             settings = {"seq_length": self.text_seq_length(), "share": self.p.dev_text_share,
                         "scorers": sorted(self.scorers(stage))}
+        if stage.kind == "aoa":
+            settings = {"seq_length": self.text_seq_length(), "scorers": sorted(self.scorers(stage))}
         if stage.kind == "report":
             settings = {"seeds": self.p.seeds, "ablations": sorted(self.p.ablations), "appendix": self.p.appendix,
                         "results_file": self.p.results_file, "results_section": self.p.results_section,
@@ -429,6 +440,11 @@ def run_stage(plan: Plan, stage: Stage, cfg, resume: bool, todo: list[str] | Non
         write_atomic(path, json.dumps({"data": str(plan.clean / p.dev_split), "seq_length": seq,
                                        "share": p.dev_text_share, "results": res}, indent=1))
         print(eval_text.markdown(res))
+    elif stage.kind == "aoa":  # every model and ensemble, windows of the text stage
+        scorers = {n: [str(f) for f in paths] for n, paths in plan.scorers(stage).items()}
+        res = eval_aoa.evaluate(ROOT / eval_aoa.WORD_LIST, [plan.aoa_text()], scorers, plan.text_seq_length(), 32)
+        write_atomic(plan.results / "aoa.json", json.dumps(res, indent=1))
+        print(eval_aoa.table(res["mad"]))
     elif stage.kind == "eval":
         cfg.eval.models = {n: f for n, f in cfg.eval.models.items() if n in todo}
         cfg.eval.ensembles = {n: e for n, e in cfg.eval.ensembles.items() if n in todo}

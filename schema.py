@@ -540,6 +540,9 @@ class PipelineSection:
                                                         "(stage names and folders b<share>/...); the report becomes "
                                                         "the map of distilled - plain per budget and ablation. null: "
                                                         "one run at pipeline.train_share")
+    aoa: bool = field(False, help="an aoa stage: age of acquisition (eval_aoa.py, the paper's Table 4) of every model "
+                                  "and ensemble on the cleaned aochildes dev file, in the text stage's windows: "
+                                  "results/aoa.json")
     appendix: bool = field(False, help="the report stage writes the appendix table instead (paper appendix B): one row "
                                        "per idea (distilled, each ablation, students-ensemble) against the plain "
                                        "student: dev CE, BLiMP, differences, stage times")
@@ -556,7 +559,8 @@ class PipelineSection:
         for stage in self.stage_overrides:
             if stage not in known:
                 raise ConfigError(f"pipeline.stage_overrides.{stage}", f"unknown stage; allowed: {', '.join(sorted(known))}")
-        reserved = known | {"data", "text", "supplement", "report", "teacher-1", "teacher-2", "students-ensemble"}
+        reserved = known | {"data", "text", "aoa", "supplement", "report", "teacher-1", "teacher-2",
+                            "students-ensemble"}
         for name in self.ablations:
             if not re.fullmatch(r"[a-z][a-z0-9_-]*", name) or name in reserved or re.search(r"-s\d+$", name):
                 raise ConfigError(f"pipeline.ablations.{name}", "name it with lower-case letters, digits, - and _, "

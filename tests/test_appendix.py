@@ -274,7 +274,8 @@ def appendix_plan(tmp_path, extra=()):
 
     over = [f"pipeline.work_dir={tmp_path}", f"pipeline.raw_data={tmp_path / 'raw'}",
             f"pipeline.blimp_dir={tmp_path / 'blimp'}", "pipeline.seeds=[0, 1]", *extra]
-    return run_pipeline.Plan(config.load_config(schema.PipelineConfig, ROOT / "config/cpu-appendix.yaml", over).pipeline)
+    cfg = config.load_config(schema.PipelineConfig, ROOT / "config/cpu-appendix.yaml", over)
+    return run_pipeline.Plan(cfg.pipeline)
 
 
 def test_appendix_stages_start_from_the_same_seeds_plain_student(tmp_path):
@@ -282,10 +283,11 @@ def test_appendix_stages_start_from_the_same_seeds_plain_student(tmp_path):
     assert [s.name for s in plan.stages] == [
         "data", "clean", "tokenizer", "teacher1", "teacher2", "student-s0", "student-s1", "student-s2", "distilled-s0",
         "distilled-s1", "curriculum-s0", "curriculum-s1", "moe-s0", "moe-s1", "sam-s0", "sam-s1", "gap-15-s0",
-        "gap-15-s1", "text", "eval", "report"]
+        "gap-15-s1", "text", "aoa", "eval", "report"]
     sam = plan.config(plan.by_name["sam-s1"])
     assert sam.training.init_from == f"{tmp_path}/models/student-s1" and sam.training.optimizer == "sam"
-    assert (sam.training.num_epochs, sam.training.batch_size, sam.training.seed, sam.data.train_share) == (1, 16, 1, 0.02)
+    assert (sam.training.num_epochs, sam.training.batch_size, sam.training.seed) == (1, 16, 1)
+    assert sam.data.train_share == 0.02
     cur = plan.config(plan.by_name["curriculum-s0"])
     assert cur.data.buckets() == [["aochildes"], ["switchboard"], ["cbt"], ["children_stories"]]
     assert cur.training.num_epochs == 5 and cur.training.init_from is None
@@ -301,6 +303,9 @@ def test_appendix_stages_start_from_the_same_seeds_plain_student(tmp_path):
         assert "models/student-s1" in plan.fingerprint(stage, plan.config(stage))["inputs"]
     assert plan.reads(plan.by_name["sam-s1"]) == ["clean", "tokenizer", "student-s1"]
     assert plan.reads(plan.by_name["gap-15-s1"]) == ["clean", "student-s1"]
+    aoa = plan.fingerprint(plan.by_name["aoa"], None)
+    assert aoa["settings"]["scorers"] == sorted(list(plan.models()) + ["teachers-ensemble", "students-ensemble"])
+    assert {"clean/babylm_dev/aochildes.dev", "models/gap-15-s1"} <= set(aoa["inputs"])
     ev = plan.config(plan.by_name["eval"]).eval
     assert ev.models["gap-15-s0"] == f"{tmp_path}/models/gap-15-s0" and ev.max_pairs_per_file == 100
     assert ev.ensembles["students-ensemble"] == [f"{tmp_path}/models/student-s{s}" for s in (0, 1, 2)]
@@ -345,6 +350,8 @@ def test_appendix_table_is_computed_from_the_run_files(tmp_path):
             plan.model_dir(name).mkdir(parents=True)
             (plan.model_dir(name) / "metrics.json").write_text(json.dumps({} if tokens is None else
                                                                           {"tokens_seen": tokens}))
+    mads = {"student-s0": 2.0, "student-s1": 2.2, "curriculum-s0": 2.1, "curriculum-s1": 2.5, "baseline (no LM)": 2.4}
+    (plan.results / "aoa.json").write_text(json.dumps({"mad": {n: {"overall": v} for n, v in mads.items()}}))
     plan.text_results(None).write_text(json.dumps({"results": {n: {"all": {"ce": v[0], "tokens": 1234}}
                                                                for n, v in runs.items()}}))
     rep = pipeline_report.AppendixReport(plan)
@@ -357,11 +364,14 @@ def test_appendix_table_is_computed_from_the_run_files(tmp_path):
         assert rows[idea]["d_ce"] == pytest.approx(d_ce) and rows[idea]["d_acc"] == pytest.approx(d_acc), idea
     assert rows["curriculum"]["minutes"] == pytest.approx(0.6) and rows["students-ensemble"]["minutes"] == 3.2
     text = rep.markdown()
-    assert ("| curriculum | student: `data.curriculum=aochildes | switchboard | cbt | children_stories`, "
-            "`training.num_epochs=5` | 4.950 ± 0.071 | -0.100 ± 0.000 | 62.0 ± 1.4 | +1.0 ± 0.0 | 98 | 0.6 | helped | "
-            "helped |") in text
-    assert "| student | the plain student (baseline) | 5.050 ± 0.071 | – | 61.0 ± 1.4 | – | 100 | 1.0 | baseline |" in text
-    assert "| gap-15 | gap from student | 5.060 ± 0.071 | +0.010 ± 0.000 | 62.0 ± 1.4 | +1.0 ± 0.0 | – | 0.1 | hurt" in text
+    assert ("| curriculum | student: `data.curriculum=aochildes \\| switchboard \\| cbt \\| children_stories`, "
+            "`training.num_epochs=5` | 4.950 ± 0.071 | -0.100 ± 0.000 | 62.0 ± 1.4 | +1.0 ± 0.0 | 2.30 ± 0.28 | 98 | "
+            "0.6 | helped | helped |") in text
+    assert ("| student | the plain student (baseline) | 5.050 ± 0.071 | – | 61.0 ± 1.4 | – | 2.10 ± 0.14 | 100 | 1.0 | "
+            "baseline |") in text
+    assert ("| gap-15 | gap from student | 5.060 ± 0.071 | +0.010 ± 0.000 | 62.0 ± 1.4 | +1.0 ± 0.0 | – | – | 0.1 | "
+            "hurt") in text
+    assert "without the LM's surprisal (baseline (no LM)): 2.40" in text
     assert ("**Which ideas helped at this scale** (a mean beyond one sd of zero over the seeds): on both dev CE and "
             "BLiMP: curriculum, students-ensemble; on one of them: gap-15 (BLiMP); on neither: distilled, moe, "
             "sam.") in text
