@@ -380,3 +380,25 @@ def test_appendix_table_is_computed_from_the_run_files(tmp_path):
     written = results.read_text()
     assert written.startswith("# mine\n\n<!-- begin map: generated, do not edit -->\nthe map\n<!-- end map -->\n")
     assert "<!-- begin appendix: generated, do not edit -->\n" + text.rstrip() + "\n<!-- end appendix -->" in written
+
+
+def test_pipeline_gap_stage_post_trains_the_same_seeds_student_into_its_own_folder(tmp_path, tiny_corpus,
+                                                                                    tiny_tokenizer_dir):
+    import shutil
+
+    import run_pipeline
+
+    plan = appendix_plan(tmp_path, ["pipeline.seeds=[3]", "pipeline.teacher_seeds=[]",
+                                    "pipeline.stage_overrides={gap: [gap.seq_length=32, gap.steps=4, gap.lr=1e-3]}"])
+    shutil.copytree(tiny_corpus["train"], plan.clean / "babylm_10M")
+    cfg = tiny_run_config(tmp_path, tiny_corpus, tiny_tokenizer_dir,
+                          overrides=["training.max_steps=10", f"training.output_dir={plan.model_dir('student-s3')}"])
+    train.run(cfg)
+    digest = folder_digest(plan.model_dir("student-s3"))
+    stage = plan.by_name["gap-15-s3"]
+    run_pipeline.run_stage(plan, stage, plan.config(stage), resume=False)
+    metrics = json.loads((plan.model_dir("gap-15-s3") / "metrics.json").read_text())
+    assert metrics["gap_steps"] == 4 and metrics["loss_after"] > metrics["loss_before"]
+    from transformers import AutoConfig
+    assert AutoConfig.from_pretrained(str(plan.model_dir("gap-15-s3"))).gap_from == str(plan.model_dir("student-s3"))
+    assert folder_digest(plan.model_dir("student-s3")) == digest
