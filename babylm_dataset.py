@@ -140,15 +140,6 @@ def load_split_ids(folder, tokenizer_dir, cache_dir="cache", separator: str = "n
     return ids
 
 
-def trained_separator(folder) -> tuple[str, str]:
-    """(data.separator, data.separator_every) a model folder was trained with, from its config.yaml; none if absent."""
-    try:
-        data = (yaml.safe_load((Path(folder) / "config.yaml").read_text()) or {}).get("data") or {}
-    except (OSError, yaml.YAMLError):
-        data = {}
-    return data.get("separator") or "none", data.get("separator_every") or "lines"
-
-
 class ChunkDataset(Dataset):
     """Contiguous ``seq_length`` chunks of a flat id array; items are dicts with ``input_ids`` and ``labels``.
 

@@ -543,13 +543,18 @@ def write_section(path, name: str, text: str):
     write_atomic(path, new)
 
 
-def write_map(plan) -> str:
-    """The report stage of a run with budgets: results/RESULTS.md, map.png, curves.png (and pipeline.results_file)."""
-    text = MapReport(plan).markdown()
+def publish(plan, text: str, section: str) -> str:
+    """Write a report to results/RESULTS.md and to pipeline.results_file's section (pipeline.results_section, else
+    ``section``); return it."""
     write_atomic(plan.results / "RESULTS.md", text)
     if plan.p.results_file:
-        write_section(plan.p.results_file, plan.p.results_section or "map", text)
+        write_section(plan.p.results_file, plan.p.results_section or section, text)
     return text
+
+
+def write_map(plan) -> str:
+    """The report stage of a run with budgets: results/RESULTS.md, map.png, curves.png (and pipeline.results_file)."""
+    return publish(plan, MapReport(plan).markdown(), "map")
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -702,8 +707,4 @@ class AppendixReport:
 
 def write_appendix(plan) -> str:
     """The report stage of a run with pipeline.appendix: results/RESULTS.md (and pipeline.results_file's section)."""
-    text = AppendixReport(plan).markdown()
-    write_atomic(plan.results / "RESULTS.md", text)
-    if plan.p.results_file:
-        write_section(plan.p.results_file, plan.p.results_section or "appendix", text)
-    return text
+    return publish(plan, AppendixReport(plan).markdown(), "appendix")
