@@ -596,6 +596,10 @@ class PipelineSection:
             unknown = set(b.ablations or []) - set(self.ablations)
             if unknown:
                 raise ConfigError("pipeline.budgets[].ablations", f"{sorted(unknown)} are not in pipeline.ablations")
+            starts = {self.ablations[a].init_from for a in b.ablations or []} & set(self.ablations)
+            if starts - set(b.ablations or starts):
+                raise ConfigError("pipeline.budgets[].ablations", f"{sorted(starts - set(b.ablations))} start other "
+                                  "ablations there (init_from): list them too")
             for stage in b.stage_overrides:
                 if stage not in known:
                     raise ConfigError(f"pipeline.budgets[].stage_overrides.{stage}",

@@ -320,6 +320,9 @@ def test_appendix_stages_start_from_the_same_seeds_plain_student(tmp_path):
     (["pipeline.ablations={a: {of: student, init_from: b}, b: {of: student}}"],
      "pipeline.ablations.a.init_from: 'b': name student, distilled or an ablation listed before this one"),
     (["pipeline.budgets=[{train_share: 0.1}]"], "pipeline.appendix: the appendix table is of a run without budgets"),
+    (["pipeline.appendix=false", "pipeline.ablations={a: {of: student}, b: {of: gap, init_from: a}}",
+      "pipeline.budgets=[{train_share: 0.1, ablations: [b]}]"],
+     r"pipeline.budgets\[\].ablations: \['a'\] start other ablations there \(init_from\): list them too"),
     (["pipeline.ablations={gap: {of: gap, init_from: student}}"], "pipeline.ablations.gap: name it")])
 def test_bad_appendix_pipelines_are_one_line_errors(tmp_path, extra, needle):
     with pytest.raises(config.UserError, match=needle) as e:
