@@ -24,6 +24,7 @@ import torch
 import yaml
 from transformers import AutoConfig
 
+import eval_aoa
 import report
 from files import write_atomic
 
@@ -557,16 +558,177 @@ def write_section(path, name: str, text: str):
     write_atomic(path, new)
 
 
-def write_map(plan) -> str:
-    """The report stage of a run with budgets: results/RESULTS.md, map.png, curves.png (and pipeline.results_file)."""
-    text = MapReport(plan).markdown()
+def publish(plan, text: str, section: str) -> str:
+    """Write a report to results/RESULTS.md and to pipeline.results_file's section (pipeline.results_section, else
+    ``section``); return it."""
     write_atomic(plan.results / "RESULTS.md", text)
     if plan.p.results_file:
+        write_section(plan.p.results_file, plan.p.results_section or section, text)
+    return text
+
+
+def write_map(plan) -> str:
+    """The report stage of a run with budgets: results/RESULTS.md, map.png, curves.png (and pipeline.results_file, with
+    the figures copied beside it to docs/results/<section>-*.png)."""
+    text = MapReport(plan).markdown()
+    if plan.p.results_file:
         section = plan.p.results_section or "map"
-        figures = Path(plan.p.results_file).parent / "docs" / "results"  # beside the results file, committed with it
+        figures = Path(plan.p.results_file).parent / "docs" / "results"  # committed with the results file
         for png in ("map.png", "curves.png"):
             write_atomic(figures / f"{section}-{png}", (plan.results / png).read_bytes())
         text += (f"\nFigures: [the map](docs/results/{section}-map.png), "
                  f"[the learning curves](docs/results/{section}-curves.png).\n")
-        write_section(plan.p.results_file, section, text)
-    return text
+    return publish(plan, text, "map")
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# the paper's appendix B: each idea once against the plain student (pipeline.appendix)
+
+
+class AppendixReport:
+    """One row per idea (the distilled student, each ablation, the students' ensemble) against the plain student of the
+    same seed, from the run's files:
+
+        results/dev_text.json        dev CE of every model and ensemble (the text stage)
+        results/<name>.json          BLiMP of every model and ensemble (the eval stage)
+        results/aoa.json             AoA MAD in months (the aoa stage, pipeline.aoa)
+        models/<name>/metrics.json   tokens seen in training
+        .done/<stage>                each stage's own run time
+    """
+
+    def __init__(self, plan):
+        self.plan, p = plan, plan.p
+        self.seeds = p.seeds or [None]
+        self.seed_of = lambda base, s: base + ("" if s is None else f"-s{s}")  # noqa: E731
+        text = plan.text_results(None)
+        self.text = json.loads(text.read_text())["results"] if text.is_file() else {}
+        files = [plan.results / f"{n}.json" for n in plan.scorers()]
+        self.blimp = report.load_results([f for f in files if f.is_file()])
+        self.key = "phenomena" if self.blimp and all(r["averages"].get("phenomena") is not None
+                                                     for r in self.blimp.values()) else "files"
+        self.members = [self.seed_of("student", t) for t in p.teacher_seeds]  # students-ensemble's
+        aoa = plan.results / "aoa.json"
+        self.aoa = json.loads(aoa.read_text())["mad"] if p.aoa and aoa.is_file() else None
+
+    # --- values ------------------------------------------------------------------------------------------------------
+    def ce(self, name: str) -> float | None:
+        return self.text[name]["all"]["ce"] if name in self.text else None
+
+    def acc(self, name: str) -> float | None:
+        v = self.blimp.get(name, {}).get("averages", {}).get(self.key)
+        return None if v is None else 100 * v
+
+    def mad(self, name: str) -> float | None:
+        return self.aoa[name]["overall"] if self.aoa and name in self.aoa else None
+
+    def minutes(self, name: str) -> float | None:
+        rec = self.plan.recorded(self.plan.by_name[name]) if name in self.plan.by_name else None
+        return None if rec is None or rec.get("seconds") is None else rec["seconds"] / 60
+
+    def tokens(self, name: str) -> float | None:
+        f = self.plan.model_dir(name) / "metrics.json"
+        return json.loads(f.read_text()).get("tokens_seen") if f.is_file() else None
+
+    @staticmethod
+    def diff(a, b):
+        return None if a is None or b is None else a - b
+
+    def rows(self) -> list[dict]:
+        """The baseline, then each idea: its models, and the models (or mean of models) each is compared with."""
+        p, plain = self.plan.p, [self.seed_of("student", s) for s in self.seeds]
+        rows = [dict(idea="student", what="the plain student (baseline)", names=plain, bases=None, time=plain)]
+        ideas = [("distilled", "distill_train.py from teacher-1 + teacher-2 (the paper)")]
+        for a, spec in p.ablations.items():
+            start = f" from {spec.init_from}" if spec.init_from else ""
+            over = ", ".join(f"`{o}`".replace("|", "\\|") for o in spec.overrides)  # a table cell holds no bare |
+            ideas.append((a, f"{spec.of}{start}: {over}" if over else f"{spec.of}{start}"))
+        for idea, what in ideas:
+            names = [self.seed_of(idea, s) for s in self.seeds]
+            rows.append(dict(idea=idea, what=what, names=names, bases=[[b] for b in plain], time=names))
+        if p.teacher_seeds:
+            rows.append(dict(idea=HOMOGENEOUS, what=f"logit average of the plain students of seeds {p.teacher_seeds}, "
+                             "against its members' mean", names=[HOMOGENEOUS], bases=[self.members],
+                             time=self.members))
+        for r in rows:  # per compared pair: (dev CE, BLiMP) differences
+            mean = lambda f, ns: (None if any(f(n) is None for n in ns)  # noqa: E731
+                                  else statistics.mean(f(n) for n in ns))
+            r["d_ce"] = [self.diff(self.ce(n), mean(self.ce, b)) for n, b in zip(r["names"], r["bases"] or [])]
+            r["d_acc"] = [self.diff(self.acc(n), mean(self.acc, b)) for n, b in zip(r["names"], r["bases"] or [])]
+            times = [self.minutes(n) for n in r["time"]]
+            r["minutes"] = (sum(times) if r["idea"] == HOMOGENEOUS else statistics.mean(times)) \
+                if None not in times else None
+        return rows
+
+    @staticmethod
+    def verdict(d_ce: list, d_acc: list) -> str:
+        """helped / hurt / no difference on dev CE and on BLiMP (pipeline_report.favours: beyond one sd of zero over
+        seeds, the sign with one seed)."""
+        out = []
+        for d, good in ((d_ce, -1), (d_acc, +1)):
+            d = [x for x in d if x is not None]
+            out.append("–" if not d else "helped" if favours(d, good) else "hurt" if favours(d, -good)
+                       else "no difference")
+        return out
+
+    # --- the section -------------------------------------------------------------------------------------------------
+    def markdown(self) -> str:
+        plan, p = self.plan, self.plan.p
+        rows = self.rows()
+        times = [(s.name, (plan.recorded(s) or {}).get("seconds")) for s in plan.stages if s.name != "report"]
+        known = [t for _, t in times if t is not None]
+        ev = next((plan.config(s).eval for s in plan.stages if s.name == "eval"), None)
+        pairs = "no BLiMP stage" if ev is None else (
+            f"{ev.max_pairs_per_file} pairs per file" if ev.max_pairs_per_file else "every pair")
+        tokens = next(iter(self.text.values()))["all"]["tokens"] if self.text else 0
+        teach = sum(t or 0.0 for n, t in times if n in ("teacher1", "teacher2")) / 60
+        lines = ["# The paper's appendix B at CPU scale: " + Path(plan.work).name, "",
+                 "Written by the report stage of `run_pipeline.py` (pipeline.appendix) from the files of the run; "
+                 "nothing here is typed by hand.", "", f"- command: `{plan.command}`",
+                 f"- machine: {cpu_name()}, {os.cpu_count()} cores visible, torch {torch.__version__} with "
+                 f"{torch.get_num_threads()} threads",
+                 f"- time: {sum(known) / 60:.1f} min, the sum of the stages' own run times (teachers {teach:.1f} min)",
+                 f"- data: train_share {p.train_share}, seeds {self.seeds}; dev CE: the text stage, the first "
+                 f"{p.dev_text_share:.0%} of each dev file ({tokens:,} tokens); BLiMP: {self.key} average, {pairs}",
+                 "- Δ: the idea minus the plain student of the same seed (students-ensemble: minus its members' mean), "
+                 "mean ± sd over seeds; dev CE lower is better, BLiMP higher. Minutes: the idea's own stage per seed "
+                 "(an idea that starts from a trained model adds to that model's time; students-ensemble: its members' "
+                 "training, summed); train tokens: metrics.json's tokens_seen."]
+        if self.aoa:
+            base = self.aoa[eval_aoa.BASELINE]["overall"]
+            lines.append(f"- AoA: the paper's Table 4 (eval_aoa.py) on `{plan.rel(plan.aoa_text())}`, overall MAD in "
+                         f"months of the leave-one-out regression (lower is better); without the LM's surprisal "
+                         f"({eval_aoa.BASELINE}): {base:.2f}")
+        aoa = " AoA MAD |" if self.aoa else ""
+        lines += ["", f"| idea | what | dev CE | Δ dev CE | BLiMP | Δ BLiMP |{aoa} train tokens | minutes | dev CE | "
+                      "BLiMP |", "| --- | --- | ---: | ---: | ---: | ---: |" + " ---: |" * bool(aoa)
+                  + " ---: | ---: | --- | --- |"]
+        self.words = {}
+        for r in rows:
+            base = r["bases"] is None
+            words = ["baseline", "baseline"] if base else self.verdict(r["d_ce"], r["d_acc"])
+            self.words[r["idea"]] = words
+            tok = [self.tokens(n) for n in r["names"]]
+            mins = "–" if r["minutes"] is None else f"{r['minutes']:.1f}"
+            lines.append(f"| {r['idea']} | {r['what']} | {mean_sd([self.ce(n) for n in r['names']])} | "
+                         f"{'–' if base else mean_sd(r['d_ce'], 3, True)} | "
+                         f"{mean_sd([self.acc(n) for n in r['names']], 1)} | "
+                         f"{'–' if base else mean_sd(r['d_acc'], 1, True)} | "
+                         + (f"{mean_sd([self.mad(n) for n in r['names']], 2)} | " if self.aoa else "") +
+                         f"{'–' if None in tok else f'{statistics.mean(tok):,.0f}'} | "
+                         f"{mins} | {words[0]} | {words[1]} |")
+        ideas = [r["idea"] for r in rows[1:]]
+        group = lambda a, b: [i for i in ideas if self.words[i] == [a, b]]  # noqa: E731
+        both = group("helped", "helped")
+        one = [i for i in ideas if "helped" in self.words[i] and i not in both]
+        none = [i for i in ideas if "helped" not in self.words[i]]
+        rule = "a mean beyond one sd of zero over the seeds" if len(self.seeds) > 1 else "by sign, one seed"
+        lines += ["", f"**Which ideas helped at this scale** ({rule}): on both dev CE and BLiMP: "
+                      f"{', '.join(both) or 'none'}; on one of them: "
+                      + (", ".join(f"{i} ({'dev CE' if self.words[i][0] == 'helped' else 'BLiMP'})" for i in one)
+                         or "none") + f"; on neither: {', '.join(none) or 'none'}.", ""]
+        return "\n".join(lines)
+
+
+def write_appendix(plan) -> str:
+    """The report stage of a run with pipeline.appendix: results/RESULTS.md (and pipeline.results_file's section)."""
+    return publish(plan, AppendixReport(plan).markdown(), "appendix")

@@ -33,16 +33,18 @@ from pathlib import Path
 
 import clean_data
 import distill_train
+import eval_aoa
 import eval_blimp
 import eval_text
 import finetune
+import gap
 import pipeline_report
 import report
 import tokenizer as tokenizer_stage
 import train
 from config import (UserError, add_config_args, apply_overrides, build, describe, load_config, read_yaml, run_cli,
                     to_dict)
-from schema import CleanConfig, DistillConfig, EvalConfig, PipelineConfig, TokenizerConfig, TrainConfig
+from schema import CleanConfig, DistillConfig, EvalConfig, GapConfig, PipelineConfig, TokenizerConfig, TrainConfig
 from files import hash_files, model_fingerprint, write_atomic
 from synthetic import write_corpus
 from synthetic_tasks import write_tasks
@@ -62,13 +64,14 @@ NOT_MEANING = {"report_to", "logging_steps", "push_to_hub", "hub_model_id", "run
 @dataclass
 class Stage:
     name: str
-    kind: str  # data, clean, tokenizer, train, distill, eval, report
+    kind: str  # data, clean, tokenizer, train, distill, gap, text, aoa, eval, finetune, report
     yaml_key: str | None = None  # the pipeline key naming its YAML (student-s0 uses pipeline.student)
     model: str | None = None  # the model folder name for training stages
     seed: int | None = None
     overrides: tuple = ()  # an ablation's (a zero-shot stage's) overrides, after the stage YAML's stage_overrides
     budget: object = None  # the BudgetSpec of a regime-map stage (pipeline.budgets), else None
     teachers: str = "heterogeneous"  # a distilled stage's teachers: teacher-1 + teacher-2, or plain students
+    init_from: str | None = None  # an ablation's starting model: this group's model of the same seed and budget
 
 
 def yaml_path(path: str) -> str:
@@ -111,11 +114,14 @@ class Plan:
             stages += [Stage(name("distilled", s), "distill", "distilled", name("distilled", s), s) for s in seeds]
             for a_name, a in p.ablations.items():
                 if b is None or b.ablations is None or a_name in b.ablations:
-                    stages += [Stage(name(a_name, s), "train" if a.of == "student" else "distill", a.of,
-                                     name(a_name, s), s, tuple(a.overrides), teachers=a.teachers) for s in seeds]
+                    kind = {"student": "train", "distilled": "distill", "gap": "gap"}[a.of]
+                    stages += [Stage(name(a_name, s), kind, a.of, name(a_name, s), s, tuple(a.overrides),
+                                     teachers=a.teachers, init_from=a.init_from and name(a.init_from, s))
+                               for s in seeds]
             stages += [Stage("text", "text")] if p.dev_text else []
-            self.stages += [dataclasses.replace(st, name=pre + st.name, model=st.model and pre + st.model, budget=b)
-                            for st in stages]
+            self.stages += [dataclasses.replace(st, name=pre + st.name, model=st.model and pre + st.model, budget=b,
+                                                init_from=st.init_from and pre + st.init_from) for st in stages]
+        self.stages += [Stage("aoa", "aoa")] if p.aoa else []
         self.stages += [Stage("eval", "eval", "eval")] if p.eval else []
         # more pair folders, one eval stage each, results apart: the supplement, then each of pipeline.zero_shot_dirs
         self.zero_shot = {"supplement": Path(p.supplement_dir)} if p.supplement_dir else {}
@@ -198,6 +204,10 @@ class Plan:
         """The text stage's scores: results/[b<share>/]dev_text.json."""
         return self.results / self.prefix(budget) / "dev_text.json"
 
+    def aoa_text(self) -> Path:
+        """The AoA stage's context text: the cleaned CHILDES dev file (eval_aoa.py's default)."""
+        return self.clean / self.p.dev_split / "aochildes.dev"
+
     def text_seq_length(self) -> int:
         """Window length of the dev-text stage: pipeline.dev_text_seq_length, else the plain student's chunk length."""
         student = next(s for s in self.stages if s.yaml_key == "student")
@@ -221,7 +231,7 @@ class Plan:
         budget = list(stage.budget.stage_overrides.get(key, [])) if stage.budget else []
         raw = apply_overrides(read_yaml(path), list(p.stage_overrides.get(key, [])) + budget + list(stage.overrides))
         schema = {"clean": CleanConfig, "tokenizer": TokenizerConfig, "train": TrainConfig, "distill": DistillConfig,
-                  "eval": EvalConfig, "finetune": finetune.FinetuneConfig}[stage.kind]
+                  "eval": EvalConfig, "finetune": finetune.FinetuneConfig, "gap": GapConfig}[stage.kind]
         if stage.kind == "clean":
             _set(raw, "clean.input_dirs", [str(self.raw / p.train_split), str(self.raw / p.dev_split)])
             _set(raw, "clean.output_dir", str(self.clean))
@@ -241,6 +251,15 @@ class Plan:
                 _set(raw, "training.seed", stage.seed)
             if stage.kind == "distill":
                 _set(raw, "distillation.teachers", [str(f) for f in self.teachers_of(stage)])
+            if stage.init_from:
+                _set(raw, "training.init_from", str(self.model_dir(stage.init_from)))
+        elif stage.kind == "gap":  # the same seed's model post-trained on the cleaned train split
+            _set(raw, "gap.model_dir", str(self.model_dir(stage.init_from)))
+            _set(raw, "gap.output_dir", str(self.model_dir(stage.model)))
+            _set(raw, "gap.text_dir", str(self.clean / p.train_split))
+            _set(raw, "gap.cache_dir", str(self.work / "cache"))
+            if stage.seed is not None:
+                _set(raw, "gap.seed", stage.seed)
         elif stage.kind == "eval":
             _set(raw, "eval.blimp_dir", str(self.zero_shot.get(stage.name, self.blimp)))
             _set(raw, "eval.models", {name: str(folder) for name, folder in self.models().items()})
@@ -273,15 +292,20 @@ class Plan:
             return files(self.raw / p.train_split) + files(self.raw / p.dev_split)
         if stage.kind == "tokenizer":
             return files(self.clean / p.train_split)
+        start = [self.model_dir(stage.init_from)] if stage.init_from else []
         if stage.kind == "train":
-            return data + tok
+            return data + tok + start
         if stage.kind == "distill":
-            return data + tok + self.teachers_of(stage)
+            return data + tok + self.teachers_of(stage) + start
+        if stage.kind == "gap":
+            return files(self.clean / p.train_split) + start
         if stage.kind == "eval":
             pairs = self.zero_shot.get(stage.name, self.blimp)
             return [f for f in files(pairs) if f.suffix in (".jsonl", ".json")] + list(self.models().values())
         if stage.kind == "text":
             return files(self.clean / p.dev_split) + list(self.models(stage.budget).values())
+        if stage.kind == "aoa":
+            return [self.aoa_text(), ROOT / eval_aoa.WORD_LIST] + list(self.models().values())
         if stage.kind == "finetune":
             return (files(self.finetune_data) if self.finetune_data else []) + list(self.students().values())
         if stage.kind == "report":  # every file it reads a figure or a setting from (models: weights and run files)
@@ -289,7 +313,8 @@ class Plan:
             scored = [self.results / f"{n}.json" for n in self.scorers()]
             scored += [self.eval_output(z) / f"{n}.json" for z in self.zero_shot for n in self.scorers()]
             return (models + [f / n for f in models for n in ("metrics.json", "config.yaml")] + scored
-                    + [self.text_results(b) for b in p.budgets or [None]] + [self.results / "finetune" / "table.md"])
+                    + [self.text_results(b) for b in p.budgets or [None]] + [self.results / "finetune" / "table.md"]
+                    + ([self.results / "aoa.json"] if p.aoa else []))
         return []
 
     def reads(self, stage: Stage) -> list[str]:
@@ -298,11 +323,12 @@ class Plan:
         models = [s.name for s in self.stages if s.model]
         earlier = [s.name for s in self.stages[:self.stages.index(stage)]]  # a kind not listed: every earlier stage
         teachers = {self.model_dir(s.model): s.name for s in self.stages if s.model}
-        return {"data": [], "clean": ["data"], "tokenizer": ["clean"], "train": ["clean", "tokenizer"],
-                "distill": ["clean", "tokenizer"] + [teachers[f] for f in self.teachers_of(stage)] if
-                stage.kind == "distill" else [],
+        start = [stage.init_from] if stage.init_from else []  # model stages are named as their models
+        return {"data": [], "clean": ["data"], "tokenizer": ["clean"], "train": ["clean", "tokenizer"] + start,
+                "distill": ["clean", "tokenizer"] + [teachers[f] for f in self.teachers_of(stage)] + start if
+                stage.kind == "distill" else [], "gap": ["clean"] + start,
                 "text": ["clean"] + [s.name for s in self.stages if s.model and s.budget is stage.budget],
-                "eval": ["data"] + models,
+                "eval": ["data"] + models, "aoa": ["clean"] + models,
                 "finetune": ["data"] + [s.name for s in self.stages if s.model and s.model in self.students()],
                 "report": earlier}.get(stage.kind, earlier)  # the report: every figure and run time
 
@@ -343,8 +369,10 @@ class Plan:
                 "synthetic": [p.synthetic_seed, p.synthetic_train_words, p.synthetic_dev_words, p.synthetic_pairs]}
         if stage.kind == "text":
             settings = {"seq_length": self.text_seq_length(), "share": self.p.dev_text_share}
+        if stage.kind == "aoa":
+            settings = {"seq_length": self.text_seq_length()}
         if stage.kind == "report":
-            settings = {"seeds": self.p.seeds, "ablations": sorted(self.p.ablations),
+            settings = {"seeds": self.p.seeds, "ablations": sorted(self.p.ablations), "appendix": self.p.appendix,
                         "results_file": self.p.results_file, "results_section": self.p.results_section,
                         "budgets": [to_dict(b) for b in self.p.budgets or []], "teacher_seeds": self.p.teacher_seeds,
                         "command": self.command, **({"zero_shot": list(self.zero_shot)} if self.p.zero_shot_dirs else {})}
@@ -432,6 +460,8 @@ def run_stage(plan: Plan, stage: Stage, cfg, resume: bool, todo: list[str] | Non
         train.run(cfg, resume=resume)
     elif stage.kind == "distill":
         distill_train.run(cfg, resume=resume)
+    elif stage.kind == "gap":
+        gap.run(cfg)
     elif stage.kind == "text":
         scorers = {n: [str(f) for f in paths] for n, paths in plan.scorers(stage).items()}
         path, seq = plan.text_results(stage.budget), plan.text_seq_length()
@@ -442,6 +472,11 @@ def run_stage(plan: Plan, stage: Stage, cfg, resume: bool, todo: list[str] | Non
         write_atomic(path, json.dumps({"data": str(plan.clean / p.dev_split), "seq_length": seq,
                                        "share": p.dev_text_share, "results": res}, indent=1))
         print(eval_text.markdown(res))
+    elif stage.kind == "aoa":  # every model and ensemble, windows of the text stage
+        scorers = {n: [str(f) for f in paths] for n, paths in plan.scorers(stage).items()}
+        res = eval_aoa.evaluate(ROOT / eval_aoa.WORD_LIST, [plan.aoa_text()], scorers, plan.text_seq_length(), 32)
+        write_atomic(plan.results / "aoa.json", json.dumps(res, indent=1))
+        print(eval_aoa.table(res["mad"]))
     elif stage.kind == "eval":
         cfg.eval.models = {n: f for n, f in cfg.eval.models.items() if n in todo}
         cfg.eval.ensembles = {n: e for n, e in cfg.eval.ensembles.items() if n in todo}
@@ -453,6 +488,8 @@ def run_stage(plan: Plan, stage: Stage, cfg, resume: bool, todo: list[str] | Non
         finetune.run(cfg)
     elif p.budgets:
         print(pipeline_report.write_map(plan))
+    elif p.appendix:
+        print(pipeline_report.write_appendix(plan))
     else:
         summarize(plan)
 

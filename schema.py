@@ -475,13 +475,18 @@ class GapConfig:
 
 @dataclasses.dataclass
 class AblationSpec:
-    of: Literal["student", "distilled"] = field(help="the student stage this ablation varies (its YAML and "
-                                                     "stage_overrides, then these overrides)")
+    of: Literal["student", "distilled", "gap"] = field(help="the stage this ablation varies (its YAML and "
+                                                            "stage_overrides, then these overrides); gap: gap.py "
+                                                            "(pipeline.gap) applied to the model of init_from")
     overrides: list[str] = field([], help="dotted overrides that make the ablation, e.g. [data.separator=<s>]")
     teachers: Literal["heterogeneous", "homogeneous"] = field(
         "heterogeneous", help="of: distilled only. heterogeneous: teacher-1 and teacher-2 (paper); homogeneous: "
                               "pipeline.homogeneous_size plain students of pipeline.teacher_seeds, never the "
                               "student's own seed (appendix B, BabyLlama-2)")
+    init_from: str | None = field(None, help="start from the trained model of this group of the same seed and budget "
+                                             "(student, distilled or an earlier ablation): training.init_from of a "
+                                             "training ablation (e.g. SAM's extra epoch), gap.model_dir of of: gap "
+                                             "(required there). null: a fresh init")
 
 
 @dataclasses.dataclass
@@ -515,6 +520,8 @@ class PipelineSection:
     teacher2: str = field("config/tiny-gpt2.yaml", help="config of the second teacher (train.py)")
     student: str = field("config/tiny-student.yaml", help="config of the student trained without distillation")
     distilled: str = field("config/tiny-distill.yaml", help="config of the distilled student (distill_train.py)")
+    gap: str = field("config/gap.yaml", help="config of the ablations of: gap (gap.py; model and folders set by the "
+                                             "pipeline)")
     eval: str | None = field("config/eval.yaml", help="config of the BLiMP evaluation (null: no BLiMP stage)")
     finetune: str | None = field("config/finetune.yaml", help="config of the fine-tuning stage (finetune.py; null: "
                                                                 "no fine-tuning stage)")
@@ -547,7 +554,8 @@ class PipelineSection:
     results_file: str | None = field(None, help="also write the report (Markdown, RESULTS.md-style) to this path")
     results_section: str | None = field(None, help="write the report into this named section of results_file "
                                                    "(between generated markers), keeping its other sections (null: "
-                                                   "the whole file; a run with budgets: section map)")
+                                                   "the whole file; a run with budgets: section map; with appendix: "
+                                                   "section appendix)")
     teacher_seeds: list[int] = field([], help="seeds of the plain students that homogeneous teachers are drawn from "
                                               "(trained beside pipeline.seeds; their logit-averaged ensemble is scored "
                                               "as students-ensemble)")
@@ -557,6 +565,12 @@ class PipelineSection:
                                                         "(stage names and folders b<share>/...); the report becomes "
                                                         "the map of distilled - plain per budget and ablation. null: "
                                                         "one run at pipeline.train_share")
+    aoa: bool = field(False, help="an aoa stage: age of acquisition (eval_aoa.py, the paper's Table 4) of every model "
+                                  "and ensemble on the cleaned aochildes dev file, in the text stage's windows: "
+                                  "results/aoa.json")
+    appendix: bool = field(False, help="the report stage writes the appendix table instead (paper appendix B): one row "
+                                       "per idea (distilled, each ablation, students-ensemble) against the plain "
+                                       "student: dev CE, BLiMP, differences, stage times")
     dev_text_share: float = field(1.0, help="the text stage scores the first share of each dev file's lines (1: the "
                                             "whole dev split; a fixed subset, every source in proportion)")
 
@@ -566,11 +580,12 @@ class PipelineSection:
         check_range("pipeline", "synthetic_pairs", self.synthetic_pairs, 1)
         if self.seeds is not None and (not self.seeds or len(set(self.seeds)) != len(self.seeds)):
             raise ConfigError("pipeline.seeds", f"{self.seeds}: give distinct seeds, or null for one run each")
-        known = {"clean", "tokenizer", "teacher1", "teacher2", "student", "distilled", "eval", "finetune"}
+        known = {"clean", "tokenizer", "teacher1", "teacher2", "student", "distilled", "eval", "finetune", "gap"}
         for stage in set(self.stage_overrides) - {"zero_shot"}:
             if stage not in known:
                 raise ConfigError(f"pipeline.stage_overrides.{stage}", f"unknown stage; allowed: {', '.join(sorted(known))}")
-        reserved = known | {"data", "text", "supplement", "report", "teacher-1", "teacher-2", "students-ensemble"}
+        reserved = known | {"data", "text", "aoa", "supplement", "report", "teacher-1", "teacher-2",
+                            "students-ensemble"}
         for name in self.ablations:
             if not re.fullmatch(r"[a-z][a-z0-9_-]*", name) or name in reserved or re.search(r"-s\d+$", name):
                 raise ConfigError(f"pipeline.ablations.{name}", "name it with lower-case letters, digits, - and _, "
@@ -592,8 +607,18 @@ class PipelineSection:
                 raise ConfigError("pipeline.teacher_seeds", f"{self.teacher_seeds}: ablation {name} needs "
                                   f"{self.homogeneous_size} plain students (homogeneous_size) besides the student's own "
                                   f"seed {short[0]}; list more seeds")
+            earlier = ["student", "distilled"] + list(self.ablations)[:list(self.ablations).index(name)]
+            if a.init_from is not None and a.init_from not in earlier:
+                raise ConfigError(f"pipeline.ablations.{name}.init_from", f"{a.init_from!r}: name student, distilled "
+                                  "or an ablation listed before this one")
+            if a.of == "gap" and a.init_from is None:
+                raise ConfigError(f"pipeline.ablations.{name}.init_from", "of: gap post-trains a trained model: name "
+                                  "it, e.g. init_from: student")
         if len(set(self.teacher_seeds)) != len(self.teacher_seeds):
             raise ConfigError("pipeline.teacher_seeds", f"{self.teacher_seeds}: give distinct seeds")
+        if self.appendix and self.budgets:
+            raise ConfigError("pipeline.appendix", "the appendix table is of a run without budgets; set "
+                                                   "pipeline.budgets null or appendix false")
         shares = [b.train_share for b in self.budgets or []]
         if len(set(shares)) != len(shares) or self.budgets == []:
             raise ConfigError("pipeline.budgets", f"train shares {shares}: give distinct shares, or null for one run")
@@ -601,6 +626,10 @@ class PipelineSection:
             unknown = set(b.ablations or []) - set(self.ablations)
             if unknown:
                 raise ConfigError("pipeline.budgets[].ablations", f"{sorted(unknown)} are not in pipeline.ablations")
+            starts = {self.ablations[a].init_from for a in b.ablations or []} & set(self.ablations)
+            if starts - set(b.ablations or starts):
+                raise ConfigError("pipeline.budgets[].ablations", f"{sorted(starts - set(b.ablations))} start other "
+                                  "ablations there (init_from): list them too")
             for stage in b.stage_overrides:
                 if stage not in known:
                     raise ConfigError(f"pipeline.budgets[].stage_overrides.{stage}",

@@ -263,3 +263,145 @@ def test_gap_raises_the_loss_and_leaves_the_input_alone(tmp_path, tiny_corpus, t
     with pytest.raises(config.UserError, match="gap.output_dir: .* is the input model folder"):
         gap.main(["--config", str(ROOT / "config/gap.yaml"), *over, f"gap.output_dir={src}"])
     assert folder_digest(src) == digest
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# the appendix run: run_pipeline.py with pipeline.appendix (config/cpu-appendix.yaml)
+
+
+def appendix_plan(tmp_path, extra=()):
+    import run_pipeline
+
+    over = [f"pipeline.work_dir={tmp_path}", f"pipeline.raw_data={tmp_path / 'raw'}",
+            f"pipeline.blimp_dir={tmp_path / 'blimp'}", "pipeline.seeds=[0, 1]", *extra]
+    cfg = config.load_config(schema.PipelineConfig, ROOT / "config/cpu-appendix.yaml", over)
+    return run_pipeline.Plan(cfg.pipeline)
+
+
+def test_appendix_stages_start_from_the_same_seeds_plain_student(tmp_path):
+    plan = appendix_plan(tmp_path)
+    assert [s.name for s in plan.stages] == [
+        "data", "clean", "tokenizer", "teacher1", "teacher2", "student-s0", "student-s1", "student-s2", "distilled-s0",
+        "distilled-s1", "curriculum-s0", "curriculum-s1", "moe-s0", "moe-s1", "sam-s0", "sam-s1", "gap-15-s0",
+        "gap-15-s1", "text", "aoa", "eval", "report"]
+    sam = plan.config(plan.by_name["sam-s1"])
+    assert sam.training.init_from == f"{tmp_path}/models/student-s1" and sam.training.optimizer == "sam"
+    assert (sam.training.num_epochs, sam.training.batch_size, sam.training.seed) == (1, 16, 1)
+    assert sam.data.train_share == 0.02
+    cur = plan.config(plan.by_name["curriculum-s0"])
+    assert cur.data.buckets() == [["aochildes"], ["switchboard"], ["cbt"], ["children_stories"]]
+    assert cur.training.num_epochs == 5 and cur.training.init_from is None
+    moe = plan.config(plan.by_name["moe-s0"]).model
+    assert (moe.type, moe.num_experts, moe.experts_per_token) == ("moe", 4, 1)
+    g = plan.config(plan.by_name["gap-15-s1"]).gap
+    assert (g.model_dir, g.output_dir, g.text_dir, g.cache_dir, g.seed, g.steps) == (
+        f"{tmp_path}/models/student-s1", f"{tmp_path}/models/gap-15-s1", f"{tmp_path}/clean/babylm_10M",
+        f"{tmp_path}/cache", 1, 15)
+    # the start model is an input and its stage is upstream: a retrained student-s1 redoes sam-s1 and gap-15-s1
+    for name in ("sam-s1", "gap-15-s1"):
+        stage = plan.by_name[name]
+        assert "models/student-s1" in plan.fingerprint(stage, plan.config(stage))["inputs"]
+    assert plan.reads(plan.by_name["sam-s1"]) == ["clean", "tokenizer", "student-s1"]
+    assert plan.reads(plan.by_name["gap-15-s1"]) == ["clean", "student-s1"]
+    aoa = plan.fingerprint(plan.by_name["aoa"], None)
+    assert aoa["settings"]["scorers"] == sorted(list(plan.models()) + ["teachers-ensemble", "students-ensemble"])
+    assert {"clean/babylm_dev/aochildes.dev", "models/gap-15-s1"} <= set(aoa["inputs"])
+    ev = plan.config(plan.by_name["eval"]).eval
+    assert ev.models["gap-15-s0"] == f"{tmp_path}/models/gap-15-s0" and ev.max_pairs_per_file == 100
+    assert ev.ensembles["students-ensemble"] == [f"{tmp_path}/models/student-s{s}" for s in (0, 1, 2)]
+    # in a regime map the start model is the same budget's
+    plan = appendix_plan(tmp_path, ["pipeline.appendix=false", "pipeline.budgets=[{train_share: 0.1}]"])
+    assert plan.config(plan.by_name["b0.1/sam-s1"]).training.init_from == f"{tmp_path}/models/b0.1/student-s1"
+    assert plan.config(plan.by_name["b0.1/gap-15-s0"]).gap.model_dir == f"{tmp_path}/models/b0.1/student-s0"
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (["pipeline.ablations={g: {of: gap}}"], "pipeline.ablations.g.init_from: of: gap post-trains a trained model"),
+    (["pipeline.ablations={a: {of: student, init_from: b}, b: {of: student}}"],
+     "pipeline.ablations.a.init_from: 'b': name student, distilled or an ablation listed before this one"),
+    (["pipeline.budgets=[{train_share: 0.1}]"], "pipeline.appendix: the appendix table is of a run without budgets"),
+    (["pipeline.appendix=false", "pipeline.ablations={a: {of: student}, b: {of: gap, init_from: a}}",
+      "pipeline.budgets=[{train_share: 0.1, ablations: [b]}]"],
+     r"pipeline.budgets\[\].ablations: \['a'\] start other ablations there \(init_from\): list them too"),
+    (["pipeline.ablations={gap: {of: gap, init_from: student}}"], "pipeline.ablations.gap: name it")])
+def test_bad_appendix_pipelines_are_one_line_errors(tmp_path, extra, needle):
+    with pytest.raises(config.UserError, match=needle) as e:
+        appendix_plan(tmp_path, extra)
+    assert "\n" not in str(e.value)
+
+
+def test_appendix_table_is_computed_from_the_run_files(tmp_path):
+    import pipeline_report
+
+    results = tmp_path / "R.md"
+    results.write_text("# mine\n\n<!-- begin map: generated, do not edit -->\nthe map\n<!-- end map -->\n")
+    plan = appendix_plan(tmp_path, [f"pipeline.results_file={results}"])
+    # dev CE, BLiMP average (fraction), stage seconds, tokens seen
+    runs = {"student-s0": (5.0, .60, 60, 100), "student-s1": (5.1, .62, 60, 100), "student-s2": (5.2, .64, 72, 100),
+            "distilled-s0": (4.95, .59, 120, 100), "distilled-s1": (5.2, .64, 120, 100),
+            "curriculum-s0": (4.9, .61, 30, 99), "curriculum-s1": (5.0, .63, 42, 97),
+            "moe-s0": (5.05, .60, 90, 100), "moe-s1": (5.05, .62, 90, 100),
+            "sam-s0": (5.2, .58, 6, 8), "sam-s1": (5.3, .60, 6, 8),
+            "gap-15-s0": (5.01, .61, 3, None), "gap-15-s1": (5.11, .63, 3, None),
+            "students-ensemble": (5.0, .63, None, None)}
+    for name, (ce, acc, sec, tokens) in runs.items():
+        (plan.results / f"{name}.json").parent.mkdir(parents=True, exist_ok=True)
+        (plan.results / f"{name}.json").write_text(json.dumps({"model": name, "phenomena": {}, "supplement": {},
+                                                               "averages": {"phenomena": acc, "files": acc - 0.1}}))
+        if sec is not None:
+            plan.mark(plan.by_name[name], {"seconds": sec})
+            plan.model_dir(name).mkdir(parents=True)
+            (plan.model_dir(name) / "metrics.json").write_text(json.dumps({} if tokens is None else
+                                                                          {"tokens_seen": tokens}))
+    mads = {"student-s0": 2.0, "student-s1": 2.2, "curriculum-s0": 2.1, "curriculum-s1": 2.5, "baseline (no LM)": 2.4}
+    (plan.results / "aoa.json").write_text(json.dumps({"mad": {n: {"overall": v} for n, v in mads.items()}}))
+    plan.text_results(None).write_text(json.dumps({"results": {n: {"all": {"ce": v[0], "tokens": 1234}}
+                                                               for n, v in runs.items()}}))
+    rep = pipeline_report.AppendixReport(plan)
+    rows = {r["idea"]: r for r in rep.rows()}
+    assert list(rows) == ["student", "distilled", "curriculum", "moe", "sam", "gap-15", "students-ensemble"]
+    want = {"distilled": ([-0.05, 0.1], [-1, 2]), "curriculum": ([-0.1, -0.1], [1, 1]), "moe": ([0.05, -0.05], [0, 0]),
+            "sam": ([0.2, 0.2], [-2, -2]), "gap-15": ([0.01, 0.01], [1, 1]),
+            "students-ensemble": ([5.0 - 5.1], [63 - 62])}  # the ensemble against its members' mean
+    for idea, (d_ce, d_acc) in want.items():
+        assert rows[idea]["d_ce"] == pytest.approx(d_ce) and rows[idea]["d_acc"] == pytest.approx(d_acc), idea
+    assert rows["curriculum"]["minutes"] == pytest.approx(0.6) and rows["students-ensemble"]["minutes"] == 3.2
+    text = rep.markdown()
+    assert ("| curriculum | student: `data.curriculum=aochildes \\| switchboard \\| cbt \\| children_stories`, "
+            "`training.num_epochs=5` | 4.950 ± 0.071 | -0.100 ± 0.000 | 62.0 ± 1.4 | +1.0 ± 0.0 | 2.30 ± 0.28 | 98 | "
+            "0.6 | helped | helped |") in text
+    assert ("| student | the plain student (baseline) | 5.050 ± 0.071 | – | 61.0 ± 1.4 | – | 2.10 ± 0.14 | 100 | 1.0 | "
+            "baseline |") in text
+    assert ("| gap-15 | gap from student | 5.060 ± 0.071 | +0.010 ± 0.000 | 62.0 ± 1.4 | +1.0 ± 0.0 | – | – | 0.1 | "
+            "hurt") in text
+    assert "without the LM's surprisal (baseline (no LM)): 2.40" in text
+    assert ("**Which ideas helped at this scale** (a mean beyond one sd of zero over the seeds): on both dev CE and "
+            "BLiMP: curriculum, students-ensemble; on one of them: gap-15 (BLiMP); on neither: distilled, moe, "
+            "sam.") in text
+    assert "phenomena average, 100 pairs per file" in text and "(1,234 tokens)" in text
+    pipeline_report.write_appendix(plan)
+    written = results.read_text()
+    assert written.startswith("# mine\n\n<!-- begin map: generated, do not edit -->\nthe map\n<!-- end map -->\n")
+    assert "<!-- begin appendix: generated, do not edit -->\n" + text.rstrip() + "\n<!-- end appendix -->" in written
+
+
+def test_pipeline_gap_stage_post_trains_the_same_seeds_student_into_its_own_folder(tmp_path, tiny_corpus,
+                                                                                    tiny_tokenizer_dir):
+    import shutil
+
+    import run_pipeline
+
+    plan = appendix_plan(tmp_path, ["pipeline.seeds=[3]", "pipeline.teacher_seeds=[]",
+                                    "pipeline.stage_overrides={gap: [gap.seq_length=32, gap.steps=4, gap.lr=1e-3]}"])
+    shutil.copytree(tiny_corpus["train"], plan.clean / "babylm_10M")
+    cfg = tiny_run_config(tmp_path, tiny_corpus, tiny_tokenizer_dir,
+                          overrides=["training.max_steps=10", f"training.output_dir={plan.model_dir('student-s3')}"])
+    train.run(cfg)
+    digest = folder_digest(plan.model_dir("student-s3"))
+    stage = plan.by_name["gap-15-s3"]
+    run_pipeline.run_stage(plan, stage, plan.config(stage), resume=False)
+    metrics = json.loads((plan.model_dir("gap-15-s3") / "metrics.json").read_text())
+    assert metrics["gap_steps"] == 4 and metrics["loss_after"] > metrics["loss_before"]
+    from transformers import AutoConfig
+    assert AutoConfig.from_pretrained(str(plan.model_dir("gap-15-s3"))).gap_from == str(plan.model_dir("student-s3"))
+    assert folder_digest(plan.model_dir("student-s3")) == digest
