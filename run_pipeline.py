@@ -40,6 +40,7 @@ import finetune
 import gap
 import pipeline_report
 import report
+import study_reports
 import tokenizer as tokenizer_stage
 import train
 from config import (UserError, add_config_args, apply_overrides, build, describe, load_config, read_yaml, run_cli,
@@ -487,9 +488,9 @@ def run_stage(plan: Plan, stage: Stage, cfg, resume: bool, todo: list[str] | Non
             return
         finetune.run(cfg)
     elif p.budgets:
-        print(pipeline_report.write_map(plan))
+        print(study_reports.write_map(plan))
     elif p.appendix:
-        print(pipeline_report.write_appendix(plan))
+        print(study_reports.write_appendix(plan))
     else:
         summarize(plan)
 

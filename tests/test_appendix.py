@@ -332,7 +332,7 @@ def test_bad_appendix_pipelines_are_one_line_errors(tmp_path, extra, needle):
 
 
 def test_appendix_table_is_computed_from_the_run_files(tmp_path):
-    import pipeline_report
+    import study_reports
 
     results = tmp_path / "R.md"
     results.write_text("# mine\n\n<!-- begin map: generated, do not edit -->\nthe map\n<!-- end map -->\n")
@@ -358,7 +358,7 @@ def test_appendix_table_is_computed_from_the_run_files(tmp_path):
     (plan.results / "aoa.json").write_text(json.dumps({"mad": {n: {"overall": v} for n, v in mads.items()}}))
     plan.text_results(None).write_text(json.dumps({"results": {n: {"all": {"ce": v[0], "tokens": 1234}}
                                                                for n, v in runs.items()}}))
-    rep = pipeline_report.AppendixReport(plan)
+    rep = study_reports.AppendixReport(plan)
     rows = {r["idea"]: r for r in rep.rows()}
     assert list(rows) == ["student", "distilled", "curriculum", "moe", "sam", "gap-15", "students-ensemble"]
     want = {"distilled": ([-0.05, 0.1], [-1, 2]), "curriculum": ([-0.1, -0.1], [1, 1]), "moe": ([0.05, -0.05], [0, 0]),
@@ -380,7 +380,7 @@ def test_appendix_table_is_computed_from_the_run_files(tmp_path):
             "BLiMP: curriculum, students-ensemble; on one of them: gap-15 (BLiMP); on neither: distilled, moe, "
             "sam.") in text
     assert "phenomena average, 100 pairs per file" in text and "(1,234 tokens)" in text
-    pipeline_report.write_appendix(plan)
+    study_reports.write_appendix(plan)
     written = results.read_text()
     assert written.startswith("# mine\n\n<!-- begin map: generated, do not edit -->\nthe map\n<!-- end map -->\n")
     assert "<!-- begin appendix: generated, do not edit -->\n" + text.rstrip() + "\n<!-- end appendix -->" in written

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 import pipeline_report
+import study_reports
 import run_pipeline
 from config import UserError, load_config
 from schema import PipelineConfig
@@ -108,7 +109,7 @@ def test_the_map_is_computed_from_the_run_files(tmp_path):
         ce[name] = best
         T = 1.0 if base.startswith("t1") else 2.0
         fake_model(folder, curve, T=T, distilled=not base.startswith(("student", "teacher")))
-    rep = pipeline_report.MapReport(plan)
+    rep = study_reports.MapReport(plan)
     text = rep.markdown()
     for cell in ("distilled", "homo", "t1"):
         for share in (0.1, 0.5):
