@@ -37,8 +37,8 @@ import yaml
 from tokenizers import Tokenizer
 from torch.utils.data import Dataset
 
-from config import UserError
-from files import write_atomic
+from babyllama.config import UserError
+from babyllama.files import write_atomic
 from mrclean import SAME_SOURCE
 from tokenizer import tokenizer_fingerprint
 

@@ -45,9 +45,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from config import UserError, add_config_args, describe, load_config, run_cli, save_config
-from schema import CleanConfig, CleanSection
-from files import write_atomic
+from babyllama.config import UserError, add_config_args, describe, load_config, run_cli, save_config
+from babyllama.schema import CleanConfig, CleanSection
+from babyllama.files import write_atomic
 from mrclean import CLEANERS, STYLES, source_of
 
 CORPUS_SUFFIXES = (".train", ".dev", ".test")  # what later stages read from a split folder

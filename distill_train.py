@@ -5,10 +5,10 @@
 
     L = alpha * CE(student, labels) + (1 - alpha) * T^2 * KL(p_teacher || q_student)
 
-The loss (and its normalisation, ``distillation.kl_normalization``) is in losses.py; this script loads and checks the
+The loss (and its normalisation, ``distillation.kl_normalization``) is in babyllama/losses.py; this script loads and checks the
 teachers, and ``DistillationTrainer`` is a thin ``Trainer`` that computes the loss against them, normalises it over the
 whole accumulated batch and logs CE and KL separately. With ``distillation.teacher_cache`` (and ``data.random_offset``
-off) the teachers' top-k distribution of every chunk is written once before training (teacher_cache.py) and read
+off) the teachers' top-k distribution of every chunk is written once before training (babyllama/teacher_cache.py) and read
 instead of running the teachers.
 """
 
@@ -19,14 +19,14 @@ import sys
 import torch
 from transformers import AutoConfig, TrainerCallback, default_data_collator, set_seed
 
-from config import UserError, run_cli, save_config
-from schema import DistillConfig
-from losses import distillation_loss
-from models import (check_model_folder, check_same_vocab, count_parameters, freeze, initial_model, load_causal_lm,
+from babyllama.config import UserError, run_cli, save_config
+from babyllama.schema import DistillConfig
+from babyllama.losses import distillation_loss
+from babyllama.models import (check_model_folder, check_same_vocab, count_parameters, freeze, initial_model, load_causal_lm,
                     max_positions)
-from teacher_cache import open_caches
+from babyllama.teacher_cache import open_caches
 from tokenizer import load_tokenizer
-from trainer_setup import (BabyTrainer, attach_callbacks, bf16_supported, is_main_process, load_datasets,
+from babyllama.trainer_setup import (BabyTrainer, attach_callbacks, bf16_supported, is_main_process, load_datasets,
                            make_callbacks, preflight, prepare_output_dir, resolve_precision, train_and_finish,
                            training_arguments, training_main, world_size)
 

@@ -49,12 +49,12 @@ from sklearn.linear_model import LinearRegression
 from sklearn.model_selection import LeaveOneOut
 from sklearn.preprocessing import StandardScaler
 
-import report
+from babyllama import report
 from babylm_dataset import encode_files, split_files
-from config import UserError, run_cli
-from files import write_atomic
-from models import load_scorer
-from scoring import check_stream_scorers, stream_log_probs, stream_scorers
+from babyllama.config import UserError, run_cli
+from babyllama.files import write_atomic
+from babyllama.models import load_scorer
+from babyllama.stream_scoring import check_stream_scorers, stream_log_probs, stream_scorers
 
 WORD_LIST = "eval_data/aoa/word_list.csv"
 TEXT = "data/clean/babylm_dev/aochildes.dev"

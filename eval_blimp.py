@@ -17,7 +17,7 @@ ensemble column can be the distribution the distilled student learned from.
 Before the first scored pair, every input is checked: result names map to distinct files, each pair has two
 different non-empty texts, each model folder has a config and weights, each tokenizer loads, the models of an ensemble
 share one vocab, and no item is longer than a model's positions. The scoring rule of each pair layout is in
-scoring.py; ``--log-pairs`` writes every pair's log-likelihoods, and ``--plot-only`` redraws the table and the plot
+babyllama/scoring.py; ``--log-pairs`` writes every pair's log-likelihoods, and ``--plot-only`` redraws the table and the plot
 from result JSONs or those pair logs. An ensemble scored beside all its models (N seeds of one config: a
 homogeneous ensemble) gets its gain over their mean and over the best of them printed and written to
 ``ensemble_gains.json`` (BLiMP phenomena average, points).
@@ -35,12 +35,12 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoTokenizer
 
-from config import UserError, add_config_args, describe, load_config, run_cli, save_config, to_dict
-from schema import EvalConfig
-from models import check_model_folder, check_same_vocab, load_scorer, max_positions
-from files import write_atomic
-from report import ensemble_gains, gain_lines, load_results, read_json, write_blimp_summary
-from scoring import (check_encoded, encode_pairs, load_pairs, mixed_suites, pair_records, read_pair_log,
+from babyllama.config import UserError, add_config_args, describe, load_config, run_cli, save_config, to_dict
+from babyllama.schema import EvalConfig
+from babyllama.models import check_model_folder, check_same_vocab, load_scorer, max_positions
+from babyllama.files import write_atomic
+from babyllama.report import ensemble_gains, gain_lines, load_results, read_json, write_blimp_summary
+from babyllama.scoring import (check_encoded, encode_pairs, load_pairs, mixed_suites, pair_records, read_pair_log,
                      score_encoded, suites_of, summarize, truncate_encoded)
 
 DEFAULT_CONFIG = "config/eval.yaml"

@@ -33,17 +33,17 @@ import numpy as np
 import torch
 
 from babylm_dataset import encode_files, split_files
-from config import UserError, run_cli
-from files import write_atomic
-from models import load_scorer
-from report import ensemble_gains, gain_lines
-from scoring import check_stream_scorers, stream_log_probs, stream_scorers
+from babyllama.config import UserError, run_cli
+from babyllama.files import write_atomic
+from babyllama.models import load_scorer
+from babyllama.report import ensemble_gains, gain_lines
+from babyllama.stream_scoring import check_stream_scorers, stream_log_probs, stream_scorers
 from tokenizer import load_tokenizer
 
 
 def score_ids(model, ids, seq_length: int, batch_size: int = 16, skip_id: int | None = None) -> list[tuple[float, int]]:
     """(sum of log p over every token but the first, number of such tokens) for a flat id array, in windows of
-    ``seq_length`` that overlap by one token (``scoring.stream_log_probs``). Targets equal to ``skip_id`` (a separator)
+    ``seq_length`` that overlap by one token (``stream_scoring.stream_log_probs``). Targets equal to ``skip_id`` (a separator)
     are not counted, so models trained with and without separators are scored on the same text tokens. For a
     ``TeacherEnsemble`` the list holds the ensemble first, then each member; for a plain model, one entry."""
     ids = np.asarray(ids, dtype=np.int64)

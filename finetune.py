@@ -26,8 +26,8 @@ by name). On rerun a result is reused only when its source is the same; otherwis
 ``<task>.json.old-<n>`` and redone. A killed task resumes from its newest complete checkpoint in
 ``<checkpoint_dir>/<model>/<task>/`` when that folder's ``source.json`` matches (else the folder is moved aside).
 
-The schema lives here rather than in schema.py because its checks need the task registry below (task names in
-``tasks``, ``per_task`` and ``marked``): schema.py would otherwise import this module, torch and transformers with
+The schema lives here rather than in babyllama/schema.py because its checks need the task registry below (task names in
+``tasks``, ``per_task`` and ``marked``): babyllama/schema.py would otherwise import this module, torch and transformers with
 it, for every stage.
 """
 
@@ -50,12 +50,12 @@ from transformers import (AutoModelForSequenceClassification, AutoTokenizer, Dat
                           EarlyStoppingCallback, Trainer, TrainingArguments, set_seed)
 from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
 
-from config import (ConfigError, UserError, add_config_args, apply_overrides, build, check_range, describe, field,
+from babyllama.config import (ConfigError, UserError, add_config_args, apply_overrides, build, check_range, describe, field,
                     load_config, read_yaml, run_cli, save_config)
-from files import hash_files, model_fingerprint, write_atomic
-from models import check_model_folder as check_weights, max_positions
-from report import Row, format_table, parallel_plot
-from trainer_setup import checkpoint_problem, checkpoints_in, move_aside, resolve_precision
+from babyllama.files import hash_files, model_fingerprint, write_atomic
+from babyllama.models import check_model_folder as check_weights, max_positions
+from babyllama.report import Row, format_table, parallel_plot
+from babyllama.trainer_setup import checkpoint_problem, checkpoints_in, move_aside, resolve_precision
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "config" / "finetune.yaml"
 
@@ -110,7 +110,7 @@ TASKS = {t.name: t for t in [
     _msgs("main_verb_relative_token_position", "MV_RTP"),
     _msgs("syntactic_category_lexical_content_the", "SC_LC"),
     _msgs("syntactic_category_relative_position", "SC_RP"),
-    # offline stand-ins written by synthetic_tasks.py (tests, embedded pipeline)
+    # offline stand-ins written by babyllama/synthetic_tasks.py (tests, embedded pipeline)
     Task("synthetic_cola", "Synth. CoLA", "glue", "{sentence}", metric="mcc", paper=False),
     dataclasses.replace(_msgs("synthetic_msgs", "Synth. MSGS"), paper=False),
 ]}
@@ -503,7 +503,7 @@ def run_tasks(model_dirs: dict[str, str], data_dir, tasks, output_dir, overrides
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# reports: Table 2 and Figures 3-4 (report.py draws them)
+# reports: Table 2 and Figures 3-4 (babyllama/report.py draws them)
 
 
 def load_results(output_dir, models=None, others: bool = True) -> dict[str, dict[str, dict]]:

@@ -24,10 +24,10 @@ import numpy as np
 import torch
 
 from babylm_dataset import ChunkDataset, load_split_ids, trained_separator
-from config import UserError, run_cli, save_config, stage_main
-from files import write_atomic
-from models import check_model_folder, load_causal_lm, max_positions
-from schema import GapConfig
+from babyllama.config import UserError, run_cli, save_config, stage_main
+from babyllama.files import write_atomic
+from babyllama.models import check_model_folder, load_causal_lm, max_positions
+from babyllama.schema import GapConfig
 from tokenizer import load_tokenizer
 
 

@@ -38,18 +38,18 @@ import eval_blimp
 import eval_text
 import finetune
 import gap
-import pipeline_report
-import report
-import study_reports
+from babyllama import pipeline_report
+from babyllama import report
+from babyllama import study_reports
 import tokenizer as tokenizer_stage
 import train
-from config import (UserError, add_config_args, apply_overrides, build, describe, load_config, read_yaml, run_cli,
+from babyllama.config import (UserError, add_config_args, apply_overrides, build, describe, load_config, read_yaml, run_cli,
                     to_dict)
-from schema import CleanConfig, DistillConfig, EvalConfig, GapConfig, PipelineConfig, TokenizerConfig, TrainConfig
-from files import hash_files, model_fingerprint, write_atomic
-from synthetic import write_corpus
-from synthetic_tasks import write_tasks
-from trainer_setup import is_finished, move_aside
+from babyllama.schema import CleanConfig, DistillConfig, EvalConfig, GapConfig, PipelineConfig, TokenizerConfig, TrainConfig
+from babyllama.files import hash_files, model_fingerprint, write_atomic
+from babyllama.synthetic import write_corpus
+from babyllama.synthetic_tasks import write_tasks
+from babyllama.trainer_setup import is_finished, move_aside
 
 ROOT = Path(__file__).resolve().parent
 ENSEMBLE = "teachers-ensemble"
@@ -496,7 +496,7 @@ def run_stage(plan: Plan, stage: Stage, cfg, resume: bool, todo: list[str] | Non
 
 
 def summarize(plan: Plan):
-    """The report stage: BLiMP table and plot of every model, then the RESULTS-style report (pipeline_report.py)."""
+    """The report stage: BLiMP table and plot of every model, then the RESULTS-style report (babyllama/pipeline_report.py)."""
     names = ["teacher-1", "teacher-2"] + list(plan.ensembles(None)) + [n for ms in plan.groups().values() for n in ms]
     paths = [plan.results / f"{n}.json" for n in names]
     missing = [str(p) for p in paths if not p.is_file()]

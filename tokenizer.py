@@ -28,9 +28,9 @@ from pathlib import Path
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
-from config import UserError, add_config_args, describe, load_config, run_cli, save_config
-from schema import TokenizerConfig
-from files import hash_files, move_aside
+from babyllama.config import UserError, add_config_args, describe, load_config, run_cli, save_config
+from babyllama.schema import TokenizerConfig
+from babyllama.files import hash_files, move_aside
 
 SPECIAL_TOKENS = ["<pad>", "<s>", "</s>"]  # ids 0, 1, 2
 LONG_RUN = 1000  # non-space characters: far above any word or URL, far below the lengths that make BPE hang

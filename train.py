@@ -17,10 +17,10 @@ import sys
 
 from transformers import default_data_collator, set_seed
 
-from config import run_cli, save_config
-from schema import TrainConfig
-from models import count_parameters, initial_model
-from trainer_setup import (BabyTrainer, attach_callbacks, is_main_process, load_datasets, make_callbacks, preflight,
+from babyllama.config import run_cli, save_config
+from babyllama.schema import TrainConfig
+from babyllama.models import count_parameters, initial_model
+from babyllama.trainer_setup import (BabyTrainer, attach_callbacks, is_main_process, load_datasets, make_callbacks, preflight,
                            prepare_output_dir, resolve_precision, train_and_finish, training_arguments, training_main,
                            world_size)
 

@@ -38,7 +38,7 @@ def main(argv=None):
                    help="the models' training (fp32 where the CPU's bf16 matmuls are slow); scoring is fp32 either way")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    from losses import TopKTeacher, distillation_loss
+    from babyllama.losses import TopKTeacher, distillation_loss
     from tokenizer import load_tokenizer
 
     vocab = len(load_tokenizer(args.tokenizer))

@@ -11,7 +11,7 @@ Paths (``--paths``, comma-separated):
   default    ours as run by distill_train.py with precision/teacher_precision auto on this CPU: student under bf16
              autocast, bf16 teacher weights in inference mode, fused chunked loss
   compile    default + torch.compile(student)
-  cache      default, but the teachers' top-k distribution is read from the teacher cache (teacher_cache.py), as in
+  cache      default, but the teachers' top-k distribution is read from the teacher cache (babyllama/teacher_cache.py), as in
              epochs after the first; the cache is built before timing (its build time is printed separately)
 
 Every path starts from the same random weights (seeded) and the same batches; the loss on the first batch before any
@@ -57,9 +57,9 @@ def naive_step_loss(student, teachers, batch, timer=None):
 
 def worker(args):
     torch.set_num_threads(args.threads)
-    from schema import ModelSection
+    from babyllama.schema import ModelSection
     from distill_train import DistillationTrainer
-    from losses import distillation_loss
+    from babyllama.losses import distillation_loss
 
     path = args.worker
     bf16 = path in ("default", "compile", "cache")
@@ -83,7 +83,7 @@ def worker(args):
         import numpy as np
 
         from babylm_dataset import ChunkDataset
-        from teacher_cache import TeacherCache
+        from babyllama.teacher_cache import TeacherCache
 
         flat = torch.cat([b["input_ids"].reshape(-1) for b in batches]).numpy().astype(np.uint16)
         ds = ChunkDataset(flat, args.seq, return_index=True)
@@ -184,7 +184,7 @@ def main(argv=None):
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.chunk is None:
-        from schema import DistillationSection
+        from babyllama.schema import DistillationSection
 
         args.chunk = DistillationSection(teachers=["x"]).loss_chunk_size
     if args.worker:

@@ -32,14 +32,14 @@ from common import ROOT, forward_flops, gemm_peak
 
 import torch  # noqa: E402
 
-import scoring  # noqa: E402
-from config import read_yaml  # noqa: E402
-from schema import ModelSection
+from babyllama import scoring  # noqa: E402
+from babyllama.config import read_yaml  # noqa: E402
+from babyllama.schema import ModelSection
 
 
 def prepare(args) -> tuple[Path, Path]:
     """(model folder, BLiMP subset folder) under --work, built once."""
-    from models import build_model
+    from babyllama.models import build_model
     from tokenizer import build_tokenizer, load_tokenizer, train_files
 
     work = Path(args.work)
@@ -80,7 +80,7 @@ def run_ours(args, model_dir, blimp, env) -> dict:
 
 
 def run_plain(args, model_dir, blimp) -> dict:
-    from models import freeze, load_causal_lm
+    from babyllama.models import freeze, load_causal_lm
     from tokenizer import load_tokenizer
 
     pairs = scoring.load_pairs(blimp)
@@ -175,7 +175,7 @@ def main():
     lm = run_lmeval(args, model_dir, blimp, env) if Path(args.lm_eval).is_file() else None
     print(f"load average after the runs {os.getloadavg()[0]:.1f}")
 
-    from models import load_causal_lm
+    from babyllama.models import load_causal_lm
     from tokenizer import load_tokenizer
 
     enc = scoring.encode_pairs(load_tokenizer(model_dir), scoring.load_pairs(blimp))

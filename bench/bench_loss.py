@@ -52,7 +52,7 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    from losses import TopKTeacher, distillation_loss
+    from babyllama.losses import TopKTeacher, distillation_loss
 
     B, T, V = args.batch, args.seq, args.vocab
     g = torch.Generator().manual_seed(0)

@@ -25,7 +25,7 @@ import torch  # noqa: E402
 
 def worker(args):
     torch.set_num_threads(args.threads)
-    from schema import ModelSection
+    from babyllama.schema import ModelSection
 
     path = args.worker
     bf16 = path != "fp32"

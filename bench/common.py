@@ -32,7 +32,7 @@ class FakeTokenizer:
 
 def parse_model(spec: str, inner: int):
     """``llama:768x12`` / ``gpt2:768x12[:heads]`` -> a ModelSection."""
-    from schema import ModelSection
+    from babyllama.schema import ModelSection
 
     parts = spec.split(":")
     kind, size = parts[0], parts[1]
@@ -47,7 +47,7 @@ STUDENT_58M = dict(type="llama", hidden_size=512, num_layers=16, num_heads=8, in
 
 
 def build(section, vocab: int, seq: int, seed: int):
-    from models import build_model
+    from babyllama.models import build_model
 
     torch.manual_seed(seed)
     return build_model(section, FakeTokenizer(vocab), seq)

@@ -56,9 +56,8 @@ def tiny_tokenizer_dir(tiny_corpus, tmp_path_factory):
 def tiny_run_config(tmp_path, corpus, tokenizer_dir, model_type="llama", overrides=(), distill_teachers=None):
     """A TrainConfig (or DistillConfig when teachers are given) for a 2-layer, hidden-32 model on the tiny corpus:
     fp32, no logger, seq 32."""
-    import config
-    import schema
-
+    from babyllama import config
+    from babyllama import schema
     data = {
         "data": {"train_dir": str(corpus["train"]), "dev_dir": str(corpus["dev"]), "tokenizer_dir": str(tokenizer_dir),
                  "seq_length": 32, "eval_samples": 16, "cache_dir": str(tmp_path / "cache")},
@@ -97,8 +96,8 @@ def save_random_model(folder, model_type, tokenizer_dir, seed=0, hidden=32):
     """A random-init causal LM saved with the tokenizer: a stand-in teacher."""
     import torch
 
-    from schema import ModelSection
-    from models import build_model
+    from babyllama.schema import ModelSection
+    from babyllama.models import build_model
     from tokenizer import load_tokenizer
 
     tok = load_tokenizer(tokenizer_dir)

@@ -13,13 +13,13 @@ import torch
 from torch import nn
 from transformers import TrainingArguments, default_data_collator
 
-import config
-import schema
+from babyllama import config
+from babyllama import schema
 import train
 from conftest import save_random_model, tiny_run_config
-from models import build_model, count_parameters
+from babyllama.models import build_model, count_parameters
 from tokenizer import load_tokenizer
-from trainer_setup import BabyTrainer, checkpoints_in
+from babyllama.trainer_setup import BabyTrainer, checkpoints_in
 
 ROOT = Path(__file__).resolve().parents[1]
 MOE = ["model.type=moe", "model.num_experts=4"]
@@ -332,8 +332,7 @@ def test_bad_appendix_pipelines_are_one_line_errors(tmp_path, extra, needle):
 
 
 def test_appendix_table_is_computed_from_the_run_files(tmp_path):
-    import study_reports
-
+    from babyllama import study_reports
     results = tmp_path / "R.md"
     results.write_text("# mine\n\n<!-- begin map: generated, do not edit -->\nthe map\n<!-- end map -->\n")
     plan = appendix_plan(tmp_path, [f"pipeline.results_file={results}"])

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import clean_data
-from config import run_cli
-from schema import CleanSection
+from babyllama.config import run_cli
+from babyllama.schema import CleanSection
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-import config
-import schema
-from config import UserError, load_config
+from babyllama import config
+from babyllama import schema
+from babyllama.config import UserError, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,10 +11,10 @@ import torch
 from safetensors.torch import load_file
 
 import clean_data
-import config
-import schema
+from babyllama import config
+from babyllama import schema
 import train
-import trainer_setup
+from babyllama import trainer_setup
 from babylm_dataset import curriculum_dataset, encode_files
 from conftest import Killed, kill_at, make_lines, tiny_run_config
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import config
+from babyllama import config
 from conftest import save_random_model, tiny_run_config
-from losses import distillation_loss
+from babyllama.losses import distillation_loss
 
 B, T, V = 3, 6, 17
 
@@ -126,7 +126,7 @@ def teachers(tiny_tokenizer_dir, tmp_path_factory):
 def test_tiny_distillation(tmp_path, tiny_corpus, tiny_tokenizer_dir, teachers):
     import distill_train
     from transformers import AutoModelForCausalLM, TrainerCallback
-    from models import load_causal_lm
+    from babyllama.models import load_causal_lm
 
     before = [{k: v.clone() for k, v in load_causal_lm(t).state_dict().items()} for t in teachers]
     seen = {}
@@ -166,7 +166,7 @@ def test_tiny_distillation(tmp_path, tiny_corpus, tiny_tokenizer_dir, teachers):
 @pytest.mark.parametrize("norm", ["batchmean", "token_mean"])
 def test_accumulation_gives_the_same_first_update(tmp_path, tiny_corpus, tiny_tokenizer_dir, teachers, norm):
     import distill_train
-    from models import load_causal_lm
+    from babyllama.models import load_causal_lm
 
     # max_grad_norm huge: never clips, but the Trainer logs the gradient norm, which sees any scale error that
     # Adam's scale-invariant first update would hide
@@ -190,7 +190,7 @@ def test_accumulation_gives_the_same_first_update(tmp_path, tiny_corpus, tiny_to
         torch.testing.assert_close(params[0][k], params[1][k], rtol=1e-5, atol=2e-5)
     # and the update is real: the weights moved away from the shared initialisation
     from transformers import set_seed
-    from models import build_model
+    from babyllama.models import build_model
     from tokenizer import load_tokenizer
 
     set_seed(0)
@@ -201,7 +201,7 @@ def test_accumulation_gives_the_same_first_update(tmp_path, tiny_corpus, tiny_to
 
 def test_vocab_mismatch_is_refused_before_training(tmp_path, tiny_corpus, tiny_tokenizer_dir, teachers, capsys):
     import distill_train
-    from config import run_cli
+    from babyllama.config import run_cli
     from tokenizer import build_tokenizer, train_files
 
     other_tok = tmp_path / "tok300"

@@ -10,7 +10,7 @@ import torch
 
 import eval_aoa
 from conftest import save_random_model
-from config import run_cli
+from babyllama.config import run_cli
 from tokenizer import load_tokenizer
 
 KEYS = ("overall", "nouns", "predicates", "function_words")

@@ -1,4 +1,4 @@
-"""scoring.py, report.py, eval_blimp.py and the BLiMP callback on tiny random models: scores against a
+"""scoring.py, babyllama/report.py, eval_blimp.py and the BLiMP callback on tiny random models: scores against a
 one-sentence-at-a-time reference, the fast path against the plain one, context layouts, ensembles (logits, probs,
 weights), grouping and averages, the CLI end to end with its per-pair logs, and every input it refuses."""
 
@@ -8,9 +8,9 @@ import pytest
 import torch
 
 import eval_blimp as eb
-import scoring as sc
-from callbacks import BlimpCallback
-from config import run_cli
+from babyllama import scoring as sc
+from babyllama.callbacks import BlimpCallback
+from babyllama.config import run_cli
 
 PAIRS = [
     ("The dog sees the cat.", "The dog see the cat."),
@@ -62,7 +62,7 @@ def folders(tok, tmp_path_factory):
 
 
 def _load(folder):
-    from models import freeze, load_causal_lm
+    from babyllama.models import freeze, load_causal_lm
 
     return freeze(load_causal_lm(folder))
 
@@ -104,7 +104,7 @@ def test_batch_size_does_not_change_scores(folders, tok, name):
 
 
 def test_ensemble_of_one_equals_the_model(folders, tok):
-    from models import TeacherEnsemble
+    from babyllama.models import TeacherEnsemble
 
     model = _load(folders["llama_a"])
     single = sc.score_pairs(model, tok, PAIRS, batch_size=8)
@@ -113,7 +113,7 @@ def test_ensemble_of_one_equals_the_model(folders, tok):
 
 
 def test_ensemble_of_two_is_the_mean_of_logits(folders, tok):
-    from models import TeacherEnsemble
+    from babyllama.models import TeacherEnsemble
 
     a, g = _load(folders["llama_a"]), _load(folders["gpt2"])
     ens = TeacherEnsemble.from_pretrained([folders["llama_a"], folders["gpt2"]])
@@ -376,7 +376,7 @@ def test_context_pairs_equal_a_hand_computation(folders, tok, tmp_path):
                        _context_reference(model, tok, pairs[2].bad, pairs[2].target)))
         assert torch.allclose(torch.tensor(scores), torch.tensor(expect), atol=1e-4, rtol=0)
     # custom field names, from the config
-    from schema import PairFields
+    from babyllama.schema import PairFields
 
     _write_jsonl(tmp_path / "ctx.jsonl", [{"prompt": "Mommy has a bird.", "yes": "The bird sees mommy.", "no": "x"}])
     (tmp_path / "two.jsonl").unlink()
@@ -397,7 +397,7 @@ def _ensemble_reference(models, weights, combine, tok, sentence):
 
 @pytest.mark.parametrize("combine", ["logits", "probs"])
 def test_ensemble_combine_and_weights(folders, tok, combine):
-    from models import TeacherEnsemble
+    from babyllama.models import TeacherEnsemble
 
     a, g = _load(folders["llama_a"]), _load(folders["gpt2"])
     ens = TeacherEnsemble.from_pretrained([folders["llama_a"], folders["gpt2"]], weights=[0.7, 0.3], combine=combine)
@@ -465,8 +465,7 @@ def test_log_pairs_round_trip_into_the_tables(folders, tok, tmp_path, capsys):
 
 
 def test_report_is_generic(tmp_path):
-    import report
-
+    from babyllama import report
     rows = [report.Row("CoLA", "tasks", {"a": -12.5, "b": 30.0}), report.Row("MRPC", "tasks", {"a": 40.0, "b": None}),
             report.Row("Average", "averages", {"a": 13.75, "b": 30.0})]
     table = report.format_table(rows, ["a", "b"], header="GLUE (MCC x 100)")
@@ -668,8 +667,7 @@ def test_wug_correlation_matches_scipy_on_a_toy_list():
 
 
 def test_a_folder_mixing_suites_is_split_with_a_message(folders, tmp_path, capsys):
-    import report
-
+    from babyllama import report
     dirs = _suites(tmp_path / "suites")
     mixed = _blimp_folder(tmp_path / "mixed")
     for d in dirs.values():
@@ -730,7 +728,7 @@ def test_long_items_are_refused_or_lose_their_contexts_first_tokens():
 def test_homogeneous_ensemble_gain_over_its_members(folders, tmp_path, capsys):
     """Two seeds of one config scored as an ensemble beside both: ensemble_gains.json holds its gain in BLiMP points
     over the members' mean and the best member, from the result files."""
-    from report import ensemble_gain
+    from babyllama.report import ensemble_gain
 
     g = ensemble_gain(71.0, [67.0, 70.5, 69.5], higher_is_better=True)  # accuracy: higher is better
     assert (g["members_mean"], g["best_member"]) == (69.0, 70.5)

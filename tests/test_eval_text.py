@@ -8,7 +8,7 @@ import torch
 
 import eval_text
 from conftest import save_random_model
-from config import UserError, run_cli
+from babyllama.config import UserError, run_cli
 from tokenizer import load_tokenizer
 
 

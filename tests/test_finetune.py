@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-import config
+from babyllama import config
 import finetune
-import synthetic_tasks
+from babyllama import synthetic_tasks
 from conftest import save_random_model, tiny_run_config
-from report import Row, format_table
+from babyllama.report import Row, format_table
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-import pipeline_report
-import study_reports
+from babyllama import pipeline_report
+from babyllama import study_reports
 import run_pipeline
-from config import UserError, load_config
-from schema import PipelineConfig
+from babyllama.config import UserError, load_config
+from babyllama.schema import PipelineConfig
 from test_pipeline import TINY_MODEL, tiny_pipeline_yaml
-from trainer_setup import learning_curve
+from babyllama.trainer_setup import learning_curve
 
 ROOT = Path(__file__).resolve().parents[1]
 GRID = ["pipeline.seeds=[0, 1]", "pipeline.teacher_seeds=[0, 1, 2, 3]", "pipeline.homogeneous_size=3",

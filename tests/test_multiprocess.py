@@ -135,8 +135,8 @@ def teachers(tiny_tokenizer_dir, tmp_path_factory):
     """A tiny GPT-2 and a tiny LLaMA teacher, random init, saved with the tokenizer."""
     import torch
 
-    from schema import ModelSection
-    from models import build_model
+    from babyllama.schema import ModelSection
+    from babyllama.models import build_model
     from tokenizer import load_tokenizer
 
     tok = load_tokenizer(tiny_tokenizer_dir)

@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 import run_pipeline
-from config import UserError, load_config
-from schema import PipelineConfig
-from trainer_setup import checkpoint_problem, checkpoints_in
+from babyllama.config import UserError, load_config
+from babyllama.schema import PipelineConfig
+from babyllama.trainer_setup import checkpoint_problem, checkpoints_in
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -87,8 +87,7 @@ def test_zero_shot_dirs_get_one_eval_stage_each(tmp_path):
     assert plan.fingerprint(plan.by_name["report"], None)["settings"]["zero_shot"] == [
         "zero-shot-ewok_filtered", "zero-shot-entity_tracking"]
     # the report: a table per suite, a column per model, read from the stage's results
-    import pipeline_report
-
+    from babyllama import pipeline_report
     for n, f in plan.models().items():
         f.mkdir(parents=True)
         (f / "metrics.json").write_text("{}")
@@ -350,7 +349,7 @@ def test_default_pipeline_end_to_end(tmp_path):
 def test_cpu_repro_is_the_paper_scaled_down(tiny_tokenizer_dir):
     """config/cpu-repro.yaml: a LLaMA and a GPT-2 teacher about 6x and 12x the student in non-embedding parameters
     (as 360M and 705M are to 58M), the paper's distillation settings, one training subset for every model."""
-    from models import build_model
+    from babyllama.models import build_model
     from tokenizer import load_tokenizer
     cfg = load_config(PipelineConfig, ROOT / "config/cpu-repro.yaml", [])
     plan = run_pipeline.Plan(cfg.pipeline)
@@ -379,7 +378,7 @@ def test_cpu_repro_is_the_paper_scaled_down(tiny_tokenizer_dir):
 
 
 def test_verdict_counts_a_difference_within_seed_noise_as_none():
-    from pipeline_report import ordering_words
+    from babyllama.pipeline_report import ordering_words
     assert ordering_words([-0.05], [1.0]) == "held"  # one seed: the sign decides
     assert ordering_words([0.06], [1.0]) == "held only in part"
     assert ordering_words([-0.018, -0.015, 0.031], [-0.3, -2.6, -2.1]) == "did not hold"  # CE mean -0.000 +- 0.027
@@ -388,7 +387,7 @@ def test_verdict_counts_a_difference_within_seed_noise_as_none():
 
 
 def test_work_dir_that_is_a_file_is_a_one_line_error(tmp_path, capsys):
-    from config import run_cli
+    from babyllama.config import run_cli
 
     (tmp_path / "work").write_text("notes")
     assert run_cli(run_pipeline.main, ["--config", str(tiny_pipeline_yaml(tmp_path)), "--dry-run"]) == 2

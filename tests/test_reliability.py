@@ -13,12 +13,12 @@ import pytest
 import torch
 from transformers import TrainerCallback
 
-import config
-import schema
+from babyllama import config
+from babyllama import schema
 import distill_train
 import train
-import trainer_setup
-from config import UserError, run_cli
+from babyllama import trainer_setup
+from babyllama.config import UserError, run_cli
 from conftest import save_random_model, tiny_run_config
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-import synthetic
-from synthetic import lexicon
-from synthetic.grammar import MODALS
-from synthetic.paradigms import PARADIGMS, SUPPLEMENT
-from synthetic.writer import SOURCES, split_words
+from babyllama import synthetic
+from babyllama.synthetic import lexicon
+from babyllama.synthetic.grammar import MODALS
+from babyllama.synthetic.paradigms import PARADIGMS, SUPPLEMENT
+from babyllama.synthetic.writer import SOURCES, split_words
 
 TRAIN_WORDS, DEV_WORDS, PAIRS = 40_000, 8_000, 40
 PHENOMENA = {"anaphor_agreement", "argument_structure", "binding", "control_raising", "determiner_noun_agreement",
@@ -94,7 +94,7 @@ QUIRKS = {
 
 def test_quirks_are_in_the_raw_files_and_gone_after_cleaning(corpus, tmp_path):
     from clean_data import clean_folders
-    from schema import CleanSection
+    from babyllama.schema import CleanSection
 
     for source, patterns in QUIRKS.items():
         lines = corpus["train"][source].read_text(encoding="utf-8").splitlines()
@@ -204,7 +204,7 @@ def test_feature_pairs_cover_the_four_combinations(linguistic, surface):
 
 
 def test_cli(tmp_path, capsys):
-    from synthetic.__main__ import main
+    from babyllama.synthetic.__main__ import main
 
     assert main(["--out", str(tmp_path / "s"), "--train-words", "3000", "--dev-words", "1000",
                  "--pairs-per-paradigm", "3"]) == 0
@@ -224,7 +224,7 @@ def test_a_tiny_model_beats_a_unigram_baseline_on_the_pairs(corpus, tmp_path):
     import train
     from babylm_dataset import load_split_ids
     from conftest import tiny_run_config
-    from scoring import load_pairs, score_pairs
+    from babyllama.scoring import load_pairs, score_pairs
     from tokenizer import build_tokenizer, load_tokenizer, train_files
 
     tok_dir = tmp_path / "tok"

@@ -5,11 +5,11 @@ import pytest
 import torch
 
 from babylm_dataset import ChunkDataset
-from config import ConfigError, UserError, load_config
-from schema import DistillConfig, DistillationSection
-from files import model_fingerprint
-from losses import TopKTeacher, distillation_loss, teacher_log_probs
-from teacher_cache import TeacherCache
+from babyllama.config import ConfigError, UserError, load_config
+from babyllama.schema import DistillConfig, DistillationSection
+from babyllama.files import model_fingerprint
+from babyllama.losses import TopKTeacher, distillation_loss, teacher_log_probs
+from babyllama.teacher_cache import TeacherCache
 
 V, SEQ = 96, 16
 
@@ -222,7 +222,7 @@ def test_trainer_with_cache_matches_live_teachers(tmp_path, tiny_corpus, tiny_to
     one cache entry per split."""
     import distill_train
     from conftest import save_random_model, tiny_run_config
-    from models import load_causal_lm
+    from babyllama.models import load_causal_lm
 
     teachers = [save_random_model(tmp_path / "tg", "gpt2", tiny_tokenizer_dir, seed=1),
                 save_random_model(tmp_path / "tl", "llama", tiny_tokenizer_dir, seed=2)]
@@ -273,7 +273,7 @@ def test_a_cache_miss_is_loud(tmp_path, tiny_corpus, tiny_tokenizer_dir):
 def rewrite_checksums(folder):
     import json
 
-    from teacher_cache import CACHE_FILES, checksum
+    from babyllama.teacher_cache import CACHE_FILES, checksum
 
     meta = json.loads((folder / "meta.json").read_text())
     meta["sha256"] = {f: checksum(folder / f) for f in CACHE_FILES}
@@ -314,7 +314,7 @@ def test_a_damaged_teacher_cache_is_refused_before_training(tmp_path, tiny_corpu
 
     import distill_train
     from conftest import tiny_run_config
-    from config import run_cli
+    from babyllama.config import run_cli
 
     root, teacher, over = built_cache
     shutil.copytree(root / "tc", tmp_path / "tc")

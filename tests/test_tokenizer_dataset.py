@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from babylm_dataset import ChunkDataset, eval_subset, load_split_ids
-from config import UserError, run_cli
+from babyllama.config import UserError, run_cli
 from tokenizer import build_tokenizer, load_tokenizer, main as tokenizer_main, train_files
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -231,7 +231,7 @@ def test_train_share_keeps_the_first_lines_of_every_file(tmp_path, tiny_tokenize
 
 
 def test_train_share_out_of_range_is_a_config_error():
-    from config import ConfigError
-    from schema import DataSection
+    from babyllama.config import ConfigError
+    from babyllama.schema import DataSection
     with pytest.raises(ConfigError, match=r"data.train_share: 0 is out of range; allowed \(0, 1\]"):
         DataSection(train_dir="a", dev_dir="b", tokenizer_dir="t", train_share=0)

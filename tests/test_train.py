@@ -10,12 +10,12 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-import config
-import schema
+from babyllama import config
+from babyllama import schema
 import train
-import trainer_setup
+from babyllama import trainer_setup
 from conftest import Killed, kill_at, tiny_run_config
-from models import build_model, count_parameters
+from babyllama.models import build_model, count_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 

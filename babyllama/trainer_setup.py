@@ -22,11 +22,11 @@ import yaml
 from transformers import Trainer, TrainingArguments
 
 from babylm_dataset import build_datasets
-from callbacks import (BlimpCallback, EpochEndEvalCallback, EvalAtSteps, LogBeforeSave, SaveEveryMinutes,
+from babyllama.callbacks import (BlimpCallback, EpochEndEvalCallback, EvalAtSteps, LogBeforeSave, SaveEveryMinutes,
                        SaveOnInterrupt, StopOnNonFinite)
-from config import UserError, add_config_args, describe, load_config, save_config, to_dict
-from files import move_aside, write_atomic
-from models import build_model, check_init_from, count_parameters, weights_problem
+from babyllama.config import UserError, add_config_args, describe, load_config, save_config, to_dict
+from babyllama.files import move_aside, write_atomic
+from babyllama.models import build_model, check_init_from, count_parameters, weights_problem
 from tokenizer import load_tokenizer
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The embedded synthetic corpus: a small language with a Zipfian lexicon of about 6,400 word types, agreement across
 attractors and relative clauses, filler-gap dependencies, islands, NPI scope and clauses nested three deep.
 
-    python -m synthetic --out data/synthetic        # the BabyLM layout and the minimal pairs (``write_corpus``)
+    python -m babyllama.synthetic --out data/synthetic        # the BabyLM layout and the minimal pairs (``write_corpus``)
 
 ``run_pipeline.py`` writes it when no real data is given. Modules: ``lexicon`` (word lists in ``lexicon/``, Zipfian
 sampling), ``grammar`` (the sentence generator and spelling), ``paradigms`` (BLiMP's 12 phenomena and the supplement's
@@ -17,10 +17,10 @@ from __future__ import annotations
 from random import Random
 from typing import Iterator
 
-from synthetic.grammar import Grammar, plain, verb_group
-from synthetic.lexicon import INTRANSITIVE, TRANSITIVE
-from synthetic.paradigms import PARADIGMS, blimp_pair
-from synthetic.writer import SOURCES, minimal_pairs, split_words, write_corpus
+from babyllama.synthetic.grammar import Grammar, plain, verb_group
+from babyllama.synthetic.lexicon import INTRANSITIVE, TRANSITIVE
+from babyllama.synthetic.paradigms import PARADIGMS, blimp_pair
+from babyllama.synthetic.writer import SOURCES, minimal_pairs, split_words, write_corpus
 
 __all__ = ["write_corpus", "minimal_pairs", "split_words", "SOURCES", "PARADIGMS", "acceptability", "feature_pairs"]
 

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from config import ConfigError, check_range, convert, field
+from babyllama.config import ConfigError, check_range, convert, field
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 

@@ -1,6 +1,6 @@
 """Tiny offline classification tasks for finetune.py's tests and the embedded demo, from a small grammar of our own.
 
-    python synthetic_tasks.py --output-dir data/finetune-synthetic --seed 0
+    python -m babyllama.synthetic_tasks --output-dir data/finetune-synthetic --seed 0
 
 Writes the plain layout that finetune.py reads, ``<task>/train.jsonl`` and ``<task>/validation.jsonl``:
 
@@ -26,7 +26,7 @@ import random
 import sys
 from pathlib import Path
 
-from config import run_cli
+from babyllama.config import run_cli
 
 NOUNS = [("dog", "dogs"), ("cat", "cats"), ("bird", "birds"), ("girl", "girls"), ("boy", "boys"), ("baby", "babies"),
          ("teacher", "teachers"), ("duck", "ducks"), ("horse", "horses"), ("friend", "friends"), ("farmer", "farmers")]

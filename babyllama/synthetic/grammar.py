@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 
-from synthetic.lexicon import (ADJECTIVES, CLASS_WORD, GENDERED, INTRANSITIVE, NAMES, NAMES_BY, NOUNS_BY, TRANSITIVE,
+from babyllama.synthetic.lexicon import (ADJECTIVES, CLASS_WORD, GENDERED, INTRANSITIVE, NAMES, NAMES_BY, NOUNS_BY, TRANSITIVE,
                                Verb, zipf_index)
 
 Phrase = namedtuple("Phrase", "toks num gender")

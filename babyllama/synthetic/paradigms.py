@@ -8,9 +8,9 @@ multi-line ``Speaker: utterance`` format where they are dialogues.
 
 from __future__ import annotations
 
-from synthetic.grammar import (ADJUNCTS, CONTROL, NUMBERS, SEEM, THINK, WONDER, Grammar, Phrase, be, copula, dialogue,
+from babyllama.synthetic.grammar import (ADJUNCTS, CONTROL, NUMBERS, SEEM, THINK, WONDER, Grammar, Phrase, be, copula, dialogue,
                                flip, noun_form, plain, reflexive, verb_group)
-from synthetic.lexicon import (ADJECTIVES, CLASS_WORD, INTRANSITIVE, IRREGULAR_PLURAL, IRREGULAR_PP, NAMES, NOUNS_BY,
+from babyllama.synthetic.lexicon import (ADJECTIVES, CLASS_WORD, INTRANSITIVE, IRREGULAR_PLURAL, IRREGULAR_PP, NAMES, NOUNS_BY,
                                TRANSITIVE, Verb)
 
 KNOW = Verb("know", "knows", "knew", "known", "knowing", "Q")

@@ -12,8 +12,8 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback
 
-from config import UserError
-from scoring import encode_pairs, load_pairs, score_encoded, summarize
+from babyllama.config import UserError
+from babyllama.scoring import encode_pairs, load_pairs, score_encoded, summarize
 
 
 class NonFiniteLoss(UserError):

@@ -23,7 +23,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 
-from files import write_atomic
+from babyllama.files import write_atomic
 
 
 class UserError(Exception):

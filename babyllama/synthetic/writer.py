@@ -18,9 +18,9 @@ import json
 from pathlib import Path
 from random import Random
 
-from synthetic.grammar import Grammar, plain, tokenized
-from synthetic.lexicon import NAMES, NOUNS_BY
-from synthetic.paradigms import PARADIGMS, SUPPLEMENT, blimp_pair
+from babyllama.synthetic.grammar import Grammar, plain, tokenized
+from babyllama.synthetic.lexicon import NAMES, NOUNS_BY
+from babyllama.synthetic.paradigms import PARADIGMS, SUPPLEMENT, blimp_pair
 
 # Millions of words per source in the BabyLM 2023 strict-small (10M) track; only the proportions are used.
 SOURCE_SHARES = {"aochildes": 0.44, "bnc_spoken": 0.86, "cbt": 0.57, "children_stories": 0.34, "gutenberg": 0.99,

@@ -16,9 +16,9 @@ from torch import nn
 from transformers import AutoModelForCausalLM, GPT2Config, GPTJConfig, LlamaConfig, OlmoeConfig
 from transformers.modeling_outputs import CausalLMOutput
 
-from config import UserError
-from schema import ModelSection
-from losses import normalized_weights, teacher_log_probs
+from babyllama.config import UserError
+from babyllama.schema import ModelSection
+from babyllama.losses import normalized_weights, teacher_log_probs
 from tokenizer import load_tokenizer
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -24,8 +24,8 @@ import torch
 import yaml
 from transformers import AutoConfig
 
-import report
-from files import write_atomic
+from babyllama import report
+from babyllama.files import write_atomic
 
 ENSEMBLE = "teachers-ensemble"
 HOMOGENEOUS = "students-ensemble"

@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 from typing import NamedTuple
 
-from config import UserError
+from babyllama.config import UserError
 
 # BLiMP's 12 phenomena in the order of the paper's Table 1, then the BabyLM supplement tasks, with their row labels
 BLIMP_LABELS = {

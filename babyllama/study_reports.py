@@ -20,9 +20,9 @@ import torch
 import yaml
 
 import eval_aoa
-import report
-from files import write_atomic
-from pipeline_report import HOMOGENEOUS, cpu_name, favours, mean_sd, publish, word
+from babyllama import report
+from babyllama.files import write_atomic
+from babyllama.pipeline_report import HOMOGENEOUS, cpu_name, favours, mean_sd, publish, word
 
 # ----------------------------------------------------------------------------------------------------------------------
 # the regime map: a run with pipeline.budgets

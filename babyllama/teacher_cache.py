@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from config import UserError
-from files import hash_files, model_fingerprint
-from losses import TopKTeacher, normalized_weights, teacher_log_probs
+from babyllama.config import UserError
+from babyllama.files import hash_files, model_fingerprint
+from babyllama.losses import TopKTeacher, normalized_weights, teacher_log_probs
 
 FORMAT_VERSION = 2  # 2: checksums in meta.json (a version-1 cache has none: its key differs, it is rebuilt)
 CACHE_FILES = ("topk_ids.npy", "topk_logp.npy", "input_ids.npy", "chunk_index.npy")

@@ -1,10 +1,10 @@
-"""python -m synthetic --out data/synthetic [--seed N --train-words N --dev-words N --pairs-per-paradigm N]"""
+"""python -m babyllama.synthetic --out data/synthetic [--seed N --train-words N --dev-words N --pairs-per-paradigm N]"""
 
 import argparse
 import sys
 import time
 
-from synthetic.writer import write_corpus
+from babyllama.synthetic.writer import write_corpus
 
 
 def main(argv=None) -> int:
