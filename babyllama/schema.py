@@ -368,10 +368,18 @@ class EvalSection:
                                         "log-likelihoods and token counts of every pair")
     fields: PairFields = dataclasses.field(default_factory=PairFields, metadata={
         "help": "record field names of each pair layout (first name present wins)"})
+    checkpoints: dict[str, str] = field({}, help="name -> a training run's output folder: each of its chck_<N> "
+                                                 "milestone checkpoints is scored, one row per checkpoint in "
+                                                 "curves.json / curves.md / curves.png (score against words seen); "
+                                                 "models and ensembles are scored too, drawn as horizontal lines")
+    fast: bool | None = field(None, help="score the BabyLM 2025 organisers' fast subsample (200 pairs per BLiMP file, "
+                                         "50 per supplement file, 100 per EWoK file, entity tracking's regular file, "
+                                         "wug whole; babyllama/dynamics.py). null: fast when checkpoints are given. "
+                                         "A blimp_dir that is their fast_eval folder is scored as it is")
 
     def __post_init__(self):
-        if not self.models and not self.ensembles:
-            raise ConfigError("eval.models", "name at least one model folder")
+        if not self.models and not self.ensembles and not self.checkpoints:
+            raise ConfigError("eval.models", "name at least one model folder (or a run folder in eval.checkpoints)")
         for n in self.ensembles:
             e = self.ensemble(n)
             if not e.models:

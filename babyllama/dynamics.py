@@ -1,0 +1,147 @@
+"""Learning over words seen: a run folder's milestone checkpoints (``chck_<N>M/``, each with ``words_seen.json``), the
+BabyLM 2025 organisers' fast subsample of the zero-shot suites they are scored on, and one row of suite averages per
+checkpoint.
+
+The fast sizes are those of babylm/evaluation-pipeline-2025, ``evaluation_pipeline/collate_preds.py`` (``FAST_SIZES``):
+200 pairs per BLiMP file, 50 per supplement file, 100 per EWoK file, the 200 wug items, entity tracking's ``regular``
+file whole (its six subsets, 3,152 items), all 1,726 reading words. Their fast items are a fixed subsample shipped as
+``evaluation_data/fast_eval/`` (``blimp_fast/``, ``supplement_fast/``, ``ewok_fast/``, ``entity_tracking_fast/``,
+``wug_adj_nominalization/``, ``reading/``); pointed at that folder, its items are scored as they are. From the full
+files, the fast subsample takes each file's items evenly spaced over the file (item ``i * n // k`` for ``i < k``): the
+published files are sorted (an EWoK file's first 100 items are one concept pair), so its first items would be one corner
+of it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from babyllama.config import UserError
+
+# items per file of each suite in the fast evaluation (collate_preds.py FAST_SIZES); reading: every word
+FAST_SIZES = {"blimp": 200, "supplement": 50, "ewok": 100, "wug": 200}
+FAST_FILES = {"entity_tracking": ("regular",)}  # suites whose fast set is some files, whole
+READING_FAST_WORDS = 1726
+# the organisers' fast_eval folder: the subfolders this repo scores (wug_past_tense: a task it does not compute)
+FAST_EVAL_DIRS = ("blimp_fast", "supplement_fast", "ewok_fast", "entity_tracking_fast", "wug_adj_nominalization")
+FAST_EVAL_READING = "reading/reading_data.csv"
+# a curve row's scores: key -> (label, digits); accuracies in %, wug and reading as they are, dev CE in nats per token
+CURVE_SCORES = {"dev_ce": ("dev CE", 3), "blimp": ("BLiMP", 1), "supplement": ("supplement", 1), "ewok": ("EWoK", 1),
+                "entity_tracking": ("entity tracking", 1), "wug": ("wug rho", 3),
+                "eye_tracking": ("eye tracking", 2), "self_paced_reading": ("self-paced reading", 2)}
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    label: str  # chck_1M, chck_250K
+    folder: Path
+    words_seen: int
+    step: int
+    epoch: float
+
+
+def find_checkpoints(run_dir) -> list[Checkpoint]:
+    """The milestone checkpoints of a training run's output folder, by words seen; refuses a folder without any, a
+    damaged ``words_seen.json``, and a checkpoint whose tokenizer is not its siblings' (the same ids must mean the same
+    text all along a curve)."""
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise UserError(f"{run}: run folder not found (eval.checkpoints / --checkpoints)")
+    out = []
+    for f in sorted(run.glob("chck_*/words_seen.json")):
+        try:
+            w = json.loads(f.read_text(encoding="utf-8"))
+            out.append(Checkpoint(f.parent.name, f.parent, int(w["words_seen"]), int(w["step"]), float(w["epoch"])))
+        except (ValueError, KeyError, TypeError) as e:
+            raise UserError(f"{f}: not a checkpoint's words_seen.json ({type(e).__name__}: {e}); expected "
+                            '{"words_seen": int, "milestone": int, "step": int, "epoch": float}')
+    if not out:
+        raise UserError(f"{run}: no chck_<N> checkpoints (folders with words_seen.json) in this run folder; train "
+                        "with milestones (pipeline.save_words), or give the model folder to --model instead")
+    out.sort(key=lambda c: c.words_seen)
+    check_tokenizers(out)
+    return out
+
+
+def tokenizer_spec(folder) -> str:
+    """A model folder's whole tokenizer definition (vocab, merges, normaliser, specials) as text."""
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(str(folder))
+    except Exception as e:  # noqa: BLE001 - a corrupt tokenizer.json raises a bare Exception from the Rust library
+        raise UserError(f"{folder}: cannot load its tokenizer ({(str(e).splitlines() or [type(e).__name__])[0]})")
+    return tok.backend_tokenizer.to_str() if tok.is_fast else json.dumps(tok.get_vocab(), sort_keys=True)
+
+
+def check_tokenizers(checkpoints: list[Checkpoint]):
+    """Every checkpoint of a run has its first checkpoint's tokenizer."""
+    first = tokenizer_spec(checkpoints[0].folder)
+    for c in checkpoints[1:]:
+        if tokenizer_spec(c.folder) != first:
+            raise UserError(f"{c.folder}: its tokenizer differs from its siblings' ({checkpoints[0].folder} ...): it "
+                            "was trained with another tokenizer; move it out of the run folder, or retrain the run")
+
+
+def expand_fast_eval(dirs: list[str]) -> tuple[list[str], bool]:
+    """Pair folders with the organisers' ``fast_eval`` folder replaced by its subfolders; True when one was given (its
+    items are the fast subsample already)."""
+    out, organisers = [], False
+    for d in dirs:
+        subs = [Path(d) / s for s in FAST_EVAL_DIRS if (Path(d) / s).is_dir()]
+        if subs and not any(Path(d).glob("*.json*")):
+            out += [str(s) for s in subs]
+            organisers = True
+        else:
+            out.append(d)
+    return out, organisers
+
+
+def fast_subsample(pairs: list) -> list:
+    """The fast evaluation's items of ``pairs`` (``scoring.Pair``, in file order): per file, ``FAST_SIZES`` items of
+    its suite evenly spaced over the file; of a ``FAST_FILES`` suite, its listed files whole; other suites whole."""
+    by_file: dict[str, list] = {}
+    for p in pairs:
+        by_file.setdefault(p.file, []).append(p)
+    out = []
+    for name, items in by_file.items():
+        suite = items[0].suite
+        if suite in FAST_FILES:
+            out += items if name in FAST_FILES[suite] else []
+            continue
+        k = min(FAST_SIZES.get(suite, len(items)), len(items))
+        out += [items[i * len(items) // k] for i in range(k)]
+    return out
+
+
+def curve_scores(result: dict) -> dict:
+    """A scored model's suite averages (``CURVE_SCORES`` keys): BLiMP's phenomena average and the supplement's in %,
+    EWoK and entity tracking in %, wug's rho; a suite it was not scored on is left out."""
+    avg, out = result["averages"], {}
+    if avg.get("phenomena") is not None:
+        out["blimp"] = 100 * avg["phenomena"]
+    if avg.get("supplement") is not None:
+        out["supplement"] = 100 * avg["supplement"]
+    for suite, r in result.get("suites", {}).items():
+        if r["avg"] is not None:
+            out[suite] = r["avg"] if suite == "wug" else 100 * r["avg"]
+    return out
+
+
+def curve_row(ck: Checkpoint, scores: dict) -> dict:
+    return {"checkpoint": ck.label, "words_seen": ck.words_seen, "step": ck.step, "epoch": ck.epoch,
+            "scores": scores}
+
+
+def read_curves(path) -> dict:
+    """A curves file written by ``eval_blimp.py --checkpoints`` (or the pipeline's dynamics stage)."""
+    path = Path(path)
+    try:
+        c = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise UserError(f"{path}: cannot read the curves file ({type(e).__name__}: {e})")
+    if not isinstance(c, dict) or not isinstance(c.get("curves"), dict):
+        raise UserError(f"{path}: not a curves file (no 'curves'); write one with eval_blimp.py --checkpoints")
+    return c

@@ -1,0 +1,149 @@
+"""Learning over words seen (babyllama/dynamics.py, eval_blimp.py --checkpoints): the fast subsample, the organisers'
+fast_eval folder, one row per chck_<N> checkpoint that equals scoring the checkpoint alone, the curve plot, a rerun
+that reads back what is scored, and the run folders it refuses."""
+
+import json
+
+import pytest
+
+import eval_blimp as eb
+from babyllama import dynamics as dy
+from babyllama import scoring as sc
+from babyllama.config import UserError, run_cli
+from conftest import save_random_model
+
+WORDS = {"chck_100K": 100_000, "chck_1M": 1_000_000, "chck_300K": 300_000}
+
+
+def _checkpoint(run, label, words, tok_dir, seed):
+    folder = save_random_model(run / label, "llama", tok_dir, seed=seed)
+    (folder / "words_seen.json").write_text(json.dumps({"words_seen": words, "milestone": words, "step": seed + 1,
+                                                        "epoch": 0.1 * (seed + 1)}))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def run_dir(tiny_tokenizer_dir, tmp_path_factory):
+    """A run folder with three milestone checkpoints (written out of order) and a final model beside them."""
+    run = tmp_path_factory.mktemp("run") / "student"
+    for seed, (label, words) in enumerate(WORDS.items()):
+        _checkpoint(run, label, words, tiny_tokenizer_dir, seed)
+    save_random_model(run, "llama", tiny_tokenizer_dir, seed=9)
+    return run
+
+
+def _suites(folder, n_blimp=230, n_ewok=130):
+    """A BLiMP file (one phenomenon) of n_blimp pairs and an EWoK domain of n_ewok items."""
+    folder.mkdir(parents=True, exist_ok=True)
+    names = ["the dog", "the cat", "mommy", "daddy", "a bird"]
+    with open(folder / "regular_plural_subject_verb_agreement_1.jsonl", "w") as f:
+        for i in range(n_blimp):
+            a, b = names[i % 5], names[(i // 5) % 5]
+            f.write(json.dumps({"sentence_good": f"{a} sees {b}.", "sentence_bad": f"{a} see {b}.",
+                                "linguistics_term": "subject_verb_agreement"}) + "\n")
+    with open(folder / "agent-properties.jsonl", "w") as f:
+        for i in range(n_ewok):
+            f.write(json.dumps({"Context1": f"{names[i % 5]} is here {i}.", "Context2": "x", "Target1": "It sees.",
+                                "Target2": f"It {names[(i + 1) % 5]}."}) + "\n")
+    return folder
+
+
+def test_fast_subsample_takes_the_organisers_sizes_evenly_spaced():
+    def items(suite, file, n, subset=""):
+        return [sc.Pair(file, i + 1, "a", "b", suite=suite, subset=subset) for i in range(n)]
+
+    pairs = (items("blimp", "anaphor", 1000) + items("supplement", "hypernym", 64) + items("ewok", "social", 120)
+             + items("entity_tracking", "regular", 30, "regular_0_ops") + items("entity_tracking", "ambiref", 30)
+             + items("wug", "wug_adj", 200))
+    got = dy.fast_subsample(pairs)
+    lines = {}
+    for p in got:
+        lines.setdefault(p.file, []).append(p.line)
+    assert {f: len(v) for f, v in lines.items()} == {"anaphor": 200, "hypernym": 50, "social": 100, "regular": 30,
+                                                      "wug_adj": 200}  # ambiref: not in the fast set
+    assert lines["anaphor"][:3] == [1, 6, 11] and lines["anaphor"][-1] == 996  # every 5th line, over the whole file
+    assert lines["hypernym"][:3] == [1, 2, 3] and lines["hypernym"][-1] == 63  # 64 * i // 50
+    assert dy.fast_subsample(items("blimp", "small", 7)) == items("blimp", "small", 7)  # fewer than 200: all
+
+
+def test_checkpoints_score_one_row_each_as_scored_alone(run_dir, tmp_path, capsys):
+    pairs, out = _suites(tmp_path / "pairs"), tmp_path / "curves"
+    ref = run_dir  # the final model beside the checkpoints: a horizontal line
+    args = ["--blimp-dir", str(pairs), "--checkpoints", f"student={run_dir}", "--model", f"final={ref}",
+            "--output-dir", str(out), "--no-progress", "eval.identical_pairs=tie"]
+    assert run_cli(eb.main, args) == 0
+    curves = json.loads((out / "curves.json").read_text())
+    rows = curves["curves"]["student"]
+    assert [r["checkpoint"] for r in rows] == ["chck_100K", "chck_300K", "chck_1M"]  # by words seen
+    assert [r["words_seen"] for r in rows] == [100_000, 300_000, 1_000_000] and rows[0]["step"] == 1
+    for r in rows:  # the fast subsample: 200 of 230 BLiMP pairs, 100 of 130 EWoK items
+        res = json.loads((out / "student" / f"{r['checkpoint']}.json").read_text())
+        assert res["counts"]["pairs"] == 300
+        assert r["scores"]["blimp"] == pytest.approx(100 * res["averages"]["phenomena"])
+        assert r["scores"]["ewok"] == pytest.approx(100 * res["suites"]["ewok"]["avg"])
+    # a checkpoint scored alone on the same subsample gives its row
+    alone = tmp_path / "alone"
+    assert run_cli(eb.main, ["--blimp-dir", str(pairs), "--model", f"m={run_dir / 'chck_1M'}", "--fast", "--output-dir",
+                             str(alone), "--no-progress", "eval.identical_pairs=tie"]) == 0
+    one = json.loads((alone / "m.json").read_text())
+    assert rows[2]["scores"]["blimp"] == pytest.approx(100 * one["averages"]["phenomena"])
+    assert rows[2]["scores"]["ewok"] == pytest.approx(100 * one["suites"]["ewok"]["avg"])
+    assert len({round(r["scores"]["blimp"], 6) for r in rows} | {round(r["scores"]["ewok"], 6) for r in rows}) > 2
+    assert curves["reference"]["final"]["blimp"] == pytest.approx(
+        100 * json.loads((out / "final.json").read_text())["averages"]["phenomena"])
+    table = (out / "curves.md").read_text().splitlines()
+    assert table[0] == "| model | checkpoint | words seen | BLiMP | EWoK |"
+    assert table[2].startswith("| student | chck_100K | 100,000 | ") and table[-1].startswith("| final | final | – |")
+    assert (out / "curves.png").stat().st_size > 5000
+
+    # a rerun reads back what is scored; --plot-only redraws from curves.json
+    capsys.readouterr()
+    assert run_cli(eb.main, args) == 0
+    assert capsys.readouterr().err.count("scored already") == 3
+    again = tmp_path / "again"
+    assert run_cli(eb.main, ["--plot-only", str(out / "curves.json"), "--output-dir", str(again)]) == 0
+    assert (again / "curves.md").read_text() == (out / "curves.md").read_text()
+    assert (again / "curves.png").stat().st_size > 5000
+
+
+def test_the_organisers_fast_eval_folder_is_scored_as_it_is(tmp_path):
+    fast = tmp_path / "fast_eval"
+    _suites(fast / "blimp_fast", n_blimp=230, n_ewok=0)
+    (fast / "blimp_fast" / "agent-properties.jsonl").unlink()
+    _suites(fast / "ewok_fast", n_blimp=0, n_ewok=130)
+    (fast / "ewok_fast" / "regular_plural_subject_verb_agreement_1.jsonl").unlink()
+    (fast / "wug_past_tense").mkdir()  # a task this repo does not score: left out
+    dirs, organisers = dy.expand_fast_eval([str(fast), str(tmp_path / "other")])
+    assert organisers and dirs == [str(fast / "blimp_fast"), str(fast / "ewok_fast"), str(tmp_path / "other")]
+    cfg = eb.resolve(eb.build_parser().parse_intermixed_args(
+        ["--blimp-dir", str(fast), "--model", "m=x", "--fast", "eval.identical_pairs=tie"]))
+    pairs, _ = eb.load_all_pairs(cfg.eval)
+    assert len(pairs) == 360  # every item: their subsample already
+
+
+def test_run_folders_it_refuses(run_dir, tiny_tokenizer_dir, tmp_path, capsys):
+    plain = save_random_model(tmp_path / "plain", "llama", tiny_tokenizer_dir)
+    with pytest.raises(UserError, match="no chck_<N> checkpoints"):
+        dy.find_checkpoints(plain)
+    pairs = _suites(tmp_path / "pairs", 5, 5)
+    capsys.readouterr()
+    assert run_cli(eb.main, ["--blimp-dir", str(pairs), "--checkpoints", f"r={plain}", "--no-progress",
+                             "--output-dir", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "plain: no chck_<N> checkpoints" in err[0]
+
+    # a checkpoint whose tokenizer is not its siblings'
+    import shutil
+
+    from tokenizer import load_tokenizer
+
+    run = tmp_path / "mixed"
+    shutil.copytree(run_dir, run)
+    tok = load_tokenizer(tiny_tokenizer_dir)
+    tok.add_tokens(["zebra"])
+    tok.save_pretrained(str(run / "chck_300K"))
+    with pytest.raises(UserError, match=r"chck_300K: its tokenizer differs from its siblings"):
+        dy.find_checkpoints(run)
+    (run / "chck_1M" / "words_seen.json").write_text('{"words": 3}')
+    with pytest.raises(UserError, match=r"chck_1M/words_seen.json: not a checkpoint's words_seen.json"):
+        dy.find_checkpoints(run)
