@@ -6,6 +6,7 @@ Every figure is read from the files the earlier stages wrote, never typed in:
     results/dev_text.json                      whole-dev-split CE per source (eval_text.py), ensemble included
     results/<name>.json                        BLiMP per model (results/supplement/, results/zero_shot/<folder>/:
                                                the supplement's and pipeline.zero_shot_dirs' results)
+    results/dynamics/curves.json               each milestone checkpoint's fast-suite averages and dev CE
     .done/<stage>                              each stage's own run time
 
 A group of students (one per seed) shows as mean +- sd over its seeds; the paired table subtracts, seed by seed, the
@@ -25,6 +26,7 @@ import yaml
 from transformers import AutoConfig
 
 from babyllama import report
+from babyllama.dynamics import CURVE_SCORES
 from babyllama.files import write_atomic
 
 ENSEMBLE = "teachers-ensemble"
@@ -284,6 +286,70 @@ class Report:
                          f"{statistics.mean(acc_a):+.1f} points of BLiMP {key} average ({word([-x for x in acc_a])}).")
         return [text, ""]
 
+    def group_curves(self, curves: dict) -> dict:
+        """{group: [row]} of the plain and the distilled students: at each milestone, each score's mean over the seeds
+        (and its sd, with 2+ seeds)."""
+        out = {}
+        for g in ("student", "distilled"):
+            runs = [curves[n] for n in self.groups[g]]
+            rows = []
+            for r in runs[0]:
+                seeds = [next(x for x in rs if x["checkpoint"] == r["checkpoint"]) for rs in runs]
+                keys = [k for k in r["scores"] if all(k in x["scores"] for x in seeds)]
+                vals = {k: [x["scores"][k] for x in seeds] for k in keys}
+                rows.append({"checkpoint": r["checkpoint"], "words_seen": r["words_seen"],
+                             "scores": {k: statistics.mean(v) for k, v in vals.items()},
+                             **({"sd": {k: statistics.stdev(v) for k, v in vals.items()}} if len(seeds) > 1 else {})})
+            out[g] = rows
+        return out
+
+    def learning(self) -> list[str]:
+        """Learning over words seen (pipeline.dynamics): the curves' table and figure, and distilled - plain at each
+        milestone, seed by seed, as mean ± sd; the differences beyond one sd of zero are named."""
+        c = json.loads((self.plan.results / "dynamics" / "curves.json").read_text())
+        groups = self.group_curves(c["curves"])
+        report.plot_words(groups, c["reference"], CURVE_SCORES, self.plan.results / "learning.png")
+        n = len(self.seeds)
+        fast = "the organisers' fast subsample" if c["settings"].get("fast") is not False else "every item"
+        lines = ["## Learning over words seen", "",
+                 f"Every milestone checkpoint (`chck_<N>`) of the plain and the distilled students scored on {fast} of "
+                 "the zero-shot suites (BLiMP, EWoK, entity tracking in %; wug as Spearman's rho) and on the first "
+                 f"{c['settings'].get('dev_share', 1):g} of each dev file (dev CE, nats per token); mean ± sd over "
+                 f"seeds {self.seeds}; the teachers' final models below. Figure: `learning.png`.", "",
+                 report.curve_table(groups, c["reference"], CURVE_SCORES), ""]
+        keys = [k for k in CURVE_SCORES if any(k in r["scores"] for r in groups["student"])]
+        lines += ["### Distilled − plain at each milestone, seed by seed", "",
+                  "Mean ± sd over the seeds of distilled − plain (dev CE: negative favours the distilled student; the "
+                  "suites: positive does); **bold**: beyond one sd of zero.", "",
+                  "| checkpoint | words seen | " + " | ".join(CURVE_SCORES[k][0] for k in keys) + " |",
+                  "| --- | ---: |" + " ---: |" * len(keys)]
+        clear = []
+        by = {m: {r["checkpoint"]: r["scores"] for r in rs} for m, rs in c["curves"].items()}
+        pairs = list(zip(self.groups["distilled"], self.groups["student"]))
+        for r in groups["distilled"]:
+            label, cells = r["checkpoint"], []
+            for k in keys:
+                d = [by[a][label][k] - by[b][label][k] for a, b in pairs
+                     if k in by[a].get(label, {}) and k in by[b].get(label, {})]
+                if len(d) < n:  # a seed without this milestone: no paired difference
+                    cells.append("–")
+                    continue
+                text = mean_sd(d, CURVE_SCORES[k][1], True)
+                beyond = n > 1 and (favours(d, +1) or favours(d, -1))
+                if beyond:
+                    better = favours(d, -1 if k == "dev_ce" else +1)
+                    clear.append(f"{CURVE_SCORES[k][0]} at {label} ({text}: distilled {'better' if better else 'worse'})")
+                cells.append(f"**{text}**" if beyond else text)
+            lines.append(f"| {label} | {r['words_seen']:,} | " + " | ".join(cells) + " |")
+        if n < 2:
+            lines += ["", "One seed: no sd, so no difference is called beyond noise."]
+        else:
+            lines += ["", ("Beyond one sd of zero: " + "; ".join(clear) + ". Every other difference is within one sd."
+                           if clear else "No difference is beyond one sd of zero.")
+                      + " At this scale the zero-shot suites are near chance (BLiMP 50 %, EWoK 50 %, entity tracking "
+                        "20 %, rho 0), so dev CE is the measure that moves."]
+        return lines + [""]
+
     def markdown(self) -> str:
         lines = self.header() + self.models() + self.dev_text()
         lines += self.blimp(self.plan.results, "BLiMP")
@@ -291,12 +357,20 @@ class Report:
             lines += self.blimp(self.plan.eval_output(stage), "BLiMP supplement" if stage == "supplement" else
                                 f"`{folder.name}`")
         lines += self.paired() + self.distillation_terms() + self.verdict()
+        lines += self.learning() if self.plan.p.dynamics else []
         return "\n".join(lines)
 
 
 def write(plan) -> str:
-    """Build the report, write it to results/RESULTS.md (and pipeline.results_file), and return it."""
-    return publish(plan, Report(plan).markdown())
+    """Build the report, write it to results/RESULTS.md (and pipeline.results_file, with learning.png copied beside it
+    to docs/results/<section>-learning.png), and return it."""
+    text = Report(plan).markdown()
+    if plan.p.dynamics and plan.p.results_file:
+        name = f"{plan.p.results_section}-learning.png" if plan.p.results_section else "learning.png"
+        write_atomic(Path(plan.p.results_file).parent / "docs" / "results" / name,
+                     (plan.results / "learning.png").read_bytes())
+        text = text.replace("Figure: `learning.png`.", f"Figure: [learning over words seen](docs/results/{name}).")
+    return publish(plan, text)
 
 
 def write_section(path, name: str, text: str):

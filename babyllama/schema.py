@@ -543,7 +543,8 @@ class PipelineSection:
                                                "null: once each, with the seed of their YAML")
     stage_overrides: dict[str, list[str]] = field({}, help="extra dotted overrides per stage, e.g. "
                                                            "{teacher1: [training.num_epochs=2]}; zero_shot: the "
-                                                           "zero_shot_dirs stages' own, after eval's")
+                                                           "zero_shot_dirs stages' own, after eval's; dynamics: the dynamics "
+                                               "stage's, after eval's")
     train_share: float | None = field(None, help="data.train_share of every training stage, so all models see the same "
                                                  "subset (null: as each YAML says; 1.0: all)")
     ablations: dict[str, AblationSpec] = field({}, help="name -> {of: student|distilled, overrides: [...]}: one more "
@@ -581,6 +582,12 @@ class PipelineSection:
                                        "student: dev CE, BLiMP, differences, stage times")
     dev_text_share: float = field(1.0, help="the text stage scores the first share of each dev file's lines (1: the "
                                             "whole dev split; a fixed subset, every source in proportion)")
+    dynamics: bool = field(False, help="a dynamics stage: every chck_<N> milestone checkpoint of the plain and the "
+                                       "distilled students (every seed) scored on the organisers' fast subsample of "
+                                       "the zero-shot suites (blimp_dir, supplement_dir, zero_shot_dirs) and on the "
+                                       "first dev_text_share of the dev split (dev CE), the teachers' final models as "
+                                       "horizontal lines: results/dynamics/; the report gains 'Learning over words "
+                                       "seen'. Needs milestones (the students' checkpoints by words seen)")
 
     def __post_init__(self):
         check_range("pipeline", "synthetic_train_words", self.synthetic_train_words, 1000)
@@ -589,10 +596,10 @@ class PipelineSection:
         if self.seeds is not None and (not self.seeds or len(set(self.seeds)) != len(self.seeds)):
             raise ConfigError("pipeline.seeds", f"{self.seeds}: give distinct seeds, or null for one run each")
         known = {"clean", "tokenizer", "teacher1", "teacher2", "student", "distilled", "eval", "finetune", "gap"}
-        for stage in set(self.stage_overrides) - {"zero_shot"}:
+        for stage in set(self.stage_overrides) - {"zero_shot", "dynamics"}:
             if stage not in known:
                 raise ConfigError(f"pipeline.stage_overrides.{stage}", f"unknown stage; allowed: {', '.join(sorted(known))}")
-        reserved = known | {"data", "text", "aoa", "supplement", "report", "teacher-1", "teacher-2",
+        reserved = known | {"data", "text", "aoa", "supplement", "report", "dynamics", "teacher-1", "teacher-2",
                             "students-ensemble"}
         for name in self.ablations:
             if not re.fullmatch(r"[a-z][a-z0-9_-]*", name) or name in reserved or re.search(r"-s\d+$", name):
@@ -624,6 +631,9 @@ class PipelineSection:
                                   "it, e.g. init_from: student")
         if len(set(self.teacher_seeds)) != len(self.teacher_seeds):
             raise ConfigError("pipeline.teacher_seeds", f"{self.teacher_seeds}: give distinct seeds")
+        if self.dynamics and (self.budgets or not self.eval):
+            raise ConfigError("pipeline.dynamics", "scores the checkpoints of a run without budgets with the eval "
+                                                   "YAML; set pipeline.budgets null and pipeline.eval, or dynamics false")
         if self.appendix and self.budgets:
             raise ConfigError("pipeline.appendix", "the appendix table is of a run without budgets; set "
                                                    "pipeline.budgets null or appendix false")

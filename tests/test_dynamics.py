@@ -147,3 +147,66 @@ def test_run_folders_it_refuses(run_dir, tiny_tokenizer_dir, tmp_path, capsys):
     (run / "chck_1M" / "words_seen.json").write_text('{"words": 3}')
     with pytest.raises(UserError, match=r"chck_1M/words_seen.json: not a checkpoint's words_seen.json"):
         dy.find_checkpoints(run)
+
+
+def test_the_dynamics_stage_scores_the_students_checkpoints_beside_the_teachers(tmp_path):
+    import run_pipeline
+    from babyllama.config import load_config
+    from babyllama.schema import PipelineConfig
+    from conftest import ROOT
+
+    ewok = tmp_path / "ewok_filtered"
+    ewok.mkdir()
+    cfg = load_config(PipelineConfig, ROOT / "config/pipeline.yaml", [
+        f"pipeline.work_dir={tmp_path / 'w'}", "pipeline.dynamics=true", "pipeline.seeds=[0, 1]",
+        f"pipeline.zero_shot_dirs=[{ewok}]", "pipeline.teacher_seeds=[5]",
+        "pipeline.stage_overrides={eval: [eval.max_pairs_per_file=7], dynamics: [eval.batch_size=9]}"])
+    plan = run_pipeline.Plan(cfg.pipeline)
+    names = [s.name for s in plan.stages]
+    assert names[names.index("eval"):] == ["eval", "zero-shot-ewok_filtered", "dynamics", "finetune", "report"]
+    ev = plan.config(plan.by_name["dynamics"]).eval
+    w = tmp_path / "w"
+    assert ev.checkpoints == {n: f"{w}/models/{n}" for n in ("student-s0", "student-s1", "distilled-s0", "distilled-s1")}
+    assert ev.models == {n: f"{w}/models/{n}" for n in ("teacher-1", "teacher-2")}  # student-s5: not a curve model
+    assert list(ev.ensembles) == ["teachers-ensemble"] and ev.blimp_dir == [str(plan.blimp), str(ewok)]
+    assert (ev.max_pairs_per_file, ev.long_items, ev.batch_size, ev.fast) == (None, "truncate", 9, None)
+    assert ev.output_dir == f"{w}/results/dynamics"
+    with pytest.raises(UserError, match="pipeline.dynamics: scores the checkpoints of a run without budgets"):
+        load_config(PipelineConfig, ROOT / "config/pipeline.yaml", ["pipeline.dynamics=true",
+                                                                    "pipeline.budgets=[{train_share: 0.5}]"])
+
+
+def test_learning_section_pairs_distilled_and_plain_at_each_milestone(tmp_path):
+    """Two seeds, two milestones: the group means ± sd, the paired differences, and which clear one sd."""
+    import run_pipeline
+    from babyllama.config import load_config
+    from babyllama.pipeline_report import Report
+    from babyllama.schema import PipelineConfig
+    from conftest import ROOT
+
+    cfg = load_config(PipelineConfig, ROOT / "config/pipeline.yaml", [
+        f"pipeline.work_dir={tmp_path}", "pipeline.dynamics=true", "pipeline.seeds=[0, 1]"])
+    plan = run_pipeline.Plan(cfg.pipeline)
+
+    def rows(ce, blimp):
+        return [{"checkpoint": lab, "words_seen": w, "step": 1, "epoch": 0.5, "scores": {"dev_ce": c, "blimp": b}}
+                for lab, w, c, b in zip(["chck_100K", "chck_200K"], [100_000, 200_000], ce, blimp)]
+
+    curves = {"student-s0": rows([6.0, 5.0], [50.0, 52.0]), "student-s1": rows([6.2, 5.2], [51.0, 50.0]),
+              "distilled-s0": rows([5.9, 5.1], [50.0, 53.0]), "distilled-s1": rows([6.1, 5.0], [51.5, 49.0])}
+    (plan.results / "dynamics").mkdir(parents=True)
+    (plan.results / "dynamics" / "curves.json").write_text(json.dumps({
+        "settings": {"fast": None, "dev_share": 0.1}, "curves": curves,
+        "reference": {"teacher-1": {"dev_ce": 4.5, "blimp": 55.0}}}))
+    r = Report.__new__(Report)
+    r.plan, r.seeds = plan, [0, 1]
+    r.groups = {"student": ["student-s0", "student-s1"], "distilled": ["distilled-s0", "distilled-s1"]}
+    text = "\n".join(r.learning())
+    # student at chck_100K: dev CE mean 6.1, sd 0.141; BLiMP 50.5 ± 0.7
+    assert "| student | chck_100K | 100,000 | 6.100 ± 0.141 | 50.5 ± 0.7 |" in text
+    assert "| teacher-1 | final | – | 4.500 | 55.0 |" in text
+    # distilled - plain: chck_100K dev CE -0.1, -0.1 (sd 0: beyond), BLiMP 0, +0.5; chck_200K dev CE +0.1, -0.2
+    assert "| chck_100K | 100,000 | **-0.100 ± 0.000** | +0.2 ± 0.4 |" in text
+    assert "| chck_200K | 200,000 | -0.050 ± 0.212 | +0.0 ± 1.4 |" in text
+    assert "Beyond one sd of zero: dev CE at chck_100K (-0.100 ± 0.000: distilled better)." in text
+    assert (plan.results / "learning.png").stat().st_size > 5000
