@@ -69,6 +69,9 @@ SUITES = {
     "wug": ("wug", {"sentences": "sentences", "ratio": "ratio"}),
 }
 BLIMP_FAMILY = ("blimp", SUPPLEMENT)  # suites reported in BLiMP's table (its phenomena, the supplement's files)
+# how texts become tokens: lm-eval (lm-evaluation-harness, this project's default) or babylm2025 (the organisers' 2025
+# pipeline, whose numbers are the yardstick of a submission)
+CONVENTIONS = ("lm-eval", "babylm2025")
 
 
 # ----------------------------------------------------------------------------------------------------------------------
