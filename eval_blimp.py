@@ -399,9 +399,19 @@ def plot_curves_files(paths, out_dir) -> str:
     curves, reference = {}, {}
     for p in paths:
         c = read_curves(p)
-        for part, into in ((c["curves"], curves), (c.get("reference", {}), reference)):
-            for name, v in part.items():
-                into[name if name not in into else f"{name} ({Path(p).parent.name})"] = v
+        for name, rows in c["curves"].items():  # the same run's other scores (reading beside the suites) join its rows
+            old = {r["checkpoint"]: r for r in curves.get(name, [])}
+            if name in curves and [r["checkpoint"] for r in rows] == list(old) and \
+                    not any(set(r["scores"]) & set(old[r["checkpoint"]]["scores"]) for r in rows):
+                for r in rows:
+                    old[r["checkpoint"]]["scores"].update(r["scores"])
+            else:  # another run of that name
+                curves[name if name not in curves else f"{name} ({Path(p).parent.name})"] = rows
+        for name, s in c.get("reference", {}).items():
+            if name in reference and not set(s) & set(reference[name]):
+                reference[name].update(s)
+            else:
+                reference[name if name not in reference else f"{name} ({Path(p).parent.name})"] = s
     return draw_curves(Path(out_dir), curves, reference)
 
 

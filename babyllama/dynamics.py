@@ -42,6 +42,23 @@ class Checkpoint:
     epoch: float
 
 
+def parse_runs(flags) -> dict[str, str]:
+    """{name: run folder} from ``--checkpoints NAME=RUN_DIR`` flags (a bare folder is named after itself)."""
+    out = {}
+    for text in flags:
+        name, sep, path = text.partition("=")
+        name, path = (name, path) if sep else (Path(text).name, text)
+        if not name or not path or name in out:
+            raise UserError(f"--checkpoints {text!r}: expected NAME=RUN_DIR, each name once")
+        out[name] = path
+    return out
+
+
+def checkpoint_flags(runs: dict[str, list]) -> list[str]:
+    """``NAME/chck_<N>=FOLDER`` model flags, one per checkpoint of ``runs`` ({name: [Checkpoint]})."""
+    return [f"{n}/{c.label}={c.folder}" for n, cks in runs.items() for c in cks]
+
+
 def find_checkpoints(run_dir) -> list[Checkpoint]:
     """The milestone checkpoints of a training run's output folder, by words seen; refuses a folder without any, a
     damaged ``words_seen.json``, and a checkpoint whose tokenizer is not its siblings' (the same ids must mean the same
@@ -133,6 +150,11 @@ def curve_scores(result: dict) -> dict:
 def curve_row(ck: Checkpoint, scores: dict) -> dict:
     return {"checkpoint": ck.label, "words_seen": ck.words_seen, "step": ck.step, "epoch": ck.epoch,
             "scores": scores}
+
+
+def reading_scores(result: dict) -> dict:
+    """A reading result's two scores (``babyllama/reading.py``: eye tracking, self-paced reading with spillover)."""
+    return {k: result[k] for k in ("eye_tracking", "self_paced_reading")}
 
 
 def read_curves(path) -> dict:

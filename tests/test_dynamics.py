@@ -210,3 +210,33 @@ def test_learning_section_pairs_distilled_and_plain_at_each_milestone(tmp_path):
     assert "| chck_200K | 200,000 | -0.050 ± 0.212 | +0.0 ± 1.4 |" in text
     assert "Beyond one sd of zero: dev CE at chck_100K (-0.100 ± 0.000: distilled better)." in text
     assert (plan.results / "learning.png").stat().st_size > 5000
+
+
+def test_reading_over_checkpoints_joins_the_suites_curves(run_dir, tmp_path, capsys):
+    import eval_reading
+    from test_reading import _table
+
+    csv = tmp_path / "reading.csv"
+    _table(40).to_csv(csv, index=False)
+    out = tmp_path / "reading.json"
+    assert run_cli(eval_reading.main, ["--data", str(csv), "--checkpoints", f"student={run_dir}", "--model",
+                                       f"final={run_dir}", "--output", str(out)]) == 0
+    r = json.loads(out.read_text())
+    rows = r["curves"]["student"]
+    assert [x["checkpoint"] for x in rows] == ["chck_100K", "chck_300K", "chck_1M"]
+    for x in rows:  # each row: that checkpoint's own reading scores
+        res = r["results"][f"student/{x['checkpoint']}"]
+        assert x["scores"] == {"eye_tracking": res["eye_tracking"], "self_paced_reading": res["self_paced_reading"]}
+    assert r["reference"]["final"]["eye_tracking"] == r["results"]["final"]["eye_tracking"]
+    assert "| student | chck_1M | 1,000,000 |" in capsys.readouterr().out
+
+    # --plot-only joins a run's reading rows to its suites' rows: one table, a column per score
+    pairs, suites = _suites(tmp_path / "pairs", 20, 20), tmp_path / "suites"
+    assert run_cli(eb.main, ["--blimp-dir", str(pairs), "--checkpoints", f"student={run_dir}", "--model",
+                             f"final={run_dir}", "--output-dir", str(suites), "--no-progress"]) == 0
+    both = tmp_path / "both"
+    assert run_cli(eb.main, ["--plot-only", str(suites / "curves.json"), str(out), "--output-dir", str(both)]) == 0
+    table = (both / "curves.md").read_text().splitlines()
+    assert table[0] == "| model | checkpoint | words seen | BLiMP | EWoK | eye tracking | self-paced reading |"
+    assert len(table) == 2 + 3 + 1 and table[-1].startswith("| final | final | – |")
+    assert f"{rows[2]['scores']['eye_tracking']:.2f} | {rows[2]['scores']['self_paced_reading']:.2f} |" in table[4]
