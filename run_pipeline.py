@@ -35,6 +35,7 @@ import clean_data
 import distill_train
 import eval_aoa
 import eval_blimp
+import eval_reading
 import eval_text
 import finetune
 import gap
@@ -327,7 +328,8 @@ class Plan:
             return files(self.clean / p.dev_split) + list(self.models(stage.budget).values())
         if stage.kind == "dynamics":  # the final models' hashes change whenever a run (and its checkpoints) does
             pairs = [f for d in self.pair_dirs() for f in files(d) if f.suffix in (".jsonl", ".json")]
-            return pairs + files(self.clean / p.dev_split) + list(self.models().values())
+            reading = [Path(p.reading_data)] if p.reading_data else []
+            return pairs + reading + files(self.clean / p.dev_split) + list(self.models().values())
         if stage.kind == "aoa":
             return [self.aoa_text(), ROOT / eval_aoa.WORD_LIST] + list(self.models().values())
         if stage.kind == "finetune":
@@ -397,7 +399,8 @@ class Plan:
         if stage.kind == "aoa":
             settings = {"seq_length": self.text_seq_length()}
         if stage.kind == "dynamics":
-            settings.update({"dev_seq_length": self.text_seq_length(), "dev_share": self.p.dev_text_share})
+            settings.update({"dev_seq_length": self.text_seq_length(), "dev_share": self.p.dev_text_share,
+                             "reading": bool(self.p.reading_data)})
         if stage.kind == "report":
             settings = {"seeds": self.p.seeds, "ablations": sorted(self.p.ablations), "appendix": self.p.appendix,
                         "results_file": self.p.results_file, "results_section": self.p.results_section,
@@ -525,7 +528,8 @@ def run_stage(plan: Plan, stage: Stage, cfg, resume: bool, todo: list[str] | Non
 
 def score_dynamics(plan: Plan, cfg):
     """The dynamics stage: every checkpoint of the curve models on the fast suites (eval_blimp.py --checkpoints), then
-    its dev CE on the first pipeline.dev_text_share of the dev split beside them, in results/dynamics/curves.json."""
+    its dev CE on the first pipeline.dev_text_share of the dev split and its reading scores (pipeline.reading_data)
+    beside them, in results/dynamics/curves.json."""
     eval_blimp.run(cfg, progress=sys.stderr.isatty())
     out = Path(cfg.eval.output_dir)
     curves = json.loads((out / "curves.json").read_text())
@@ -534,11 +538,12 @@ def score_dynamics(plan: Plan, cfg):
     scorers.update({n: [str(f) for f in paths] for n, paths in plan.scorers().items() if n in curves["reference"]})
     ce = eval_text.evaluate(plan.clean / plan.p.dev_split, scorers, seq_length=plan.text_seq_length(), batch_size=32,
                             share=plan.p.dev_text_share)
-    for n, rows in curves["curves"].items():
-        for r in rows:
-            r["scores"]["dev_ce"] = ce[f"{n}/{r['checkpoint']}"]["all"]["ce"]
-    for n, s in curves["reference"].items():
+    reading = eval_reading.evaluate(plan.p.reading_data, scorers, getattr(cfg.eval, "convention", "lm-eval")) \
+        if plan.p.reading_data else {}
+    rows = {f"{n}/{r['checkpoint']}": r["scores"] for n, rs in curves["curves"].items() for r in rs}
+    for n, s in {**rows, **curves["reference"]}.items():
         s["dev_ce"] = ce[n]["all"]["ce"]
+        s.update(dynamics.reading_scores(reading[n]) if n in reading else {})
     curves["settings"].update(dev_share=plan.p.dev_text_share, dev_seq_length=plan.text_seq_length())
     print(eval_blimp.write_curves(out, curves["curves"], curves["reference"], curves["settings"]))
 

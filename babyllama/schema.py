@@ -588,6 +588,9 @@ class PipelineSection:
                                        "first dev_text_share of the dev split (dev CE), the teachers' final models as "
                                        "horizontal lines: results/dynamics/; the report gains 'Learning over words "
                                        "seen'. Needs milestones (the students' checkpoints by words seen)")
+    reading_data: str | None = field(None, help="the organisers' reading_data.csv (BabyLM 2025 reading task): the "
+                                                "dynamics stage scores each checkpoint on it too (eval_reading.py); "
+                                                "null: no reading curves")
 
     def __post_init__(self):
         check_range("pipeline", "synthetic_train_words", self.synthetic_train_words, 1000)
