@@ -320,7 +320,8 @@ def run(cfg: EvalConfig, progress: bool = True) -> dict:
     save_config(cfg, out, "eval_config.yaml")
     dtype = torch.bfloat16 if e.precision == "bf16" else torch.float32
     results = {}
-    settings = {k: v for k, v in to_dict(cfg)["eval"].items() if k not in ("models", "ensembles", "fields", "checkpoints")}
+    settings = {k: v for k, v in to_dict(cfg)["eval"].items()
+                if k not in ("models", "ensembles", "fields", "checkpoints")}
     for name, (paths, combine, weights) in scorers.items():
         path = out / result_file(ckpt[name][0]) / f"{ckpt[name][1].label}.json" if name in ckpt else \
             out / f"{result_file(name)}.json"
