@@ -6,7 +6,9 @@
 
 The output folder gets the final model (the best checkpoint by eval loss), its tokenizer, the resolved config
 (``config.yaml``), a model card (``README.md``) and, last, ``metrics.json``; ``AutoModelForCausalLM.from_pretrained``
-and ``AutoTokenizer.from_pretrained`` load it. Checkpoints go to ``<output_dir>/checkpoint-*``. A folder holding a
+and ``AutoTokenizer.from_pretrained`` load it. Checkpoints go to ``<output_dir>/checkpoint-*``; with
+``training.save_words`` (BabyLM: ``babylm``) a model folder ``<output_dir>/chck_<N>M`` at each number of words seen
+(babyllama/words.py), never rotated away. ``words_seen`` is logged and kept in metrics.json. A folder holding a
 finished model is never trained over: ``--overwrite`` moves it aside. Ctrl-C saves a checkpoint and prints the command
 that resumes.
 """
