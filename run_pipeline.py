@@ -598,6 +598,11 @@ def main(argv=None) -> int:
         if flag and not any(n == flag or n.startswith(flag + "-s") for n in names):
             raise UserError(f"no stage {flag!r}; stages: {' '.join(names)}")
     configs = {s.name: plan.config(s) for s in plan.stages}  # every YAML is checked before anything runs
+    bare = [n for n in plan.curve_models() if not configs[n].training.save_words] if plan.p.dynamics else []
+    if bare:
+        raise UserError(f"pipeline.dynamics: {bare[0]} saves no milestone checkpoints for the dynamics stage to score; "
+                        "give the students training.save_words (e.g. pipeline.stage_overrides: {student: "
+                        "[training.save_words=[100000, 1000000]], distilled: [...]})")
     family = lambda s, f: s.name == f or s.name.startswith(f + "-s")  # noqa: E731
     if args.only:
         stages = [s for s in plan.stages if family(s, args.only)]

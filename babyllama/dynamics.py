@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from babyllama.config import UserError
+from babyllama.words import checkpoint_folders, read_checkpoint_words
 
 # items per file of each suite in the fast evaluation (collate_preds.py FAST_SIZES); reading: every word
 FAST_SIZES = {"blimp": 200, "supplement": 50, "ewok": 100, "wug": 200}
@@ -60,24 +61,19 @@ def checkpoint_flags(runs: dict[str, list]) -> list[str]:
 
 
 def find_checkpoints(run_dir) -> list[Checkpoint]:
-    """The milestone checkpoints of a training run's output folder, by words seen; refuses a folder without any, a
-    damaged ``words_seen.json``, and a checkpoint whose tokenizer is not its siblings' (the same ids must mean the same
-    text all along a curve)."""
+    """The milestone checkpoints of a training run's output folder (``words.SaveAtWords``), by words seen; refuses a
+    folder without any, a damaged ``words_seen.json``, and a checkpoint whose tokenizer is not its siblings' (the same
+    ids must mean the same text all along a curve)."""
     run = Path(run_dir)
     if not run.is_dir():
         raise UserError(f"{run}: run folder not found (eval.checkpoints / --checkpoints)")
     out = []
-    for f in sorted(run.glob("chck_*/words_seen.json")):
-        try:
-            w = json.loads(f.read_text(encoding="utf-8"))
-            out.append(Checkpoint(f.parent.name, f.parent, int(w["words_seen"]), int(w["step"]), float(w["epoch"])))
-        except (ValueError, KeyError, TypeError) as e:
-            raise UserError(f"{f}: not a checkpoint's words_seen.json ({type(e).__name__}: {e}); expected "
-                            '{"words_seen": int, "milestone": int, "step": int, "epoch": float}')
+    for f in checkpoint_folders(run):
+        w = read_checkpoint_words(f)
+        out.append(Checkpoint(f.name, f, w["words_seen"], w["step"], w["epoch"]))
     if not out:
         raise UserError(f"{run}: no chck_<N> checkpoints (folders with words_seen.json) in this run folder; train "
-                        "with milestones (pipeline.save_words), or give the model folder to --model instead")
-    out.sort(key=lambda c: c.words_seen)
+                        "with milestones (training.save_words), or give the model folder to --model instead")
     check_tokenizers(out)
     return out
 

@@ -310,14 +310,16 @@ class Report:
         groups = self.group_curves(c["curves"])
         report.plot_words(groups, c["reference"], CURVE_SCORES, self.plan.results / "learning.png")
         n = len(self.seeds)
-        fast = "the organisers' fast subsample" if c["settings"].get("fast") is not False else "every item"
-        lines = ["## Learning over words seen", "",
-                 f"Every milestone checkpoint (`chck_<N>`) of the plain and the distilled students scored on {fast} of "
-                 "the zero-shot suites (BLiMP, EWoK, entity tracking in %; wug as Spearman's rho) and on the first "
-                 f"{c['settings'].get('dev_share', 1):g} of each dev file (dev CE, nats per token); mean ± sd over "
-                 f"seeds {self.seeds}; the teachers' final models below. Figure: `learning.png`.", "",
-                 report.curve_table(groups, c["reference"], CURVE_SCORES), ""]
         keys = [k for k in CURVE_SCORES if any(k in r["scores"] for r in groups["student"])]
+        fast = "the organisers' fast subsample" if c["settings"].get("fast") is not False else "every item"
+        suites = ", ".join(CURVE_SCORES[k][0] for k in keys if k != "dev_ce")
+        lines = ["## Learning over words seen", "",
+                 f"Every milestone checkpoint (`chck_<N>`) of the plain and the distilled students: {suites} on {fast} "
+                 "(accuracies in %, wug as Spearman's rho, reading as the share of variance surprisal explains, %), "
+                 f"and dev CE (nats per token) on the first {c['settings'].get('dev_share', 1):.0%} of each dev "
+                 f"file's lines; mean ± sd over seeds {self.seeds} (words seen: the first seed's); the teachers' final "
+                 "models below. Figure: `learning.png`.", "",
+                 report.curve_table(groups, c["reference"], CURVE_SCORES), ""]
         lines += ["### Distilled − plain at each milestone, seed by seed", "",
                   "Mean ± sd over the seeds of distilled − plain (dev CE: negative favours the distilled student; the "
                   "suites: positive does); **bold**: beyond one sd of zero.", "",
@@ -346,8 +348,7 @@ class Report:
         else:
             lines += ["", ("Beyond one sd of zero: " + "; ".join(clear) + ". Every other difference is within one sd."
                            if clear else "No difference is beyond one sd of zero.")
-                      + " At this scale the zero-shot suites are near chance (BLiMP 50 %, EWoK 50 %, entity tracking "
-                        "20 %, rho 0), so dev CE is the measure that moves."]
+                      + " Chance: BLiMP and EWoK 50 %, entity tracking 20 %, wug rho 0, reading 0 %."]
         return lines + [""]
 
     def markdown(self) -> str:

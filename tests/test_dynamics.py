@@ -145,7 +145,7 @@ def test_run_folders_it_refuses(run_dir, tiny_tokenizer_dir, tmp_path, capsys):
     with pytest.raises(UserError, match=r"chck_300K: its tokenizer differs from its siblings"):
         dy.find_checkpoints(run)
     (run / "chck_1M" / "words_seen.json").write_text('{"words": 3}')
-    with pytest.raises(UserError, match=r"chck_1M/words_seen.json: not a checkpoint's words_seen.json"):
+    with pytest.raises(UserError, match=r"chck_1M/words_seen.json: not a readable words-seen record"):
         dy.find_checkpoints(run)
 
 
@@ -240,3 +240,44 @@ def test_reading_over_checkpoints_joins_the_suites_curves(run_dir, tmp_path, cap
     assert table[0] == "| model | checkpoint | words seen | BLiMP | EWoK | eye tracking | self-paced reading |"
     assert len(table) == 2 + 3 + 1 and table[-1].startswith("| final | final | – |")
     assert f"{rows[2]['scores']['eye_tracking']:.2f} | {rows[2]['scores']['self_paced_reading']:.2f} |" in table[4]
+
+
+def test_tiny_pipeline_with_dynamics_scores_every_checkpoint_and_reports_the_curves(tmp_path):
+    """The whole pipeline on the tiny synthetic corpus with milestones at 1K and 2K words: the dynamics stage's rows
+    hold each checkpoint's suites, dev CE and reading scores, the report its section and figure; a rerun skips it."""
+    import yaml
+
+    import run_pipeline
+    from test_pipeline import tiny_pipeline_yaml
+    from test_reading import _table
+
+    path = tiny_pipeline_yaml(tmp_path)
+    cfg = yaml.safe_load(path.read_text())
+    p = cfg["pipeline"]
+    for s in ("student", "distilled"):
+        p["stage_overrides"][s] = [o for o in p["stage_overrides"]["teacher1"] if "max_steps" not in o] + [
+            "training.max_steps=26", "training.save_words=[1000, 2000]"]
+    _table(40).to_csv(tmp_path / "reading.csv", index=False)
+    p.update(dynamics=True, finetune=None, seeds=[0, 1], reading_data=str(tmp_path / "reading.csv"),
+             results_file=str(tmp_path / "RESULTS.md"), results_section="dyn")
+    path.write_text(yaml.safe_dump(cfg))
+    assert run_pipeline.main(["--config", str(path)]) == 0
+    work = tmp_path / "work"
+    curves = json.loads((work / "results" / "dynamics" / "curves.json").read_text())
+    assert set(curves["curves"]) == {"student-s0", "student-s1", "distilled-s0", "distilled-s1"}
+    assert set(curves["reference"]) == {"teacher-1", "teacher-2", "teachers-ensemble"}
+    for name, rows in curves["curves"].items():
+        assert [r["checkpoint"] for r in rows] == ["chck_1K", "chck_2K"], name
+        assert 1000 <= rows[0]["words_seen"] < rows[1]["words_seen"]
+        for r in rows:
+            assert set(r["scores"]) >= {"dev_ce", "blimp", "supplement", "eye_tracking", "self_paced_reading"}
+            words = json.loads((work / "models" / name / r["checkpoint"] / "words_seen.json").read_text())
+            assert r["words_seen"] == words["words_seen"] and r["step"] == words["step"]
+    assert curves["curves"]["student-s0"][0]["scores"]["dev_ce"] > curves["curves"]["student-s0"][1]["scores"]["dev_ce"]
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert "## Learning over words seen" in text and "| distilled | chck_2K |" in text
+    assert "](docs/results/dyn-learning.png)" in text and (tmp_path / "docs/results/dyn-learning.png").is_file()
+    assert "| chck_1K |" in text.split("### Distilled − plain at each milestone")[1]
+    stamp = (work / ".done" / "dynamics").stat().st_mtime
+    assert run_pipeline.main(["--config", str(path)]) == 0
+    assert (work / ".done" / "dynamics").stat().st_mtime == stamp  # nothing changed: the stage is skipped
