@@ -319,7 +319,9 @@ class Report:
                  f"and dev CE (nats per token) on the first {c['settings'].get('dev_share', 1):.0%} of each dev "
                  f"file's lines; mean ± sd over seeds {self.seeds} (words seen: the first seed's); the teachers' final "
                  "models below. Figure: `learning.png`.", "",
-                 report.curve_table(groups, c["reference"], CURVE_SCORES), ""]
+                 report.curve_table(groups, c["reference"], CURVE_SCORES), "",
+                 "<details><summary>Every checkpoint, seed by seed</summary>", "",
+                 report.curve_table(c["curves"], {}, CURVE_SCORES), "</details>", ""]
         lines += ["### Distilled − plain at each milestone, seed by seed", "",
                   "Mean ± sd over the seeds of distilled − plain (dev CE: negative favours the distilled student; the "
                   "suites: positive does); **bold**: beyond one sd of zero.", "",

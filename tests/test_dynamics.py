@@ -278,6 +278,7 @@ def test_tiny_pipeline_with_dynamics_scores_every_checkpoint_and_reports_the_cur
     assert "## Learning over words seen" in text and "| distilled | chck_2K |" in text
     assert "](docs/results/dyn-learning.png)" in text and (tmp_path / "docs/results/dyn-learning.png").is_file()
     assert "| chck_1K |" in text.split("### Distilled − plain at each milestone")[1]
+    assert "| distilled-s1 | chck_2K |" in text  # every checkpoint, seed by seed
     stamp = (work / ".done" / "dynamics").stat().st_mtime
     assert run_pipeline.main(["--config", str(path)]) == 0
     assert (work / ".done" / "dynamics").stat().st_mtime == stamp  # nothing changed: the stage is skipped
