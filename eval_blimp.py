@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ensemble-weights", metavar="W1,W2", help="per-model weights of every --ensemble")
     parser.add_argument("--output-dir", help="where results, table.md and blimp.png go (eval.output_dir)")
     parser.add_argument("--prefix", choices=["bos", "eos"], help="conditioning token (eval.prefix)")
+    parser.add_argument("--convention", choices=["lm-eval", "babylm2025"], help="how texts become tokens "
+                        "(eval.convention): lm-eval (default) or babylm2025, the organisers' 2025 pipeline")
     parser.add_argument("--batch-size", type=int, help="pairs per forward pass (eval.batch_size)")
     parser.add_argument("--precision", choices=["fp32", "bf16"], help="model dtype while scoring (eval.precision)")
     parser.add_argument("--max-pairs-per-file", type=int, help="score only the first N pairs per file")
@@ -123,7 +125,7 @@ def flag_overrides(args) -> list[str]:
             raise UserError(f"the name {dup!r} is given twice in --model/--ensemble; one result would overwrite the "
                             "other; rename one")
         out["ensembles"] = dict(ensembles)
-    for key in ("blimp_dir", "output_dir", "prefix", "batch_size", "precision", "max_pairs_per_file", "log_pairs"):
+    for key in ("blimp_dir", "output_dir", "prefix", "convention", "batch_size", "precision", "max_pairs_per_file", "log_pairs"):
         if getattr(args, key) is not None:
             out[key] = getattr(args, key)
     if args.blimp_dir and len(args.blimp_dir) == 1:
@@ -185,9 +187,9 @@ def preflight(e, scorers, pairs) -> dict:
         tok = toks[0]
         # the whole tokenizer definition (vocab, merges, normaliser) decides the ids
         spec = tok.backend_tokenizer.to_str() if tok.is_fast else str(Path(paths[0]).resolve())
-        key = (spec, e.prefix)
+        key = (spec, e.prefix, e.convention)
         if key not in cache:  # models sharing a tokenizer share the token ids
-            cache[key] = encode_pairs(tok, pairs, e.prefix)
+            cache[key] = encode_pairs(tok, pairs, e.prefix, e.convention)
         limits = [x for x in (max_positions(AutoConfig.from_pretrained(str(p))) for p in paths) if x]
         limit = min(limits) if limits else None
         enc = cache[key]
@@ -215,8 +217,8 @@ def read_result(path: Path) -> dict:
     if path.name.endswith(".jsonl"):
         if not path.is_file():
             raise UserError(f"{path}: pair log not found")
-        name, pairs, scores = read_pair_log(path)
-        return {"model": name, **summarize(pairs, scores)}
+        name, pairs, scores, convention = read_pair_log(path)
+        return {"model": name, **summarize(pairs, scores, convention), "settings": {"convention": convention}}
     return read_json(path, ("phenomena", "supplement", "averages"))
 
 
@@ -283,7 +285,7 @@ def run(cfg: EvalConfig, progress: bool = True) -> dict:
         scores = score_encoded(model, encoded[name], e.batch_size, progress=progress, desc=name)
         seconds = time.perf_counter() - t0
         del model
-        res = {"model": name, "paths": [str(p) for p in paths], **summarize(pairs, scores),
+        res = {"model": name, "paths": [str(p) for p in paths], **summarize(pairs, scores, e.convention),
                "settings": {**settings, "seconds": round(seconds, 1)}}
         if len(paths) > 1:
             res["settings"].update(combine=combine, weights=weights)
@@ -291,8 +293,8 @@ def run(cfg: EvalConfig, progress: bool = True) -> dict:
         path.write_text(json.dumps(res, indent=1), encoding="utf-8")
         if e.log_pairs:
             log = out / f"{result_file(name)}.pairs.jsonl"
-            log.write_text("".join(json.dumps(r) + "\n" for r in pair_records(name, pairs, encoded[name], scores)),
-                           encoding="utf-8")
+            records = pair_records(name, pairs, encoded[name], scores, e.convention)
+            log.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
         print(f"{name}: {averages_line(res)} ({res['counts']['pairs']} items, {seconds:.0f} s) -> {path}",
               file=sys.stderr)
         results[name] = res

@@ -352,6 +352,11 @@ class EvalSection:
     output_dir: str = field("results", help="results JSON per model, table.md and the plot go here")
     prefix: Literal["bos", "eos"] = field("bos", help="bos: lm-evaluation-harness (BOS if the tokenizer has one, else "
                                                       "EOS); eos: the 2023 BabyLM pipeline's EOS prefix")
+    convention: Literal["lm-eval", "babylm2025"] = field(
+        "lm-eval", help="how texts become tokens: lm-eval (lm-evaluation-harness: a leading space, after BOS, as "
+                        "eval.prefix says) or babylm2025 (the organisers' 2025 pipeline, whose numbers a submission is "
+                        "compared with: no leading space, BOS only where the tokenizer's post-processor adds one, "
+                        "eval.prefix unused, wug's softmax in float32)")
     batch_size: int = field(128, help="pairs per forward pass (about 32 tokens each, in prefix-tree rows; 128 "
                                       "measured faster than 64 on CPU, BENCHMARKS.md)")
     precision: Literal["fp32", "bf16"] = field("fp32", help="model dtype while scoring")
