@@ -33,7 +33,8 @@ from babyllama import report
 from babyllama.config import UserError, run_cli
 from babyllama.dynamics import (CURVE_SCORES, checkpoint_flags, curve_row, find_checkpoints, parse_runs,
                                 reading_scores)
-from babyllama.files import write_atomic
+from babyllama.export import check_lines, export_reading
+from babyllama.files import result_file, write_atomic
 from babyllama.models import check_model_folder, load_scorer
 from babyllama.reading import EYE_TRACKING, MEASURES, SELF_PACED, read_table, score_reading
 from babyllama.scoring import CONVENTIONS
@@ -42,9 +43,15 @@ from tokenizer import load_tokenizer
 
 
 def evaluate(data, scorers: dict[str, list[str]], convention: str = "lm-eval", batch_size: int = 64,
-             precision: str = "fp32") -> dict:
+             precision: str = "fp32", export_dir=None, revision: str = "main") -> dict:
     """{model name: score_reading's summary} for every model and ensemble of ``scorers`` ({name: [folders]}); every
-    folder and the table are checked before the first forward pass."""
+    folder and the table are checked before the first forward pass. ``export_dir``: also write each model's files in
+    the organisers' layout (``babyllama/export.py``), which needs the babylm2025 convention."""
+    if export_dir and convention != "babylm2025":
+        raise UserError("--export-dir writes the organisers' layout, which holds their numbers: add --convention "
+                        "babylm2025")
+    if not revision or "/" in revision or revision in (".", ".."):
+        raise UserError(f"--export-revision {revision!r}: give a folder name such as main or chck_10M")
     table = read_table(data)
     for paths in scorers.values():
         for p in paths:
@@ -57,6 +64,11 @@ def evaluate(data, scorers: dict[str, list[str]], convention: str = "lm-eval", b
         res = score_reading(model, load_tokenizer(paths[0]), table, convention, batch_size)
         del model
         res["seconds"] = round(time.perf_counter() - t0, 1)
+        if export_dir:  # a checkpoint (<run>/chck_<N>) goes to its run's folder, revision chck_<N>
+            run, _, label = name.rpartition("/")
+            folder, rev = (run, label) if run and label.startswith("chck_") else (name, revision)
+            export_reading(export_dir, result_file(folder), rev, table, res)
+            print(check_lines(export_dir, result_file(folder), rev), file=sys.stderr)
         print(f"{name}: eye-tracking {res['eye_tracking']:.2f}, self-paced reading {res['self_paced_reading']:.2f} "
               f"({res['words']} words, {res['seconds']:.0f} s)", file=sys.stderr)
         out[name] = res
@@ -98,13 +110,18 @@ def main(argv=None) -> int:
                         help="how text becomes tokens (lm-eval: this project's; babylm2025: the organisers' pipeline)")
     parser.add_argument("--batch-size", type=int, default=64, help="about 32-token rows per forward pass")
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    parser.add_argument("--export-dir", help="also write each model's files in the organisers' 2025 layout here: "
+                        "<dir>/<model>/<revision>/zero_shot/causal/reading/ (needs --convention babylm2025)")
+    parser.add_argument("--export-revision", default="main", help="the export's revision folder: main, or chck_<N>M "
+                        "for a checkpoint")
     parser.add_argument("--output", help="also write the results as JSON here (and the table next to it as .md)")
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         raise UserError(f"--batch-size {args.batch_size}: give at least 1")
     runs = {n: find_checkpoints(d) for n, d in parse_runs(args.checkpoints).items()}
     scorers = stream_scorers(args.model + checkpoint_flags(runs), args.ensemble)
-    results = evaluate(args.data, scorers, args.convention, args.batch_size, args.precision)
+    results = evaluate(args.data, scorers, args.convention, args.batch_size, args.precision, args.export_dir,
+                       args.export_revision)
     out = {"data": str(args.data), "convention": args.convention, "results": results}
     if runs:  # a row per checkpoint; the models as reference lines
         ckpt = {f"{n}/{c.label}" for n, cks in runs.items() for c in cks}

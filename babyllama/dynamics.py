@@ -19,15 +19,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from babyllama.config import UserError
+from babyllama.export import FAST_LAYOUT, FAST_SIZES as ORGANISERS_FAST
 from babyllama.words import checkpoint_folders, read_checkpoint_words
 
-# items per file of each suite in the fast evaluation (collate_preds.py FAST_SIZES); reading: every word
-FAST_SIZES = {"blimp": 200, "supplement": 50, "ewok": 100, "wug": 200}
-FAST_FILES = {"entity_tracking": ("regular",)}  # suites whose fast set is some files, whole
-READING_FAST_WORDS = 1726
-# the organisers' fast_eval folder: the subfolders this repo scores (wug_past_tense: a task it does not compute)
-FAST_EVAL_DIRS = ("blimp_fast", "supplement_fast", "ewok_fast", "entity_tracking_fast", "wug_adj_nominalization")
-FAST_EVAL_READING = "reading/reading_data.csv"
+# each suite's key in the organisers' collate_preds.py (babyllama/export.py holds their sizes and folders)
+THEIR_KEYS = {"blimp": "blimp", "supplement": "blimp_supplement", "ewok": "ewok", "entity_tracking": "entity_tracking",
+              "wug": "wug_adj"}
+FAST_SIZES = {s: ORGANISERS_FAST[k] for s, k in THEIR_KEYS.items() if isinstance(ORGANISERS_FAST[k], int)}  # per file
+FAST_FILES = {"entity_tracking": ("regular",)}  # their entity-tracking sizes: the regular file's six subsets, whole
+# the fast_eval folder of each suite's fast items, also the export's <dataset> folder (their wug_past_tense: a task
+# this repo does not compute)
+FAST_DATASETS = {s: FAST_LAYOUT[k].split("/")[1] for s, k in THEIR_KEYS.items()}
 # a curve row's scores: key -> (label, digits); accuracies in %, wug and reading as they are, dev CE in nats per token
 CURVE_SCORES = {"dev_ce": ("dev CE", 3), "blimp": ("BLiMP", 1), "supplement": ("supplement", 1), "ewok": ("EWoK", 1),
                 "entity_tracking": ("entity tracking", 1), "wug": ("wug rho", 3),
@@ -103,7 +105,7 @@ def expand_fast_eval(dirs: list[str]) -> tuple[list[str], bool]:
     items are the fast subsample already)."""
     out, organisers = [], False
     for d in dirs:
-        subs = [Path(d) / s for s in FAST_EVAL_DIRS if (Path(d) / s).is_dir()]
+        subs = [Path(d) / s for s in FAST_DATASETS.values() if (Path(d) / s).is_dir()]
         if subs and not any(Path(d).glob("*.json*")):
             out += [str(s) for s in subs]
             organisers = True

@@ -33,18 +33,16 @@ def run_dir(tiny_tokenizer_dir, tmp_path_factory):
 
 
 def _suites(folder, n_blimp=230, n_ewok=130):
-    """A BLiMP file (one phenomenon) of n_blimp pairs and an EWoK domain of n_ewok items."""
+    """A BLiMP file (one phenomenon) of n_blimp pairs and an EWoK domain of n_ewok items (none: no file)."""
     folder.mkdir(parents=True, exist_ok=True)
     names = ["the dog", "the cat", "mommy", "daddy", "a bird"]
-    with open(folder / "regular_plural_subject_verb_agreement_1.jsonl", "w") as f:
-        for i in range(n_blimp):
-            a, b = names[i % 5], names[(i // 5) % 5]
-            f.write(json.dumps({"sentence_good": f"{a} sees {b}.", "sentence_bad": f"{a} see {b}.",
-                                "linguistics_term": "subject_verb_agreement"}) + "\n")
-    with open(folder / "agent-properties.jsonl", "w") as f:
-        for i in range(n_ewok):
-            f.write(json.dumps({"Context1": f"{names[i % 5]} is here {i}.", "Context2": "x", "Target1": "It sees.",
-                                "Target2": f"It {names[(i + 1) % 5]}."}) + "\n")
+    blimp = [{"sentence_good": f"{names[i % 5]} sees {names[i // 5 % 5]}.", "sentence_bad": f"{names[i % 5]} see "
+              f"{names[i // 5 % 5]}.", "linguistics_term": "subject_verb_agreement"} for i in range(n_blimp)]
+    ewok = [{"Context1": f"{names[i % 5]} is here {i}.", "Context2": "x", "Target1": "It sees.",
+             "Target2": f"It {names[(i + 1) % 5]}."} for i in range(n_ewok)]
+    for name, recs in (("regular_plural_subject_verb_agreement_1", blimp), ("agent-properties", ewok)):
+        if recs:
+            (folder / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
     return folder
 
 
@@ -109,9 +107,7 @@ def test_checkpoints_score_one_row_each_as_scored_alone(run_dir, tmp_path, capsy
 def test_the_organisers_fast_eval_folder_is_scored_as_it_is(tmp_path):
     fast = tmp_path / "fast_eval"
     _suites(fast / "blimp_fast", n_blimp=230, n_ewok=0)
-    (fast / "blimp_fast" / "agent-properties.jsonl").unlink()
     _suites(fast / "ewok_fast", n_blimp=0, n_ewok=130)
-    (fast / "ewok_fast" / "regular_plural_subject_verb_agreement_1.jsonl").unlink()
     (fast / "wug_past_tense").mkdir()  # a task this repo does not score: left out
     dirs, organisers = dy.expand_fast_eval([str(fast), str(tmp_path / "other")])
     assert organisers and dirs == [str(fast / "blimp_fast"), str(fast / "ewok_fast"), str(tmp_path / "other")]
@@ -282,3 +278,23 @@ def test_tiny_pipeline_with_dynamics_scores_every_checkpoint_and_reports_the_cur
     stamp = (work / ".done" / "dynamics").stat().st_mtime
     assert run_pipeline.main(["--config", str(path)]) == 0
     assert (work / ".done" / "dynamics").stat().st_mtime == stamp  # nothing changed: the stage is skipped
+
+
+def test_checkpoints_export_in_the_organisers_fast_layout(run_dir, tmp_path):
+    """--checkpoints with --export-dir: each checkpoint is its run's revision chck_<N>, its fast items in the *_fast
+    folders with the organisers' counts (their collate_preds.py checks)."""
+    from babyllama.export import check_export
+
+    blimp, ewok, export = _suites(tmp_path / "b", 230, 0), _suites(tmp_path / "e", 0, 130), tmp_path / "export"
+    assert run_cli(eb.main, ["--blimp-dir", str(blimp), "--blimp-dir", str(ewok), "--checkpoints", f"student={run_dir}",
+                             "--convention", "babylm2025", "--export-dir", str(export), "--output-dir",
+                             str(tmp_path / "out"), "--no-progress"]) == 0
+    for label in WORDS:
+        base = export / "student" / label / "zero_shot" / "causal"
+        blimp = json.loads((base / "blimp" / "blimp_fast" / "predictions.json").read_text())
+        assert {k: len(v["predictions"]) for k, v in blimp.items()} == {"regular_plural_subject_verb_agreement_1": 200}
+        ewok = json.loads((base / "ewok" / "ewok_fast" / "predictions.json").read_text())
+        assert {k: len(v["predictions"]) for k, v in ewok.items()} == {"agent-properties": 100}
+        found = check_export(export, "student", label)
+        assert found["problems"] == [] and "blimp/blimp_fast" not in " ".join(found["to_do"])
+    assert not (export / "student" / "main").exists()
