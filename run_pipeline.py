@@ -538,7 +538,7 @@ def score_dynamics(plan: Plan, cfg):
     scorers.update({n: [str(f) for f in paths] for n, paths in plan.scorers().items() if n in curves["reference"]})
     ce = eval_text.evaluate(plan.clean / plan.p.dev_split, scorers, seq_length=plan.text_seq_length(), batch_size=32,
                             share=plan.p.dev_text_share)
-    reading = eval_reading.evaluate(plan.p.reading_data, scorers, getattr(cfg.eval, "convention", "lm-eval")) \
+    reading = eval_reading.evaluate(plan.p.reading_data, scorers, cfg.eval.convention) \
         if plan.p.reading_data else {}
     rows = {f"{n}/{r['checkpoint']}": r["scores"] for n, rs in curves["curves"].items() for r in rs}
     for n, s in {**rows, **curves["reference"]}.items():

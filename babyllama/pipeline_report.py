@@ -318,7 +318,8 @@ class Report:
                  "(accuracies in %, wug as Spearman's rho, reading as the share of variance surprisal explains, %), "
                  f"and dev CE (nats per token) on the first {c['settings'].get('dev_share', 1):.0%} of each dev "
                  f"file's lines; mean ± sd over seeds {self.seeds} (words seen: the first seed's); the teachers' final "
-                 "models below. Figure: `learning.png`.", "",
+                 f"models below; scored with the {c['settings'].get('convention', 'lm-eval')} convention. Figure: "
+                 "`learning.png`.", "",
                  report.curve_table(groups, c["reference"], CURVE_SCORES), "",
                  "<details><summary>Every checkpoint, seed by seed</summary>", "",
                  report.curve_table(c["curves"], {}, CURVE_SCORES), "</details>", ""]
