@@ -371,7 +371,8 @@ def plot_words(curves: dict, reference: dict, labels: dict, out_png) -> Path | N
                                 color=line.get_color(), alpha=0.2)
         for i, (name, s) in enumerate(reference.items()):
             if s.get(k) is not None:
-                ax.axhline(s[k], color=f"{0.2 + 0.15 * (i % 4):.2f}", linestyle="--", linewidth=1, label=f"{name} (final)")
+                ax.axhline(s[k], color=f"{0.15 + 0.2 * (i % 3):.2f}", linestyle=("--", ":", "-.")[i % 3], linewidth=1.2,
+                           label=f"{name} (final)")
         ax.set_xscale("log")
         ax.set_title(labels[k][0])
         ax.set_xlabel("words seen")
