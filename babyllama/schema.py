@@ -614,6 +614,10 @@ class PipelineSection:
     appendix: bool = field(False, help="the report stage writes the appendix table instead (paper appendix B): one row "
                                        "per idea (distilled, each ablation, students-ensemble) against the plain "
                                        "student: dev CE, BLiMP, differences, stage times")
+    save_words: Literal["babylm"] | list[int] | None = field(
+        None, help="training.save_words of every student (plain, distilled, ablations; not the teachers): "
+                   "babylm (BabyLM's checkpoints by words seen, chck_1M..chck_100M up to each student's "
+                   "training.word_budget) or a list of word counts; null: as each YAML says")
     dev_text_share: float = field(1.0, help="the text stage scores the first share of each dev file's lines (1: the "
                                             "whole dev split; a fixed subset, every source in proportion)")
     dynamics: bool = field(False, help="a dynamics stage: every chck_<N> milestone checkpoint of the plain and the "

@@ -27,6 +27,7 @@ from babyllama.callbacks import (BlimpCallback, EpochEndEvalCallback, EvalAtStep
 from babyllama.config import UserError, add_config_args, describe, load_config, save_config, to_dict
 from babyllama.files import move_aside, write_atomic
 from babyllama.models import build_model, check_init_from, count_parameters, weights_problem
+from babyllama.hub import HubPusher
 from babyllama.words import SaveAtWords, WordsSeen, check_plan, milestones
 from tokenizer import load_tokenizer
 
@@ -374,9 +375,11 @@ def make_callbacks(t, tokenizer, train_ds=None) -> list:
     every other callback's save request. ``SaveAtWords`` (training.save_words) gets the trainer's words-seen count in
     ``attach_callbacks``."""
     callbacks = [StopOnNonFinite()]
+    pusher = HubPusher(t.hub_model_id, t.output_dir) if t.push_to_hub and is_main_process() else None
+    callbacks += [pusher] if pusher else []
     marks = milestones(t.save_words, t.word_budget)
     if marks:
-        callbacks.append(SaveAtWords(marks))
+        callbacks.append(SaveAtWords(marks, on_written=pusher and (lambda folder: pusher.push(folder, folder.name))))
     if getattr(train_ds, "epoch_ends", None):  # a curriculum: evaluate and save where each of its epochs ends
         steps = sorted({math.ceil(end / t.batch_size) for _, _, end in train_ds.epoch_ends})
         callbacks.append(EvalAtSteps(steps[:-1]))  # the last is the Trainer's own epoch end
@@ -540,21 +543,14 @@ def train_and_finish(trainer, cfg, tokenizer, checkpoint, kind: str, extra_metri
         write_atomic(out / "README.md", model_card(cfg, metrics, kind))
         write_atomic(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")  # last: marks the run finished
         print(f"saved {kind} model to {out}: eval loss {metrics['eval_loss']:.4f}")
-        if t.push_to_hub:
-            push_folder(out, t.hub_model_id)
+    pusher = next((cb for cb in trainer.callback_handler.callbacks if isinstance(cb, HubPusher)), None)
+    if pusher is not None:  # the checkpoints' pushes end, then the model goes to main
+        failed = pusher.finish(out)
+        if failed:
+            raise UserError(f"the model and its checkpoints are saved in {out}, but pushing {', '.join(failed)} to "
+                            f"{t.hub_model_id} failed; push them later with: python push_checkpoints.py {out} "
+                            f"--repo {t.hub_model_id}")
     return metrics
-
-
-def push_folder(folder: Path, repo_id: str):
-    """Upload the output folder (model, tokenizer, card, config, metrics; no checkpoints) to the Hub."""
-    try:
-        api = huggingface_hub.HfApi()
-        api.create_repo(repo_id, exist_ok=True)
-        api.upload_folder(folder_path=str(folder), repo_id=repo_id, ignore_patterns=["checkpoint-*", "checkpoint-*/**"])
-    except Exception as e:  # the model is saved locally whatever happens here
-        raise UserError(f"the model is saved in {folder}, but pushing it to {repo_id} failed "
-                        f"({str(e).splitlines()[0][:160]}); push it later with `hf upload {repo_id} {folder}`") from None
-    print(f"pushed {folder} to https://huggingface.co/{repo_id}")
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -252,7 +252,8 @@ def test_tiny_pipeline_with_dynamics_scores_every_checkpoint_and_reports_the_cur
     p = cfg["pipeline"]
     for s in ("student", "distilled"):
         p["stage_overrides"][s] = [o for o in p["stage_overrides"]["teacher1"] if "max_steps" not in o] + [
-            "training.max_steps=26", "training.save_words=[1000, 2000]"]
+            "training.max_steps=26"]
+    p["save_words"] = [1000, 2000]
     _table(40).to_csv(tmp_path / "reading.csv", index=False)
     p.update(dynamics=True, finetune=None, seeds=[0, 1], reading_data=str(tmp_path / "reading.csv"),
              results_file=str(tmp_path / "RESULTS.md"), results_section="dyn")
