@@ -304,7 +304,7 @@ class Report:
             runs = [curves[n] for n in self.groups[g]]
             rows = []
             for r in runs[0]:
-                seeds = [next(x for x in rs if x["checkpoint"] == r["checkpoint"]) for rs in runs]
+                seeds = [x for rs in runs for x in rs if x["checkpoint"] == r["checkpoint"]]  # the seeds that reached it
                 keys = [k for k in r["scores"] if all(k in x["scores"] for x in seeds)]
                 vals = {k: [x["scores"][k] for x in seeds] for k in keys}
                 rows.append({"checkpoint": r["checkpoint"], "words_seen": r["words_seen"],
