@@ -14,6 +14,7 @@ file cut short is encoded again.
 
 ``separator`` (``data.separator``, ``data.separator_every``): ``none`` (the paper, authors' code: files are
 concatenated as they are), ``<s>`` before each line or file, ``</s>`` after each line or file.
+
 Each training item also carries ``words``, the words that start in its tokens (babyllama/words.py): the trainer's
 words-seen count. The tokens after the last whole chunk are dropped, and with them the words that start there.
 

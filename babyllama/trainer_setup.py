@@ -442,7 +442,9 @@ def model_card(cfg, metrics: dict, kind: str) -> str:
         f"- parameters: {metrics.get('parameters', 0):,}", "", "## Data", "",
         f"- train: `{d.train_dir}`; eval: {d.eval_samples} chunks of `{d.dev_dir}` (seed {d.eval_seed})",
         f"- tokenizer: `{d.tokenizer_dir}`, sequence length {d.seq_length}, random offset {d.random_offset}",
-        *([f"- curriculum, {t.num_epochs:g} epochs per stage: `{d.curriculum}`"] if d.curriculum else []), "",
+        *([f"- curriculum, {t.num_epochs:g} epochs per stage: `{d.curriculum}`"] if d.curriculum else []),
+        f"- words seen in training (BabyLM's count: whitespace-separated, every epoch): {metrics.get('words_seen', 0):,}",
+        "",
         "## Hyperparameters", "",
         f"- {t.num_epochs} epochs, batch {t.batch_size}, lr {t.lr}, {t.lr_scheduler} schedule, {t.warmup_steps} warm-up "
         f"steps, weight decay {t.weight_decay}, precision {metrics.get('precision')}, seed {t.seed}",

@@ -181,7 +181,7 @@ def check_plan(t, ds, log=print) -> int:
         per_pass, n = ds.words_per_pass(), len(ds)
         fit = f"training.max_steps {budget * n // (per_pass * t.batch_size):,}"
         if getattr(ds, "epoch_ends", None) is None and t.max_steps <= 0:
-            fit = f"training.num_epochs {budget / per_pass:.2f} or " + fit
+            fit = f"training.num_epochs {math.floor(100 * budget / per_pass) / 100:g} or " + fit
         raise UserError(f"training.word_budget {t.word_budget} ({budget:,} words): this run would see {words:,} words "
                         f"({how}); lower it to at most {fit}")
     log(f"words seen: the run plans {words:,} words ({how})"

@@ -131,7 +131,7 @@ def test_a_run_over_the_word_budget_is_refused_before_training(tmp_path, tiny_co
                           overrides=["training.num_epochs=3", "training.word_budget=10000"])
     with pytest.raises(config.UserError, match=r"training.word_budget 10000 \(10,000 words\): this run would see "
                                                r"17,376 words \(3 epochs x 5,792 words\); lower it to at most "
-                                               r"training.num_epochs 1.73 or training.max_steps"):
+                                               r"training.num_epochs 1.72 or training.max_steps"):
         train.run(cfg)
     out = Path(cfg.training.output_dir)
     assert not list(out.glob("checkpoint-*")) and not (out / "config.json").exists()
