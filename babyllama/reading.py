@@ -101,7 +101,11 @@ def _babylm2025_segments(tokenizer, contexts, words) -> list[list[tuple[list[int
         c += tokenizer.decode(ids[0])
         for t in ids[1:]:
             text = tokenizer.decode(t)
-            steps.append((row, c, tokenizer(text, add_special_tokens=False)["input_ids"][0]))
+            again = tokenizer(text, add_special_tokens=False)["input_ids"]
+            if not again:
+                raise UserError(f"reading row {row}: a token of {words[row]!r} decodes to {text!r}, which has no "
+                                "tokens of its own, so the babylm2025 rule cannot score it; use the lm-eval convention")
+            steps.append((row, c, again[0]))
             c += text
     ctx = tokenizer([c for _, c, _ in steps])["input_ids"]  # special tokens as the post-processor adds them
     out: list[list] = [[] for _ in words]
