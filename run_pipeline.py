@@ -47,6 +47,7 @@ from babyllama.config import (UserError, add_config_args, apply_overrides, build
                     to_dict)
 from babyllama.schema import CleanConfig, DistillConfig, EvalConfig, GapConfig, PipelineConfig, TokenizerConfig, TrainConfig
 from babyllama.files import hash_files, model_fingerprint, write_atomic
+from babyllama.locks import folder_lock
 from babyllama.synthetic import write_corpus
 from babyllama.synthetic_tasks import write_tasks
 from babyllama.trainer_setup import is_finished, move_aside
@@ -554,6 +555,12 @@ def main(argv=None) -> int:
     else:
         stages = plan.stages
     forced = {s.name for s in stages} if (args.only or args.start) else set()
+    with folder_lock(None if args.dry_run else plan.work, "pipeline.work_dir"):  # one run at a time per work dir
+        return run_stages(plan, args, stages, configs, forced)
+
+
+def run_stages(plan: Plan, args, stages: list[Stage], configs: dict, forced: set) -> int:
+    """Run (dry: list) ``stages`` in order; a stage whose fingerprint is unchanged since it finished is skipped."""
     total = time.time()
     reruns = set()  # the stages run (or, dry, that would run) so far
     for i, stage in enumerate(stages, 1):
