@@ -48,6 +48,7 @@ from pathlib import Path
 from babyllama.config import UserError, add_config_args, describe, load_config, run_cli, save_config
 from babyllama.schema import CleanConfig, CleanSection
 from babyllama.files import write_atomic
+from babyllama.locks import locked
 from mrclean import CLEANERS, STYLES, source_of
 
 CORPUS_SUFFIXES = (".train", ".dev", ".test")  # what later stages read from a split folder
@@ -341,6 +342,7 @@ def main(argv=None) -> int:
     return 0
 
 
+@locked(lambda cfg: cfg.clean.output_dir, "clean.output_dir")  # one run at a time per output folder
 def run(cfg: CleanConfig):
     c = cfg.clean
     t0 = time.time()

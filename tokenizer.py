@@ -31,6 +31,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerFast
 from babyllama.config import UserError, add_config_args, describe, load_config, run_cli, save_config
 from babyllama.schema import TokenizerConfig
 from babyllama.files import hash_files, move_aside
+from babyllama.locks import locked
 
 SPECIAL_TOKENS = ["<pad>", "<s>", "</s>"]  # ids 0, 1, 2
 LONG_RUN = 1000  # non-space characters: far above any word or URL, far below the lengths that make BPE hang
@@ -128,6 +129,7 @@ def main(argv=None) -> int:
     return 0
 
 
+@locked(lambda cfg: cfg.tokenizer.output_dir, "tokenizer.output_dir")  # one run at a time per output folder
 def run(cfg: TokenizerConfig, overwrite: bool = False):
     t = cfg.tokenizer
     out = Path(t.output_dir)
