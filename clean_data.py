@@ -18,8 +18,8 @@ sha256): only a file listed there with the same contents is ever replaced or rem
 as an output folder is refused, never emptied. Its ``control_characters`` count, per output file (a source of a
 split), the characters that are not text in the input (control characters, ANSI escape sequences, invisible format
 characters; mrclean.plain_text): a cleaned file has them replaced by a space or removed, a file copied unchanged
-(``clean.passthrough_unknown``) keeps them, with a warning. Outputs of an earlier run whose input file is gone are removed (they would be
-trained on too).
+(``clean.passthrough_unknown``) keeps them, with a warning. Outputs of an earlier run whose input file is gone are
+removed (they would be trained on too).
 
 Each output is cleaned into a hidden temp file first. A file that loses more than ``clean.max_word_loss`` of its words
 (a word: a whitespace-separated token with a letter or digit, so `kee .` -> `kee.` loses none), or any input left

@@ -66,8 +66,8 @@ def train_files(train_dir, max_word_chars: int | None = None) -> list[Path]:
         words = words or re.search(r"\w", text) is not None
     if not words:
         raise UserError(f"{folder}: the *.train files in tokenizer.train_dir hold no word (empty, blank or only "
-                        "punctuation), so the tokenizer would learn nothing but its bytes; run clean_data.py on the raw "
-                        "text, or point train_dir at the cleaned train split")
+                        "punctuation), so the tokenizer would learn nothing but its bytes; run clean_data.py on the "
+                        "raw text, or point train_dir at the cleaned train split")
     return files
 
 

@@ -199,11 +199,11 @@ def main(argv=None):
     passthrough = [a for a in (argv if argv is not None else sys.argv[1:])]
     passthrough += ["--chunk", str(args.chunk)]
     peak = gemm_peak(args.threads, n=128 if args.tiny else 2048)
-    print(f"GEMM peak ({args.threads} threads, 2048^3): fp32 {peak['fp32'] / 1e9:.0f} GFLOP/s, "
+    print(f"GEMM peak ({args.threads} threads): fp32 {peak['fp32'] / 1e9:.0f} GFLOP/s, "
           f"bf16 {peak['bf16'] / 1e9:.0f} GFLOP/s")
-    print(f"student llama {'32x2' if args.tiny else '512x16'}; teachers {' + '.join(args.teachers)} (inner {args.inner}); vocab "
-          f"{args.vocab}; batch {args.batch} x {args.seq}; {args.warmup} warm-up + {args.steps} timed steps; loss chunk "
-          f"{args.chunk}")
+    print(f"student llama {'32x2' if args.tiny else '512x16'}; teachers {' + '.join(args.teachers)} (inner "
+          f"{args.inner}); vocab {args.vocab}; batch {args.batch} x {args.seq}; {args.warmup} warm-up + {args.steps} "
+          f"timed steps; loss chunk {args.chunk}")
     rows = []
     for path in args.paths.split(","):
         r = worker(argparse.Namespace(**{**vars(args), "worker": path})) if args.tiny else \

@@ -47,7 +47,8 @@ def prepare(args) -> tuple[Path, Path]:
     blimp = work / f"blimp-{args.files}x{args.pairs}"
     if not (tok_dir / "tokenizer.json").is_file():
         t0 = time.perf_counter()
-        build_tokenizer(train_files(args.train_dir), vocab_size=300 if args.tiny else 16000).save_pretrained(str(tok_dir))
+        vocab = 300 if args.tiny else 16000
+        build_tokenizer(train_files(args.train_dir), vocab_size=vocab).save_pretrained(str(tok_dir))
         print(f"tokenizer trained in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     if not (model_dir / "config.json").is_file():
         tok = load_tokenizer(tok_dir)

@@ -85,10 +85,10 @@ def main(argv=None):
         worker(args)
         return 0
     peak = gemm_peak(args.threads, n=128 if args.tiny else 2048)
-    print(f"GEMM peak ({args.threads} threads, 2048^3): fp32 {peak['fp32'] / 1e9:.0f} GFLOP/s, "
+    print(f"GEMM peak ({args.threads} threads): fp32 {peak['fp32'] / 1e9:.0f} GFLOP/s, "
           f"bf16 {peak['bf16'] / 1e9:.0f} GFLOP/s")
-    print(f"llama {'32x2' if args.tiny else '512x16 (inner 1024, 58M)'}; vocab {args.vocab}; batch {args.batch} x {args.seq}; {args.warmup} warm-up + "
-          f"{args.steps} timed steps")
+    print(f"llama {'32x2' if args.tiny else '512x16 (inner 1024, 58M)'}; vocab {args.vocab}; batch {args.batch} x "
+          f"{args.seq}; {args.warmup} warm-up + {args.steps} timed steps")
     rows = []
     for path in args.paths.split(","):
         r = worker(argparse.Namespace(**{**vars(args), "worker": path})) if args.tiny else \
