@@ -25,6 +25,7 @@ from babyllama.losses import distillation_loss
 from babyllama.models import (check_model_folder, check_same_vocab, count_parameters, freeze, initial_model, load_causal_lm,
                     max_positions)
 from babyllama.teacher_cache import open_caches
+from babyllama.trainer_setup import holds_output_dir
 from tokenizer import load_tokenizer
 from babyllama.trainer_setup import (BabyTrainer, attach_callbacks, bf16_supported, is_main_process, load_datasets,
                            make_callbacks, preflight, prepare_output_dir, resolve_precision, train_and_finish,
@@ -186,6 +187,7 @@ def load_teachers(cfg, tokenizer, dtype):
     return [freeze(load_causal_lm(p, dtype=dtype, role="teacher")) for p in cfg.distillation.teachers]
 
 
+@holds_output_dir  # one run at a time in training.output_dir
 def run(cfg: DistillConfig, resume: bool = False, overwrite: bool = False, callbacks=()) -> dict:
     t, d = cfg.training, cfg.distillation
     checkpoint = prepare_output_dir(cfg, resume, overwrite)  # before anything is written

@@ -47,6 +47,7 @@ from babyllama.config import (UserError, add_config_args, apply_overrides, build
                     to_dict)
 from babyllama.schema import CleanConfig, DistillConfig, EvalConfig, GapConfig, PipelineConfig, TokenizerConfig, TrainConfig
 from babyllama.files import hash_files, model_fingerprint, write_atomic
+from babyllama.locks import folder_lock
 from babyllama.synthetic import write_corpus
 from babyllama.synthetic_tasks import write_tasks
 from babyllama.trainer_setup import is_finished, move_aside
@@ -135,7 +136,7 @@ class Plan:
         self.finetune_data = Path(p.finetune_data) if p.finetune_data else (
             None if p.raw_data else self.raw / "finetune")
         self.by_name = {s.name: s for s in self.stages}
-        self._hashes = {}
+        self._hashes, self._seeds = {}, {}
 
     @staticmethod
     def prefix(budget) -> str:
@@ -158,9 +159,22 @@ class Plan:
         the first pipeline.homogeneous_size teacher seeds that are not its own seed."""
         pre = self.prefix(stage.budget)
         if stage.teachers == "homogeneous":
-            seeds = [t for t in self.p.teacher_seeds if t != stage.seed][:self.p.homogeneous_size]
+            own, size = self.trained_seed(stage), self.p.homogeneous_size
+            seeds = [t for t in self.p.teacher_seeds if t != own][:size]
+            if len(seeds) < size:
+                raise UserError(f"pipeline.teacher_seeds: {self.p.teacher_seeds}: {stage.name} needs {size} plain "
+                                f"students (homogeneous_size) besides its own seed {own}; list more seeds")
             return [self.model_dir(f"{pre}student-s{t}") for t in seeds]
         return [self.model_dir(pre + "teacher-1"), self.model_dir(pre + "teacher-2")]
+
+    def trained_seed(self, stage: Stage) -> int:
+        """The seed a training stage trains with: its pipeline seed, or (pipeline.seeds null) its YAML's
+        training.seed, never None."""
+        if stage.seed is not None:
+            return stage.seed
+        if stage.name not in self._seeds:  # its teachers do not change its seed: no need to know them here
+            self._seeds[stage.name] = self.config(dataclasses.replace(stage, teachers="heterogeneous")).training.seed
+        return self._seeds[stage.name]
 
     def ensembles(self, budget) -> dict[str, list[Path]]:
         """The teachers' ensemble of a budget, and the plain students of pipeline.teacher_seeds as one (appendix B)."""
@@ -554,6 +568,12 @@ def main(argv=None) -> int:
     else:
         stages = plan.stages
     forced = {s.name for s in stages} if (args.only or args.start) else set()
+    with folder_lock(None if args.dry_run else plan.work, "pipeline.work_dir"):  # one run at a time per work dir
+        return run_stages(plan, args, stages, configs, forced)
+
+
+def run_stages(plan: Plan, args, stages: list[Stage], configs: dict, forced: set) -> int:
+    """Run (dry: list) ``stages`` in order; a stage whose fingerprint is unchanged since it finished is skipped."""
     total = time.time()
     reruns = set()  # the stages run (or, dry, that would run) so far
     for i, stage in enumerate(stages, 1):

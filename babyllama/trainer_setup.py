@@ -26,6 +26,7 @@ from babyllama.callbacks import (BlimpCallback, EpochEndEvalCallback, EvalAtStep
                        SaveOnInterrupt, StopOnNonFinite)
 from babyllama.config import UserError, add_config_args, describe, load_config, save_config, to_dict
 from babyllama.files import move_aside, write_atomic
+from babyllama.locks import locked
 from babyllama.models import build_model, check_init_from, count_parameters, weights_problem
 from tokenizer import load_tokenizer
 
@@ -154,6 +155,10 @@ def check_resume_settings(cfg, output_dir):
                             "restore the setting, or train afresh in another training.output_dir or with --overwrite")
 
 
+# a training script's run(cfg, ...): one run at a time in training.output_dir (rank 0 holds the lock for the run)
+holds_output_dir = locked(lambda cfg: cfg.training.output_dir if is_main_process() else None, "training.output_dir")
+
+
 def prepare_output_dir(cfg, resume: bool, overwrite: bool) -> str | None:
     """Check the output folder before anything is written; return the checkpoint to resume from, or None.
 
@@ -194,15 +199,21 @@ def prepare_output_dir(cfg, resume: bool, overwrite: bool) -> str | None:
 
 
 def check_writable(folder: Path, free_bytes_needed: int = 0):
-    """The output folder can be written and holds ``free_bytes_needed`` more bytes (one checkpoint)."""
+    """The output folder can be written and holds ``free_bytes_needed`` more bytes (one checkpoint). Folders made
+    for the test are removed again: a run refused later leaves no empty output folder."""
+    made = [p for p in (folder, *folder.parents) if not p.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
         write_atomic(folder / ".write-test", b"ok")
         (folder / ".write-test").unlink()
+        free = shutil.disk_usage(folder).free
     except OSError as e:
         raise UserError(f"{folder}: cannot write here ({e.strerror}); free the disk, fix the permissions, or pick "
                         "another training.output_dir") from None
-    free = shutil.disk_usage(folder).free
+    finally:
+        for d in made:
+            with contextlib.suppress(OSError):
+                d.rmdir()
     if free < free_bytes_needed:
         raise UserError(f"{folder}: {free / 1e9:.2f} GB free, but one checkpoint needs about "
                         f"{free_bytes_needed / 1e9:.2f} GB; free disk space or pick another training.output_dir")

@@ -44,6 +44,9 @@ def parse_model(spec: str, inner: int):
 
 STUDENT_58M = dict(type="llama", hidden_size=512, num_layers=16, num_heads=8, intermediate_size=1024,
                    tie_word_embeddings=False)
+TINY_STUDENT = dict(STUDENT_58M, hidden_size=32, num_layers=2, num_heads=4, intermediate_size=64)
+TINY_HELP = ("check that the script still runs, measuring nothing: hidden-32 models, tiny batches, one step, every "
+             "path in this process (tests/test_bench.py runs every benchmark so)")
 
 
 def build(section, vocab: int, seq: int, seed: int):
@@ -129,8 +132,9 @@ def run_worker(script: str, path: str, argv: list[str], threads: int) -> dict:
     return json.loads(lines[-1][len("RESULT "):])
 
 
-def emit(result: dict):
+def emit(result: dict) -> dict:
     print("RESULT " + json.dumps(result), flush=True)
+    return result
 
 
 def summarise(times: list[float]) -> tuple[float, float]:
