@@ -14,6 +14,10 @@ file cut short is encoded again.
 
 ``separator`` (``data.separator``, ``data.separator_every``): ``none`` (the paper, authors' code: files are
 concatenated as they are), ``<s>`` before each line or file, ``</s>`` after each line or file.
+
+Each training item also carries ``words``, the words that start in its tokens (babyllama/words.py): the trainer's
+words-seen count. The tokens after the last whole chunk are dropped, and with them the words that start there.
+
 ``share`` (``data.train_share``, train split only): keep the first share of each file's lines, so a subset keeps
 every source in its proportion and its text contiguous (1.0, the paper: everything).
 
@@ -39,6 +43,7 @@ from torch.utils.data import Dataset
 
 from babyllama.config import UserError
 from babyllama.files import write_atomic
+from babyllama.words import word_starts
 from mrclean import SAME_SOURCE
 from tokenizer import tokenizer_fingerprint
 
@@ -157,13 +162,15 @@ class ChunkDataset(Dataset):
     With ``random_offset`` every item is read ``randrange(seq_length)`` tokens later than its aligned start, so the
     last aligned chunk is dropped to keep every read inside the array (as in the authors' code).
     With ``return_index`` items also carry ``chunk_index``, the chunk's aligned index in the id array (the teacher
-    cache's lookup key; the trainer strips it before calling a model).
+    cache's lookup key; the trainer strips it before calling a model). With ``word_starts`` (``words.word_starts`` of
+    ``ids``) items also carry ``words``, the words that start in the item's tokens (the trainer's words-seen count).
     """
 
     def __init__(self, ids, seq_length: int, random_offset: bool = False, seed: int = 0, indices=None,
-                 return_index: bool = False):
+                 return_index: bool = False, word_starts=None):
         self.ids = ids
         self.return_index = return_index
+        self.word_starts = word_starts
         self.seq_length = seq_length
         self.random_offset = random_offset
         n = len(ids) // seq_length - (1 if random_offset else 0)
@@ -192,7 +199,15 @@ class ChunkDataset(Dataset):
         idx = np.unique(self.indices)
         if np.array_equal(idx, self.indices):
             return self
-        return ChunkDataset(self.ids, self.seq_length, self.random_offset, self.seed, idx, self.return_index)
+        return ChunkDataset(self.ids, self.seq_length, self.random_offset, self.seed, idx, self.return_index,
+                            self.word_starts)
+
+    def words_per_pass(self) -> int:
+        """The words of one pass over the items, each read at its aligned start (with random offsets: about)."""
+        seq, w = self.seq_length, self.word_starts
+        n = len(w) // seq
+        per_chunk = w[:n * seq].reshape(n, seq).sum(1, dtype=np.int64)
+        return int(per_chunk[self.indices].sum())
 
     def __getitem__(self, i):
         start = int(self.indices[i]) * self.seq_length
@@ -202,6 +217,8 @@ class ChunkDataset(Dataset):
         item = {"input_ids": chunk, "labels": chunk.clone()}
         if self.return_index:
             item["chunk_index"] = torch.tensor(int(self.indices[i]))
+        if self.word_starts is not None:
+            item["words"] = torch.tensor(int(self.word_starts[start:start + self.seq_length].sum()))
         return item
 
 
@@ -270,7 +287,9 @@ def curriculum_dataset(data, seed: int, epochs: float, verbose: bool = True, war
         raise UserError(f"data.curriculum: bucket 1 ({', '.join(f.name for f in stages[0])}) has {tokens[0]} tokens, "
                         f"fewer than one chunk of data.seq_length {data.seq_length}; add sources to the first bucket")
     order, ends = curriculum_order(stage_chunks, epochs, seed)
-    ds = ChunkDataset(np.concatenate(parts), data.seq_length, data.random_offset, seed=seed, indices=order)
+    ids = np.concatenate(parts)
+    ds = ChunkDataset(ids, data.seq_length, data.random_offset, seed=seed, indices=order,
+                      word_starts=word_starts(ids, data.tokenizer_dir))
     ds.stages, ds.epoch_ends = [[f.name.split(".", 1)[0] for f in files] for files in stages], ends
     if verbose:
         for s, files in enumerate(ds.stages):
@@ -280,7 +299,8 @@ def curriculum_dataset(data, seed: int, epochs: float, verbose: bool = True, war
 
 def build_datasets(data, seed: int = 42, verbose: bool = True, epochs: float = 1.0):
     """Train and eval ``ChunkDataset`` from a ``DataSection``; with ``data.curriculum`` the train set is the whole
-    curriculum, ``epochs`` per stage (the eval set is the dev split, all sources, either way)."""
+    curriculum, ``epochs`` per stage (the eval set is the dev split, all sources, either way). Train items carry their
+    words (``ChunkDataset``)."""
     if Path(data.train_dir).resolve() == Path(data.dev_dir).resolve():
         raise UserError(f"data.train_dir and data.dev_dir are the same folder ({data.train_dir}); the eval set must be "
                         "held out")
@@ -293,7 +313,8 @@ def build_datasets(data, seed: int = 42, verbose: bool = True, epochs: float = 1
     else:
         train_ids = load_split_ids(data.train_dir, data.tokenizer_dir, data.cache_dir, data.separator,
                                    data.separator_every, verbose, data.train_share)
-        train = ChunkDataset(train_ids, data.seq_length, data.random_offset, seed=seed)
+        train = ChunkDataset(train_ids, data.seq_length, data.random_offset, seed=seed,
+                             word_starts=word_starts(train_ids, data.tokenizer_dir))
     dev_ids = load_split_ids(data.dev_dir, data.tokenizer_dir, data.cache_dir, data.separator, data.separator_every,
                              verbose)
     n_dev = len(dev_ids) // data.seq_length

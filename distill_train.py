@@ -25,11 +25,11 @@ from babyllama.losses import distillation_loss
 from babyllama.models import (check_model_folder, check_same_vocab, count_parameters, freeze, initial_model, load_causal_lm,
                     max_positions)
 from babyllama.teacher_cache import open_caches
-from babyllama.trainer_setup import holds_output_dir
+from babyllama.words import run_words_seen
 from tokenizer import load_tokenizer
-from babyllama.trainer_setup import (BabyTrainer, attach_callbacks, bf16_supported, is_main_process, load_datasets,
-                           make_callbacks, preflight, prepare_output_dir, resolve_precision, train_and_finish,
-                           training_arguments, training_main, world_size)
+from babyllama.trainer_setup import (BabyTrainer, attach_callbacks, bf16_supported, holds_output_dir, is_main_process,
+                                     load_datasets, make_callbacks, preflight, prepare_output_dir, resolve_precision,
+                                     train_and_finish, training_arguments, training_main, world_size)
 
 
 class _StepCounterReset(TrainerCallback):
@@ -222,8 +222,10 @@ def run(cfg: DistillConfig, resume: bool = False, overwrite: bool = False, callb
                                   callbacks=list(callbacks) + make_callbacks(t, tokenizer, train_ds), teachers=teachers,
                                   distill=d, teacher_cache=caches, sam_rho=t.sam_rho if t.optimizer == "sam" else None)
     attach_callbacks(trainer)
+    # the words each teacher saw (how they count under the BabyLM rules is the user's call; the figures are shown)
+    teacher_words = {p: run_words_seen(p) for p in d.teachers}
     return train_and_finish(trainer, cfg, tokenizer, checkpoint, "distillation",
-                            {"precision": precision, "teachers": list(d.teachers)})
+                            {"precision": precision, "teachers": list(d.teachers), "teacher_words_seen": teacher_words})
 
 
 def main(argv=None) -> int:

@@ -59,7 +59,7 @@ HOMOGENEOUS = "students-ensemble"  # the plain students of pipeline.teacher_seed
 NOT_MEANING = {"report_to", "logging_steps", "push_to_hub", "hub_model_id", "run_name", "dataloader_num_workers",
                "save_minutes", "save_total_limit", "disable_tqdm", "blimp_dir", "blimp_steps", "blimp_pairs_per_file",
                "output_dir", "input_dirs", "train_dir", "dev_dir", "tokenizer_dir", "cache_dir", "teachers",
-               "teacher_cache_dir", "models", "ensembles",
+               "teacher_cache_dir", "models", "ensembles", "word_budget",
                "long_items"}  # a finished eval had no item too long (error stops it), so truncate would change nothing
 
 
@@ -264,6 +264,8 @@ class Plan:
                 _set(raw, "data.train_share", share)
             if stage.seed is not None:
                 _set(raw, "training.seed", stage.seed)
+            if p.save_words is not None and key in ("student", "distilled"):  # every student, ablations too
+                _set(raw, "training.save_words", p.save_words)
             if stage.kind == "distill":
                 _set(raw, "distillation.teachers", [str(f) for f in self.teachers_of(stage)])
             if stage.init_from:

@@ -6,7 +6,9 @@
 
 The output folder gets the final model (the best checkpoint by eval loss), its tokenizer, the resolved config
 (``config.yaml``), a model card (``README.md``) and, last, ``metrics.json``; ``AutoModelForCausalLM.from_pretrained``
-and ``AutoTokenizer.from_pretrained`` load it. Checkpoints go to ``<output_dir>/checkpoint-*``. A folder holding a
+and ``AutoTokenizer.from_pretrained`` load it. Checkpoints go to ``<output_dir>/checkpoint-*``; with
+``training.save_words`` (BabyLM: ``babylm``) a model folder ``<output_dir>/chck_<N>M`` at each number of words seen
+(babyllama/words.py), never rotated away. ``words_seen`` is logged and kept in metrics.json. A folder holding a
 finished model is never trained over: ``--overwrite`` moves it aside. Ctrl-C saves a checkpoint and prints the command
 that resumes.
 """
@@ -20,10 +22,9 @@ from transformers import default_data_collator, set_seed
 from babyllama.config import run_cli, save_config
 from babyllama.schema import TrainConfig
 from babyllama.models import count_parameters, initial_model
-from babyllama.trainer_setup import holds_output_dir
-from babyllama.trainer_setup import (BabyTrainer, attach_callbacks, is_main_process, load_datasets, make_callbacks, preflight,
-                           prepare_output_dir, resolve_precision, train_and_finish, training_arguments, training_main,
-                           world_size)
+from babyllama.trainer_setup import (BabyTrainer, attach_callbacks, holds_output_dir, is_main_process, load_datasets,
+                                     make_callbacks, preflight, prepare_output_dir, resolve_precision, train_and_finish,
+                                     training_arguments, training_main, world_size)
 
 
 @holds_output_dir  # one run at a time in training.output_dir

@@ -2,7 +2,9 @@
 
 Every figure is read from the files the earlier stages wrote, never typed in:
 
-    models/<name>/config.json, metrics.json   sizes, epochs, tokens seen, the distilled students' eval CE and KL
+    models/<name>/config.json, metrics.json   sizes, epochs, tokens and words seen, the distilled students' eval CE
+                                               and KL
+    models/<name>/chck_*/words_seen.json       the checkpoints by words seen (training.save_words)
     results/dev_text.json                      whole-dev-split CE per source (eval_text.py), ensemble included
     results/<name>.json                        BLiMP per model (results/supplement/, results/zero_shot/<folder>/:
                                                the supplement's and pipeline.zero_shot_dirs' results)
@@ -24,7 +26,7 @@ import torch
 import yaml
 from transformers import AutoConfig
 
-from babyllama import report
+from babyllama import report, words
 from babyllama.files import write_atomic
 
 ENSEMBLE = "teachers-ensemble"
@@ -59,6 +61,12 @@ def non_embedding(c, total: int) -> int:
     if c.model_type == "gpt2":
         emb += c.n_positions * hidden
     return total - emb
+
+
+def checkpoint_list(folder) -> str:
+    """A model's checkpoints by words seen (training.save_words), as ``chck_1M … chck_10M (10)``; – for none."""
+    names = [p.name for p in words.checkpoint_folders(folder)]
+    return "–" if not names else names[0] if len(names) == 1 else f"{names[0]} … {names[-1]} ({len(names)})"
 
 
 def favours(diffs: list[float], sign: int) -> bool:
@@ -142,8 +150,8 @@ class Report:
 
     def models(self) -> list[str]:
         lines = ["## Models", "", "| model | type | layers | hidden | inner | parameters | non-embedding | epochs | "
-                 "train tokens / epoch | seq | lr |", "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | "
-                                                     "---: | ---: |"]
+                 "train tokens / epoch | seq | lr | words seen | checkpoints by words |",
+                 "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
         shown = set()
         for n, folder in self.plan.models().items():
             base = next((g for g, ms in self.groups.items() if n in ms), n)
@@ -156,9 +164,11 @@ class Report:
             t, d = run["training"], run["data"]
             steps_tokens = m.get("tokens_seen", 0) / max(t["num_epochs"], 1)
             inner = getattr(c, "intermediate_size", None) or getattr(c, "n_inner", None)
+            seen = f"{m['words_seen']:,}" if "words_seen" in m else "–"  # a run from before the count: –
             lines.append(f"| {base} | {c.model_type} | {c.num_hidden_layers} | {c.hidden_size} | {inner} | "
                          f"{m['parameters'] / 1e6:.2f}M | {non_embedding(c, m['parameters']) / 1e6:.2f}M | "
-                         f"{t['num_epochs']} | {steps_tokens:,.0f} | {d['seq_length']} | {t['lr']} |")
+                         f"{t['num_epochs']} | {steps_tokens:,.0f} | {d['seq_length']} | {t['lr']} | {seen} | "
+                         f"{checkpoint_list(folder)} |")
         return lines + [""]
 
     def dev_text(self) -> list[str]:

@@ -197,7 +197,8 @@ class TrainingSection:
                                                   "one, so a crash loses at most that much work (null: off)")
     report_to: Literal["none", "wandb", "tensorboard"] = field("none", help="logger (wandb works offline with "
                                                                             "WANDB_MODE=offline)")
-    push_to_hub: bool = field(False, help="push the final model, tokenizer and a model card to the Hub")
+    push_to_hub: bool = field(False, help="push the final model, tokenizer and a model card to the Hub (branch "
+                                          "main), and each save_words checkpoint to its branch as it is written")
     hub_model_id: str | None = field(None, help="Hub repo id, e.g. user/baby-llama-58m; required with push_to_hub")
     blimp_dir: str | None = field(None, help="folder of BLiMP JSON-lines files scored during training (None: off)")
     blimp_steps: int = field(500, help="score the BLiMP subset every N steps")
@@ -209,6 +210,16 @@ class TrainingSection:
                      "minimisation around that step: the gradient is taken at w + sam_rho*g/|g|, g the whole "
                      "accumulated batch's gradient at w (two forward/backward passes per step)")
     sam_rho: float = field(0.05, help="SAM's neighbourhood radius, > 0 (Foret et al. 2021: 0.05)")
+    save_words: Literal["babylm"] | list[int] | None = field(
+        None, help="checkpoints by words seen (BabyLM 2025+ rules; a word: whitespace-separated, every epoch counted): "
+                   "babylm: after 1M..10M words by 1M, then 20M..100M by 10M, then 200M..1000M by 100M, up to "
+                   "word_budget; or a list of word counts, each a whole thousand (chck_250K, chck_1500K); null: off. "
+                   "Each is the model folder <output_dir>/chck_<N>M with words_seen.json, at the first optimizer step "
+                   "that reaches it; pushed to the Hub branch of that name with push_to_hub")
+    word_budget: Literal["strict-small", "strict"] | int | None = field(
+        None, help="refuse, before training, a run that would see more words than this (epochs x the words of one "
+                   "epoch's chunks, or max_steps x batch): strict-small = 100M, strict = 1000M (BabyLM), or a "
+                   "count; null: no limit")
     hf_args: dict[str, Any] = field({}, help="other TrainingArguments options; write them as training.<name> keys")
 
     @staticmethod
@@ -251,6 +262,13 @@ class TrainingSection:
         check_range("training", "blimp_pairs_per_file", self.blimp_pairs_per_file, 1)
         if not self.sam_rho > 0:  # also refuses nan
             raise ConfigError("training.sam_rho", f"{self.sam_rho!r}: SAM's radius must be > 0; give e.g. 0.05")
+        for i, n in enumerate(self.save_words if isinstance(self.save_words, list) else []):
+            if n <= 0 or n % 1000:
+                raise ConfigError(f"training.save_words[{i}]", f"{n}: give a positive whole number of thousands of "
+                                                               "words (checkpoints are named chck_<N>K / chck_<N>M)")
+        if isinstance(self.word_budget, int) and self.word_budget <= 0:
+            raise ConfigError("training.word_budget", f"{self.word_budget}: give a positive word count, strict-small, "
+                                                      "strict or null")
         if self.push_to_hub and not self.hub_model_id:
             raise ConfigError("training.hub_model_id", "required when push_to_hub is true (e.g. user/baby-llama-58m)")
         hf = self.hf_args
@@ -571,6 +589,10 @@ class PipelineSection:
     appendix: bool = field(False, help="the report stage writes the appendix table instead (paper appendix B): one row "
                                        "per idea (distilled, each ablation, students-ensemble) against the plain "
                                        "student: dev CE, BLiMP, differences, stage times")
+    save_words: Literal["babylm"] | list[int] | None = field(
+        None, help="training.save_words of every student (plain, distilled, ablations; not the teachers): "
+                   "babylm (BabyLM's checkpoints by words seen, chck_1M..chck_100M up to each student's "
+                   "training.word_budget) or a list of word counts; null: as each YAML says")
     dev_text_share: float = field(1.0, help="the text stage scores the first share of each dev file's lines (1: the "
                                             "whole dev split; a fixed subset, every source in proportion)")
 

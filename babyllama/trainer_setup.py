@@ -28,6 +28,8 @@ from babyllama.config import UserError, add_config_args, describe, load_config, 
 from babyllama.files import move_aside, write_atomic
 from babyllama.locks import locked
 from babyllama.models import build_model, check_init_from, count_parameters, weights_problem
+from babyllama.hub import HubPusher
+from babyllama.words import SaveAtWords, WordsSeen, check_plan, milestones
 from tokenizer import load_tokenizer
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -123,6 +125,7 @@ def is_finished(output_dir) -> bool:
 # the remaining steps only (distillation.alpha); either way config.yaml would no longer describe the run. Only these
 # keys, which change where and how the run is logged or stored but not what it computes, may differ on resume.
 RESUME_MAY_CHANGE = ("training.report_to", "training.save_minutes", "training.push_to_hub", "training.hub_model_id",
+                     "training.save_words", "training.word_budget",
                      "training.blimp_dir", "training.blimp_steps", "training.blimp_pairs_per_file",
                      "training.per_device_batch_size", "data.cache_dir", "training.hf_args.dataloader_num_workers",
                      "training.hf_args.logging_steps", "training.hf_args.save_total_limit",
@@ -308,10 +311,13 @@ class BabyTrainer(Trainer):
         if self.router_coef is not None:
             model.router_aux_loss_coef = 0.0  # the model's own term (see above); the saved config keeps the coefficient
         self._aux_sum, self._aux_n = 0.0, 0  # since the last log: sum of the steps' mean balancing loss, steps
+        self.words = WordsSeen()  # words seen (babyllama/words.py), kept in the checkpoints' trainer state
+        self.callback_handler.callbacks.insert(0, self.words)  # first: a resume restores it before others read it
 
     def get_batch_samples(self, epoch_iterator, num_batches, device):
         batches, num_items = super().get_batch_samples(epoch_iterator, num_batches, device)
         self._step_batches, self._micro = batches, 0
+        self.words.add(batches, self.accelerator)  # the step's words (and out of the batches: no model takes them)
         return batches, num_items
 
     def router_loss(self, model, outputs, trainer_divides: bool):
@@ -370,13 +376,21 @@ class BabyTrainer(Trainer):
         if "loss" in logs and self.router_coef is not None:  # mean balancing loss per step since the last log
             logs["aux_loss"] = round(float(self._aux_sum) / max(self._aux_n, 1), 4)
             self._aux_sum, self._aux_n = 0.0, 0
+        if "loss" in logs or "eval_loss" in logs:
+            logs["words_seen"] = self.words.words_seen
         return super().log(logs, *args, **kwargs)
 
 
 def make_callbacks(t, tokenizer, train_ds=None) -> list:
     """The run's callbacks: ``SaveOnInterrupt`` (read by ``train_and_finish``), then ``LogBeforeSave``, which must see
-    every other callback's save request."""
+    every other callback's save request. ``SaveAtWords`` (training.save_words) gets the trainer's words-seen count in
+    ``attach_callbacks``."""
     callbacks = [StopOnNonFinite()]
+    pusher = HubPusher(t.hub_model_id, t.output_dir) if t.push_to_hub and is_main_process() else None
+    callbacks += [pusher] if pusher else []
+    marks = milestones(t.save_words, t.word_budget)
+    if marks:
+        callbacks.append(SaveAtWords(marks, on_written=pusher and (lambda folder: pusher.push(folder, folder.name))))
     if getattr(train_ds, "epoch_ends", None):  # a curriculum: evaluate and save where each of its epochs ends
         steps = sorted({math.ceil(end / t.batch_size) for _, _, end in train_ds.epoch_ends})
         callbacks.append(EvalAtSteps(steps[:-1]))  # the last is the Trainer's own epoch end
@@ -393,7 +407,7 @@ def make_callbacks(t, tokenizer, train_ds=None) -> list:
 def attach_callbacks(trainer):
     for cb in trainer.callback_handler.callbacks:
         if hasattr(cb, "trainer"):
-            cb.trainer = trainer  # callbacks that log through the trainer (BLiMP accuracy)
+            cb.trainer = trainer  # callbacks that log or save through the trainer (BLiMP accuracy, milestones)
 
 
 def preflight(cfg, args):
@@ -410,10 +424,13 @@ def preflight(cfg, args):
 
 
 def load_datasets(cfg, args):
-    """Train and eval datasets; under several processes the main one builds the token cache first."""
+    """Train and eval datasets; under several processes the main one builds the token cache first. Then the words
+    the run will see are checked against training.word_budget (``words.check_plan``), before any long work."""
     with args.main_process_first(desc="tokenize", local=False):
-        return build_datasets(cfg.data, seed=cfg.training.seed, verbose=is_main_process(),
-                              epochs=cfg.training.num_epochs)
+        train, dev = build_datasets(cfg.data, seed=cfg.training.seed, verbose=is_main_process(),
+                                    epochs=cfg.training.num_epochs)
+    check_plan(cfg.training, train, log=print if is_main_process() else lambda line: None)
+    return train, dev
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -436,7 +453,9 @@ def model_card(cfg, metrics: dict, kind: str) -> str:
         f"- parameters: {metrics.get('parameters', 0):,}", "", "## Data", "",
         f"- train: `{d.train_dir}`; eval: {d.eval_samples} chunks of `{d.dev_dir}` (seed {d.eval_seed})",
         f"- tokenizer: `{d.tokenizer_dir}`, sequence length {d.seq_length}, random offset {d.random_offset}",
-        *([f"- curriculum, {t.num_epochs:g} epochs per stage: `{d.curriculum}`"] if d.curriculum else []), "",
+        *([f"- curriculum, {t.num_epochs:g} epochs per stage: `{d.curriculum}`"] if d.curriculum else []),
+        f"- words seen in training (BabyLM's count: whitespace-separated, every epoch): {metrics.get('words_seen', 0):,}",
+        "",
         "## Hyperparameters", "",
         f"- {t.num_epochs} epochs, batch {t.batch_size}, lr {t.lr}, {t.lr_scheduler} schedule, {t.warmup_steps} warm-up "
         f"steps, weight decay {t.weight_decay}, precision {metrics.get('precision')}, seed {t.seed}",
@@ -519,6 +538,7 @@ def train_and_finish(trainer, cfg, tokenizer, checkpoint, kind: str, extra_metri
     metrics["parameters"] = count_parameters(trainer.model)
     metrics["global_step"] = trainer.state.global_step
     metrics["tokens_seen"] = int(trainer.state.num_input_tokens_seen or 0)
+    metrics["words_seen"] = trainer.words.words_seen
     metrics["best_checkpoint"] = trainer.state.best_model_checkpoint
     metrics["curve"] = learning_curve(trainer.state.log_history)
     for name in ("cache_hits", "cache_misses"):  # distillation from the teacher cache
@@ -536,21 +556,14 @@ def train_and_finish(trainer, cfg, tokenizer, checkpoint, kind: str, extra_metri
         write_atomic(out / "README.md", model_card(cfg, metrics, kind))
         write_atomic(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")  # last: marks the run finished
         print(f"saved {kind} model to {out}: eval loss {metrics['eval_loss']:.4f}")
-        if t.push_to_hub:
-            push_folder(out, t.hub_model_id)
+    pusher = next((cb for cb in trainer.callback_handler.callbacks if isinstance(cb, HubPusher)), None)
+    if pusher is not None:  # the checkpoints' pushes end, then the model goes to main
+        failed = pusher.finish(out)
+        if failed:
+            raise UserError(f"the model and its checkpoints are saved in {out}, but pushing {', '.join(failed)} to "
+                            f"{t.hub_model_id} failed; push them later with: python push_checkpoints.py {out} "
+                            f"--repo {t.hub_model_id}")
     return metrics
-
-
-def push_folder(folder: Path, repo_id: str):
-    """Upload the output folder (model, tokenizer, card, config, metrics; no checkpoints) to the Hub."""
-    try:
-        api = huggingface_hub.HfApi()
-        api.create_repo(repo_id, exist_ok=True)
-        api.upload_folder(folder_path=str(folder), repo_id=repo_id, ignore_patterns=["checkpoint-*", "checkpoint-*/**"])
-    except Exception as e:  # the model is saved locally whatever happens here
-        raise UserError(f"the model is saved in {folder}, but pushing it to {repo_id} failed "
-                        f"({str(e).splitlines()[0][:160]}); push it later with `hf upload {repo_id} {folder}`") from None
-    print(f"pushed {folder} to https://huggingface.co/{repo_id}")
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -146,14 +146,19 @@ def test_tiny_distillation(tmp_path, tiny_corpus, tiny_tokenizer_dir, teachers):
         spy_trainer = self
 
     distill_train.DistillationTrainer.__init__ = capture
+    (teachers[0] / "metrics.json").write_text('{"words_seen": 12345}')  # a teacher's own count, recorded beside
     try:
         metrics = distill_train.run(cfg, callbacks=[Spy()])
     finally:
         distill_train.DistillationTrainer.__init__ = orig
+        (teachers[0] / "metrics.json").unlink()
+    assert metrics["teacher_words_seen"] == {str(teachers[0]): 12345, str(teachers[1]): None}
     logs = [h for h in spy_trainer.state.log_history if "loss" in h]
     # the random teachers are near-uniform, so the KL term starts small: the CE carries most of the fall
     assert logs[-1]["loss"] < logs[0]["loss"] - 0.3 and logs[-1]["ce"] < logs[0]["ce"] - 0.8, (logs[0], logs[-1])
     assert {"ce", "kl"} <= set(logs[0]) and {"eval_ce", "eval_kl", "eval_loss"} <= set(metrics)
+    seen = [h["words_seen"] for h in logs]  # 8 chunks of about 20 words a step
+    assert all(100 < b - a < 300 for a, b in zip(seen, seen[1:])) and metrics["words_seen"] == seen[-1]
     assert metrics["eval_loss"] == pytest.approx(0.5 * metrics["eval_ce"] + 0.5 * 4 * metrics["eval_kl"], rel=1e-3)
     for t, ref in zip(spy_trainer.teachers, before):
         assert not t.training and all(p.grad is None and not p.requires_grad for p in t.parameters())

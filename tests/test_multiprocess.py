@@ -103,6 +103,7 @@ def compare(single: Path, multi: Path, keys: tuple[str, ...]) -> dict[str, float
     assert Path(ma["best_checkpoint"]).name == Path(mb["best_checkpoint"]).name
     assert ma["global_step"] == mb["global_step"] == STEPS
     assert ma["tokens_seen"] == mb["tokens_seen"]
+    assert ma["words_seen"] == mb["words_seen"] > 0  # each step's words summed over both processes
     diffs["final eval_loss"] = abs(ma["eval_loss"] - mb["eval_loss"])
     assert diffs["final eval_loss"] <= TOL
     return diffs

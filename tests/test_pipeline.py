@@ -25,13 +25,16 @@ TINY_MODEL = ["model.hidden_size=32", "model.num_layers=2", "model.num_heads=4",
 
 def tiny_pipeline_yaml(tmp_path, teacher2_steps=8) -> Path:
     """The default pipeline shrunk: a 6000-word synthetic corpus, hidden-32 models, a few steps each."""
-    stages = {s: TINY_MODEL + ["training.max_steps=6"] for s in ("teacher1", "student", "distilled")}
+    # the students' 14 steps see about 1100 words: past pipeline.save_words' 1000
+    stages = {s: TINY_MODEL + [f"training.max_steps={6 if s == 'teacher1' else 14}"]
+              for s in ("teacher1", "student", "distilled")}
     stages["teacher2"] = TINY_MODEL + [f"training.max_steps={teacher2_steps}", "training.eval_steps=10"]
     stages["tokenizer"] = ["tokenizer.vocab_size=400"]
     stages["eval"] = ["eval.max_pairs_per_file=10"]
     stages["finetune"] = ["finetune.per_task.synthetic_cola.num_epochs=0.1", "finetune.precision=fp32"]
     cfg = {"pipeline": {"work_dir": str(tmp_path / "work"), "synthetic_train_words": 6000, "synthetic_dev_words": 2000,
-                        "synthetic_pairs": 10, "finetune_tasks": ["synthetic_cola"], "stage_overrides": stages}}
+                        "synthetic_pairs": 10, "finetune_tasks": ["synthetic_cola"], "stage_overrides": stages,
+                        "save_words": [1000]}}
     path = tmp_path / "pipeline.yaml"
     path.write_text("# python run_pipeline.py --config this file\n" + yaml.safe_dump(cfg))
     return path
@@ -112,8 +115,11 @@ def test_ablations_add_one_student_per_seed_with_their_overrides(tmp_path):
     cfg = load_config(PipelineConfig, ROOT / "config/pipeline.yaml", [
         f"pipeline.work_dir={tmp_path}", "pipeline.seeds=[0, 1]",
         "pipeline.ablations={sep: {of: student, overrides: [data.separator=<s>]}, "
-        "tm: {of: distilled, overrides: [distillation.kl_normalization=token_mean]}}"])
+        "tm: {of: distilled, overrides: [distillation.kl_normalization=token_mean]}}", "pipeline.save_words=babylm"])
     plan = run_pipeline.Plan(cfg.pipeline)
+    saves = {s.name: plan.config(s).training.save_words for s in plan.stages if s.kind in ("train", "distill")}
+    assert {n for n, v in saves.items() if v == "babylm"} == set(saves) - {"teacher1", "teacher2"}  # every student
+    assert saves["teacher1"] is None and len(saves) == 10
     assert [s.name for s in plan.stages if s.name.startswith(("sep", "tm"))] == ["sep-s0", "sep-s1", "tm-s0", "tm-s1"]
     sep, plain = plan.config(plan.by_name["sep-s1"]), plan.config(plan.by_name["student-s1"])
     assert (sep.data.separator, plain.data.separator) == ("<s>", "none")
@@ -217,7 +223,7 @@ def test_dry_run_lists_exactly_what_reruns_and_the_rerun_equals_a_fresh_run(tmp_
     assert timeless(rep["a"]) == timeless(rep["b"]) and "| stages | minutes |" not in timeless(rep["a"])
     assert "## Models" in timeless(rep["a"])
     row = next(line for line in rep["a"].splitlines() if line.startswith("| student | llama |"))
-    assert row.endswith("| 0.001 |"), row
+    assert "| 32 | 0.001 | 1,134 | chck_1K |" in row, row  # seq, lr, words seen, checkpoints by words
     ft = {r: (tmp_path / r / "work" / "results" / "finetune" / "table.md").read_text() for r in ("a", "b")}
     assert ft["a"] == ft["b"] and "| Synth. CoLA (MCC) |" in ft["a"] and "| 0.0 |" not in ft["a"], ft["a"]
     # stage records written before stages were chained: trusted where their direct inputs match and upgraded, except
@@ -304,6 +310,12 @@ def test_killed_pipeline_resumes_without_redoing_stages(tmp_path):
     d_acc = 100 * (blimp["distilled"]["phenomena"] - blimp["student"]["phenomena"])
     assert f"| distilled − student | – | {ce['distilled'] - ce['student']:+.3f} | {d_acc:+.1f} |" in rep
     assert f"distilled − plain is {ce['distilled'] - ce['student']:+.3f} nats of dev CE" in rep
+    for name in ("teacher-1", "student", "distilled"):  # words seen and checkpoints by words (students only)
+        seen = json.loads((work / "models" / name / "metrics.json").read_text())["words_seen"]
+        marks = "chck_1K" if name != "teacher-1" else "–"
+        models = rep.split("## Models", 1)[1].split("\n\n")[1].splitlines()
+        row = next(line for line in models if line.startswith(f"| {name} | "))
+        assert row.endswith(f" | {seen:,} | {marks} |"), row
     # an ablation added later: one more student; the text and eval stages score it alone
     scored = {p: p.stat().st_mtime_ns for p in (work / "results").glob("teacher-1.json")}
     first = {s: json.loads((work / ".done" / s).read_text())["seconds"] for s in ("text", "eval")}

@@ -136,28 +136,6 @@ def test_blimp_callback_logs_during_training(tmp_path, tiny_corpus, tiny_tokeniz
     assert [h["step"] for h in scored] == [2, 4] and all(h["blimp_acc"] in (0.0, 0.5, 1.0) for h in scored)
 
 
-def test_push_to_hub_uploads_the_output_folder_without_checkpoints(tmp_path, monkeypatch):
-    """The real push code path against a stand-in HfApi (no network here)."""
-    import huggingface_hub
-
-
-    calls = []
-
-    class FakeApi:
-        def create_repo(self, repo_id, exist_ok=False):
-            calls.append(("create", repo_id, exist_ok))
-
-        def upload_folder(self, folder_path, repo_id, ignore_patterns=()):
-            calls.append(("upload", folder_path, repo_id, tuple(ignore_patterns)))
-
-    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
-    trainer_setup.push_folder(tmp_path, "user/baby-llama")
-    assert calls[0] == ("create", "user/baby-llama", True)
-    assert calls[1][:3] == ("upload", str(tmp_path), "user/baby-llama") and "checkpoint-*" in calls[1][3]
-    with pytest.raises(config.UserError, match="training.hub_model_id: required"):
-        config.load_config(schema.TrainConfig, ROOT / "config/tiny-llama.yaml", ["training.push_to_hub=true"])
-
-
 def test_tensorboard_logging(tmp_path, tiny_corpus, tiny_tokenizer_dir):
 
     cfg = tiny_run_config(tmp_path, tiny_corpus, tiny_tokenizer_dir,
