@@ -141,6 +141,14 @@ def shape_of_folder(folder) -> Shape:
                  vocab=cfg.vocab_size, gated=cfg.model_type in ("llama", "olmoe"))
 
 
+def known_shape(folder, shapes: dict) -> Shape | None:
+    """The Shape of a model folder: of the stage that trains it (``shapes``), else of its config.json, else None (not
+    trained yet, nor by this plan)."""
+    if str(Path(folder)) not in shapes and (Path(folder) / "config.json").is_file():
+        shapes[str(Path(folder))] = shape_of_folder(folder)
+    return shapes.get(str(Path(folder)))
+
+
 def forward_flops(s: Shape, seq_length: int) -> float:
     """FLOPs of one forward pass per token (Kaplan et al. 2020, Table 1, with the attention values counted)."""
     return 2.0 * s.matmul + 4.0 * s.layers * seq_length * s.hidden
@@ -202,11 +210,18 @@ def fit_suggestion(total_at, batch: int, per_device: int, card_gib: float) -> st
 # the data a stage reads
 
 
-def _split_files(folder) -> list[Path]:
+def corpus_files(folder) -> list[Path]:
+    """The corpus files of a split folder ([] while it does not exist)."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in (".train", ".dev", ".test"))
+
+
+def tokenizer_size(folder) -> int | None:
+    """Entries of a trained tokenizer folder (the models' vocabulary), or None before it is trained."""
+    path = Path(folder) / "tokenizer.json"
+    return len(json.loads(path.read_text())["model"]["vocab"]) if path.is_file() else None
 
 
 def count_tokens(folder, data, share: float, bytes_per_token: float, words: int | None = None) -> tuple[float, str]:
@@ -217,7 +232,7 @@ def count_tokens(folder, data, share: float, bytes_per_token: float, words: int 
 
     from babylm_dataset import token_cache_key
 
-    files = _split_files(folder)
+    files = corpus_files(folder)
     if not files:
         return 0.0, f"no data in {folder} yet"
     tokens, how = None, "exact (token cache)"
@@ -237,7 +252,7 @@ def count_tokens(folder, data, share: float, bytes_per_token: float, words: int 
 
 def curriculum_passes(data, folder, epochs: float) -> float:
     """Passes over the whole split a curriculum makes: ``epochs`` on bucket 1, then on buckets 1-2, ... (by bytes)."""
-    files = _split_files(folder)
+    files = corpus_files(folder)
     total = sum(f.stat().st_size for f in files) or 1
     seen, passes = set(), 0.0
     for bucket in data.buckets():
@@ -284,7 +299,7 @@ def training_row(name: str, kind: str, cfg, shapes: dict, vocab: int, raw: Path,
     d, t, seq = cfg.data, cfg.training, cfg.data.seq_length
     s = shape_of(cfg.model, vocab, seq)
     shapes[str(Path(t.output_dir))] = s
-    train_dir, dev_dir = (Path(f) if _split_files(f) else Path(raw) / Path(f).name for f in (d.train_dir, d.dev_dir))
+    train_dir, dev_dir = (Path(f) if corpus_files(f) else Path(raw) / Path(f).name for f in (d.train_dir, d.dev_dir))
     tokens, how = count_tokens(train_dir, d, d.train_share, bytes_per_token, words)
     dev_tokens, _ = count_tokens(dev_dir, d, 1.0, bytes_per_token)
     epochs = curriculum_passes(d, train_dir, t.num_epochs) if d.curriculum else t.num_epochs
@@ -293,14 +308,14 @@ def training_row(name: str, kind: str, cfg, shapes: dict, vocab: int, raw: Path,
     if t.max_steps > 0:
         epochs = min(epochs, steps * t.batch_size * seq / max(tokens, 1))
     evals = math.ceil(t.num_epochs) * max(1, len(d.buckets())) + (steps // t.eval_steps if t.eval_steps else 0)
-    eval_seqs = evals * min(d.eval_samples, math.ceil(dev_tokens / seq) or d.eval_samples)
+    eval_seqs = evals * min(d.eval_samples, math.ceil(dev_tokens / seq))
     p = precision_bytes(t.precision)
     per_token, flops = train_flops(s, seq), eval_seqs * seq * forward_flops(s, seq)
     mem = lambda b: train_memory(s, b, seq, p)  # noqa: E731
     if kind == "distill":
         dist = cfg.distillation
         tp = 4 if dist.teacher_precision == "fp32" else 2
-        teachers = [(shapes.get(str(Path(f))) or shape_of_folder(f), tp) for f in dist.teachers]
+        teachers = [(known_shape(f, shapes), tp) for f in dist.teachers if known_shape(f, shapes)]
         teach = sum(forward_flops(ts, seq) for ts, _ in teachers)
         if dist.teacher_cache:  # the teachers run once over the distinct chunks and the eval chunks, then never
             flops += (tokens + min(d.eval_samples * seq, dev_tokens)) * teach
@@ -319,7 +334,7 @@ def scoring_row(name: str, kind: str, scorers: dict, shapes: dict, tokens: float
                 weights_bytes: int = 4) -> Row:
     """A forward-only stage: every scorer (an ensemble: each member) over ``tokens``; memory: the largest scorer's
     weights."""
-    members = [[shapes.get(str(Path(f))) or shape_of_folder(f) for f in folders] for folders in scorers.values()]
+    members = [[known_shape(f, shapes) for f in folders if known_shape(f, shapes)] for folders in scorers.values()]
     flops = sum(tokens * forward_flops(s, seq_length) for ms in members for s in ms)
     weights = max((sum(s.params for s in ms) for ms in members), default=0) * weights_bytes
     return Row(name, kind, tokens=tokens, epochs=1, flops=flops, memory={"weights": weights, "total": weights}, how=how)
@@ -348,22 +363,30 @@ def measured_utilisation(smoke_json: Path) -> tuple[dict[str, float], str]:
             smoke["device"])
 
 
-def pipeline_plan(plan, names: list[str], words: int | None = None) -> tuple[list[Row], str]:
+def dev_folder(plan) -> Path:
+    """A pipeline Plan's dev split: cleaned, or raw before the clean stage ran."""
+    clean = plan.clean / plan.p.dev_split
+    return clean if corpus_files(clean) else plan.raw / plan.p.dev_split
+
+
+def pipeline_plan(plan, names: list[str], words: int | None = None, smoke_json=None) -> tuple[list[Row], str]:
     """The Rows of the stages ``names`` of a run_pipeline ``Plan`` (the stages that would run), in order, and the GPU
-    whose measured utilisation they use ("" for none). Model folders the plan trains are sized from their stage's
-    config; any other from its config.json."""
+    whose measured utilisation they use ("" for none; ``smoke_json`` defaults to the last smoke's,
+    <work_dir>-smoke/smoke.json). Model folders the plan trains are sized from their stage's config; any other from
+    its config.json."""
     shapes, rows = {}, []
-    vocab = plan.config(next(s for s in plan.stages if s.kind == "tokenizer")).tokenizer.vocab_size
-    trained = plan.tokenizer / "tokenizer.json"
-    if trained.is_file():  # the trained tokenizer's size, which the models take
-        vocab = len(json.loads(trained.read_text())["model"]["vocab"])
-    measured, device = measured_utilisation(Path(str(plan.work) + "-smoke") / "smoke.json")
+    vocab = tokenizer_size(plan.tokenizer) or plan.config(next(s for s in plan.stages
+                                                                if s.kind == "tokenizer")).tokenizer.vocab_size
+    measured, device = measured_utilisation(smoke_json or Path(str(plan.work) + "-smoke") / "smoke.json")
     bpt = BYTES_PER_TOKEN
-    dev = plan.clean / plan.p.dev_split if _split_files(plan.clean / plan.p.dev_split) else plan.raw / plan.p.dev_split
+    dev = dev_folder(plan)
     for stage in plan.stages:  # every model stage sizes its folder, so later stages find their teachers and scorers
         if stage.kind in ("train", "distill"):
             row = training_row(stage.name, stage.kind, plan.config(stage), shapes, vocab, plan.raw, bpt, words)
             row.utilisation = measured.get(stage.name)
+        elif stage.kind == "gap":  # minutes of gradient ascent on a trained model: its shape, for the scorers
+            shapes[str(plan.model_dir(stage.model))] = shapes.get(str(plan.model_dir(stage.init_from)))
+            continue
         elif stage.kind == "eval" and stage.name in names:
             e = plan.config(stage).eval
             scorers = {**{n: [f] for n, f in e.models.items()}, **{n: e.ensemble(n).models for n in e.ensembles}}
@@ -372,7 +395,7 @@ def pipeline_plan(plan, names: list[str], words: int | None = None) -> tuple[lis
                               f"{items:,} items x {TOKENS_PER_ITEM} tokens")
         elif stage.kind in ("text", "aoa") and stage.name in names:  # the dev split (aoa: its CHILDES file)
             share = plan.p.dev_text_share if stage.kind == "text" else 1.0
-            size = sum(f.stat().st_size for f in _split_files(dev) if stage.kind == "text" or
+            size = sum(f.stat().st_size for f in corpus_files(dev) if stage.kind == "text" or
                        f.name.startswith("aochildes"))
             row = scoring_row(stage.name, stage.kind, plan.scorers(stage), shapes, share * size / bpt,
                               plan.text_seq_length(), f"estimated at {bpt:.2f} bytes per token")

@@ -198,8 +198,7 @@ def smoke_section(p, real, work: Path):
         over["finetune"] = over.get("finetune", []) + [
             f"finetune.per_task.synthetic_cola={{batch_size: {micro}, num_epochs: {STEPS * micro / 1000}, "
             f"eval_steps: {STEPS // 2}, patience: 10}}"]
-    dev = real.clean / p.dev_split if compute_plan._split_files(real.clean / p.dev_split) else real.raw / p.dev_split
-    dev_bytes = sum(f.stat().st_size for f in compute_plan._split_files(dev)) or 1
+    dev_bytes = sum(f.stat().st_size for f in compute_plan.corpus_files(compute_plan.dev_folder(real))) or 1
     share = min(1.0, TEXT_TOKENS * compute_plan.BYTES_PER_TOKEN / dev_bytes)
     return dataclasses.replace(p, work_dir=str(work), stage_overrides=over, results_file=None, dev_text_share=share,
                                finetune_data=str(work / "finetune-tasks") if p.finetune else None,
@@ -246,16 +245,14 @@ class Smoke:
         self.device, self.device_gib = device()
         self.rows, self.shapes, self.flop_rates = [], {}, []
 
-    def vocab(self) -> int:
-        return len(json.loads((self.plan.tokenizer / "tokenizer.json").read_text())["model"]["vocab"])
-
     def plan_row(self, stage, cfg, real_cfg) -> compute_plan.Row:
         """compute_plan's Row of the stage at its real batch, epochs and eval set, on the smoke's (whole) data."""
         d = dataclasses.replace(cfg.data, eval_samples=real_cfg.data.eval_samples, train_share=real_cfg.data.train_share)
         t = dataclasses.replace(real_cfg.training, output_dir=cfg.training.output_dir,
                                 precision=resolve_precision(real_cfg.training.precision))  # as it runs here
         full = dataclasses.replace(cfg, data=d, training=t)
-        return compute_plan.training_row(stage.name, stage.kind, full, self.shapes, self.vocab(), self.plan.clean,
+        return compute_plan.training_row(stage.name, stage.kind, full, self.shapes,
+                                         compute_plan.tokenizer_size(self.plan.tokenizer), self.plan.clean,
                                          compute_plan.BYTES_PER_TOKEN, None)
 
     def train(self, stage, cfg, real_cfg) -> list[dict]:

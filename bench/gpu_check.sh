@@ -5,7 +5,9 @@
 #   bash bench/gpu_check.sh --device cpu                               # the tiny dry path on a CPU (about a minute)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY="${PYTHON:-$(command -v python3 || command -v python)}"
-[ -x .venv/bin/python ] && PY=.venv/bin/python
+# $PYTHON, else the repo's .venv, else python3 (the GPU machine's, which holds torch)
+PY="${PYTHON:-}"
+[ -z "$PY" ] && [ -x .venv/bin/python ] && PY=.venv/bin/python
+PY="${PY:-python3}"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null || true
 exec "$PY" bench/gpu_check.py "$@"
