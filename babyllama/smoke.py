@@ -395,7 +395,10 @@ def failure(smoke, stage, e: BaseException) -> str:
         fix = "lower training.per_device_batch_size"
         if stage.kind in ("train", "distill"):
             row = smoke.plan_row(stage, smoke.plan.config(stage), smoke.real.config(stage))
-            fix = compute_plan.fit_suggestion(row.memory_at, row.batch, row.micro, smoke.device_gib) or fix
+            half = max(1, row.micro // 2)  # the estimate says it fits: halve the activations
+            fix = compute_plan.fit_suggestion(row.memory_at, row.batch, row.micro, smoke.device_gib) or (
+                f"training.per_device_batch_size={half} (gradient accumulation {row.batch // half}) halves the "
+                "activations" if row.micro > 1 else fix)
         return (f"stage {stage.name}{key} ran out of memory on {smoke.device} ({smoke.device_gib:.0f} GiB) at "
                 f"micro-batch {smoke.plan.config(stage).training.batch_size if stage.model else '-'}: {fix}")
     return (f"stage {stage.name}{key} failed: {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''} "

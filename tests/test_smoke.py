@@ -130,3 +130,19 @@ def test_a_broken_stage_stops_the_smoke_naming_it(tmp_path):
     assert smoke["failed"] == "teacher1" and smoke["stages"][-1]["status"] == "failed"
     assert [r["stage"] for r in smoke["stages"]] == ["data", "clean", "tokenizer", "teacher1"]
     assert not (tmp_path / "work").exists()
+
+
+def test_out_of_memory_names_the_stage_and_the_micro_batch_that_fits():
+    import torch
+
+    from types import SimpleNamespace
+    from babyllama import smoke
+
+    row = compute_plan.Row("teacher2", "train", micro=32, batch=256, memory_at=lambda b: b * compute_plan.GIB)
+    fake = SimpleNamespace(plan_row=lambda *a: row, real=SimpleNamespace(config=lambda s: None), device="cuda (x)",
+                           device_gib=24.0, plan=SimpleNamespace(config=lambda s: SimpleNamespace(
+                               training=SimpleNamespace(batch_size=32))))
+    stage = SimpleNamespace(name="teacher2", yaml_key="teacher2", kind="train", model="teacher-2")
+    assert smoke.failure(fake, stage, torch.OutOfMemoryError("CUDA out of memory")) == (
+        "stage teacher2 (pipeline.teacher2) ran out of memory on cuda (x) (24 GiB) at micro-batch 32: "
+        "training.per_device_batch_size=16 (gradient accumulation 16) would fit this batch in 24 GiB")
