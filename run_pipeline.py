@@ -2,7 +2,8 @@
 
     python run_pipeline.py                                   # embedded synthetic corpus, tiny models, ~8.5 min on 2 cores
     python run_pipeline.py --config config/paper.yaml pipeline.raw_data=path/to/babylm pipeline.blimp_dir=path/to/blimp
-    python run_pipeline.py --dry-run                         # what would run, and why
+    python run_pipeline.py --dry-run                         # what would run, and why, and what it will cost
+    python run_pipeline.py --config config/paper.yaml --smoke  # every stage at true size on a slice, in <work_dir>-smoke
     python run_pipeline.py --from distilled                  # redo the distilled student and what follows
     python run_pipeline.py --only eval
 
@@ -38,9 +39,7 @@ import eval_blimp
 import eval_text
 import finetune
 import gap
-from babyllama import pipeline_report
-from babyllama import report
-from babyllama import study_reports
+from babyllama import compute_plan, pipeline_report, report, smoke, study_reports
 import tokenizer as tokenizer_stage
 import train
 from babyllama.config import (UserError, add_config_args, apply_overrides, build, describe, load_config, read_yaml, run_cli,
@@ -451,8 +450,9 @@ def setting_defaults() -> dict:
 # the stages
 
 
-def run_stage(plan: Plan, stage: Stage, cfg, resume: bool, todo: list[str] | None = None):
-    """Run one stage; ``todo``: the scorers a text or eval stage scores (the others' results are up to date)."""
+def run_stage(plan: Plan, stage: Stage, cfg, resume: bool, todo: list[str] | None = None, callbacks=()):
+    """Run one stage; ``todo``: the scorers a text or eval stage scores (the others' results are up to date);
+    ``callbacks``: Trainer callbacks of a training or fine-tuning stage (the smoke's timers)."""
     p = plan.p
     if todo == []:
         print("every model is scored already")
@@ -474,9 +474,9 @@ def run_stage(plan: Plan, stage: Stage, cfg, resume: bool, todo: list[str] | Non
     elif stage.kind == "tokenizer":
         tokenizer_stage.run(cfg, overwrite=True)  # the models of the earlier tokenizer are moved aside too
     elif stage.kind == "train":
-        train.run(cfg, resume=resume)
+        train.run(cfg, resume=resume, callbacks=callbacks)
     elif stage.kind == "distill":
-        distill_train.run(cfg, resume=resume)
+        distill_train.run(cfg, resume=resume, callbacks=callbacks)
     elif stage.kind == "gap":
         gap.run(cfg)
     elif stage.kind == "text":
@@ -502,7 +502,7 @@ def run_stage(plan: Plan, stage: Stage, cfg, resume: bool, todo: list[str] | Non
         if plan.finetune_data is None:
             print("no fine-tuning data (pipeline.finetune_data): skipped")
             return
-        finetune.run(cfg)
+        finetune.run(cfg, callbacks=callbacks)
     elif p.budgets:
         print(study_reports.write_map(plan))
     elif p.appendix:
@@ -544,7 +544,15 @@ def main(argv=None) -> int:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--from", dest="start", metavar="STAGE", help="redo this stage and every later one")
     group.add_argument("--only", metavar="STAGE", help="run (redo) this stage alone (student / distilled: every seed)")
-    parser.add_argument("--dry-run", action="store_true", help="say which stages would run and why; run nothing")
+    parser.add_argument("--dry-run", action="store_true", help="say which stages would run and why, and print their "
+                        "compute plan (FLOPs, memory, hours per card); run nothing")
+    parser.add_argument("--plan-words", type=int, metavar="N", help="--dry-run: plan for a train split of N words "
+                        "(e.g. 10000000, BabyLM strict-small) at the tokens per word of the data at hand")
+    parser.add_argument("--plan-utilisation", type=float, default=compute_plan.UTILISATION, metavar="U",
+                        help="--dry-run: share of each card's peak a step reaches (default %(default)s)")
+    group.add_argument("--smoke", action="store_true", help="run every stage at true size on a slice, in "
+                       "<work_dir>-smoke: measured and projected costs in smoke.json (babyllama/smoke.py)")
+    parser.add_argument("--smoke-keep", action="store_true", help="--smoke: keep its checkpoints")
     args = parser.parse_intermixed_args(argv)  # overrides before or after the flags
     if args.help_config:
         print(describe(PipelineConfig))
@@ -561,6 +569,10 @@ def main(argv=None) -> int:
         if flag and not any(n == flag or n.startswith(flag + "-s") for n in names):
             raise UserError(f"no stage {flag!r}; stages: {' '.join(names)}")
     configs = {s.name: plan.config(s) for s in plan.stages}  # every YAML is checked before anything runs
+    if args.smoke:
+        if args.dry_run:
+            raise UserError("--smoke runs the stages, --dry-run runs none: pass one of them")
+        return smoke.run(plan, Plan, run_stage, keep=args.smoke_keep)
     family = lambda s, f: s.name == f or s.name.startswith(f + "-s")  # noqa: E731
     if args.only:
         stages = [s for s in plan.stages if family(s, args.only)]
@@ -627,6 +639,11 @@ def run_stages(plan: Plan, args, stages: list[Stage], configs: dict, forced: set
         seconds = float(spent.read_text()) if spent.is_file() else time.time() - start
         plan.mark(stage, {**fp, "seconds": round(seconds, 1)})
         print(f"== {stage.name} finished in {time.time() - start:.0f} s (total {time.time() - total:.0f} s)", flush=True)
+    if args.dry_run:
+        names = [s.name for s in stages if s.name in reruns]
+        rows, gpu = compute_plan.pipeline_plan(plan, names, args.plan_words)
+        print("\n" + (compute_plan.describe(rows, gpu, args.plan_utilisation, names) if rows else
+                      "compute plan: no stage that would run trains or scores"))
     return 0
 
 
