@@ -7,6 +7,8 @@ write per-model results, a Table-1 style Markdown table (and one table per other
         --blimp-dir data/wug_adj_nominalization --model baby-llama=models/baby-llama-58m
     python eval_blimp.py --config config/eval.yaml eval.precision=bf16 eval.max_pairs_per_file=100 --log-pairs
     python eval_blimp.py --plot-only results/baby-llama.json results/teachers.pairs.jsonl --output-dir results
+    python eval_blimp.py --blimp-dir fast_eval/blimp_fast --blimp-dir fast_eval/ewok_fast --model m=models/llama-58M \\
+        --convention babylm2025 --export-dir submission --export-revision chck_10M
 
 Settings come from the YAML (``config/eval.yaml`` when it exists, or ``--config``), then dotted overrides, then the
 flags. ``--model``/``--ensemble`` replace the YAML's models and ensembles; to add to them use overrides such as
@@ -21,13 +23,17 @@ babyllama/scoring.py; ``--log-pairs`` writes every pair's log-likelihoods, and `
 from result JSONs or those pair logs. An ensemble scored beside all its models (N seeds of one config: a
 homogeneous ensemble) gets its gain over their mean and over the best of them printed and written to
 ``ensemble_gains.json`` (BLiMP phenomena average, points).
+
+``--convention babylm2025`` scores as the organisers' 2025 pipeline does (lm-eval's leading space and BOS are
+this project's default); ``--export-dir`` then also writes each model's predictions where that pipeline writes its own
+(``babyllama/export.py``), one ``<task>/<folder>/`` per ``--blimp-dir``, and checks them as its ``collate_preds.py``
+does, listing what this repo does not compute.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
 from pathlib import Path
@@ -38,10 +44,11 @@ from transformers import AutoConfig, AutoTokenizer
 from babyllama.config import UserError, add_config_args, describe, load_config, run_cli, save_config, to_dict
 from babyllama.schema import EvalConfig
 from babyllama.models import check_model_folder, check_same_vocab, load_scorer, max_positions
-from babyllama.files import write_atomic
+from babyllama.files import result_file, write_atomic
 from babyllama.report import ensemble_gains, gain_lines, load_results, read_json, write_blimp_summary
-from babyllama.scoring import (check_encoded, encode_pairs, load_pairs, mixed_suites, pair_records, read_pair_log,
-                     score_encoded, suites_of, summarize, truncate_encoded)
+from babyllama.export import check_lines, export_pairs, task_of
+from babyllama.scoring import (check_encoded, encode_pairs, load_pairs, mixed_suites, pair_files, pair_records,
+                               read_pair_log, score_encoded, suites_of, summarize, truncate_encoded)
 
 DEFAULT_CONFIG = "config/eval.yaml"
 
@@ -64,11 +71,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ensemble-weights", metavar="W1,W2", help="per-model weights of every --ensemble")
     parser.add_argument("--output-dir", help="where results, table.md and blimp.png go (eval.output_dir)")
     parser.add_argument("--prefix", choices=["bos", "eos"], help="conditioning token (eval.prefix)")
+    parser.add_argument("--convention", choices=["lm-eval", "babylm2025"], help="how texts become tokens "
+                        "(eval.convention): lm-eval (default) or babylm2025, the organisers' 2025 pipeline")
     parser.add_argument("--batch-size", type=int, help="pairs per forward pass (eval.batch_size)")
     parser.add_argument("--precision", choices=["fp32", "bf16"], help="model dtype while scoring (eval.precision)")
     parser.add_argument("--max-pairs-per-file", type=int, help="score only the first N pairs per file")
     parser.add_argument("--log-pairs", action="store_true", default=None, help="also write <name>.pairs.jsonl per "
                         "model (eval.log_pairs)")
+    parser.add_argument("--export-dir", help="also write predictions in the organisers' 2025 layout here "
+                        "(eval.export_dir; needs --convention babylm2025)")
+    parser.add_argument("--export-revision", help="the export's revision folder: main, or chck_<N>M for a checkpoint "
+                        "(eval.export_revision)")
     parser.add_argument("--plot-only", nargs="+", metavar="RESULT", help="redraw table.md and blimp.png in the output "
                         "folder from result JSONs or --log-pairs files; scores nothing")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -123,7 +136,8 @@ def flag_overrides(args) -> list[str]:
             raise UserError(f"the name {dup!r} is given twice in --model/--ensemble; one result would overwrite the "
                             "other; rename one")
         out["ensembles"] = dict(ensembles)
-    for key in ("blimp_dir", "output_dir", "prefix", "batch_size", "precision", "max_pairs_per_file", "log_pairs"):
+    for key in ("blimp_dir", "output_dir", "prefix", "convention", "batch_size", "precision", "max_pairs_per_file", "log_pairs",
+                "export_dir", "export_revision"):
         if getattr(args, key) is not None:
             out[key] = getattr(args, key)
     if args.blimp_dir and len(args.blimp_dir) == 1:
@@ -134,10 +148,6 @@ def flag_overrides(args) -> list[str]:
 def resolve(args) -> EvalConfig:
     path = args.config or (DEFAULT_CONFIG if Path(DEFAULT_CONFIG).is_file() else None)
     return load_config(EvalConfig, path, list(args.overrides) + flag_overrides(args), data={})
-
-
-def result_file(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._+-]+", "_", name).strip("._") or "model"
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -185,9 +195,9 @@ def preflight(e, scorers, pairs) -> dict:
         tok = toks[0]
         # the whole tokenizer definition (vocab, merges, normaliser) decides the ids
         spec = tok.backend_tokenizer.to_str() if tok.is_fast else str(Path(paths[0]).resolve())
-        key = (spec, e.prefix)
+        key = (spec, e.prefix, e.convention)
         if key not in cache:  # models sharing a tokenizer share the token ids
-            cache[key] = encode_pairs(tok, pairs, e.prefix)
+            cache[key] = encode_pairs(tok, pairs, e.prefix, e.convention)
         limits = [x for x in (max_positions(AutoConfig.from_pretrained(str(p))) for p in paths) if x]
         limit = min(limits) if limits else None
         enc = cache[key]
@@ -215,8 +225,8 @@ def read_result(path: Path) -> dict:
     if path.name.endswith(".jsonl"):
         if not path.is_file():
             raise UserError(f"{path}: pair log not found")
-        name, pairs, scores = read_pair_log(path)
-        return {"model": name, **summarize(pairs, scores)}
+        name, pairs, scores, convention = read_pair_log(path)
+        return {"model": name, **summarize(pairs, scores, convention), "settings": {"convention": convention}}
     return read_json(path, ("phenomena", "supplement", "averages"))
 
 
@@ -255,12 +265,30 @@ def load_all_pairs(e) -> tuple[list, dict]:
     return pairs, layouts
 
 
+def export_groups(e, pairs) -> dict[str, list[int]]:
+    """{scored folder's name: indices of its items} for eval.export_dir (none without it); each folder must hold one
+    suite, and two folders must not share a name (each is its own <task>/<folder>/ of the export)."""
+    if not e.export_dir:
+        return {}
+    groups = {}
+    for folder in e.dirs():
+        stems = {f.stem for f in pair_files(folder)}
+        name = Path(folder).resolve().name
+        if name in groups:
+            raise UserError(f"--export-dir: two scored folders are named {name!r}; the export writes one "
+                            "<task>/<folder>/ each: rename one")
+        groups[name] = [i for i, p in enumerate(pairs) if p.file in stems]
+        task_of([pairs[i] for i in groups[name]], name)
+    return groups
+
+
 def run(cfg: EvalConfig, progress: bool = True) -> dict:
     """Check every input, score every model and ensemble of ``cfg``, write results, table.md and blimp.png; returns
     {name: results}."""
     e = cfg.eval
     scorers = scorer_names(e)
     pairs, layouts = load_all_pairs(e)
+    groups = export_groups(e, pairs)
     encoded = preflight(e, scorers, pairs)
     for layout in sorted({lay for lay, _ in layouts.values()}):
         files = [f for f, (lay, _) in layouts.items() if lay == layout]
@@ -283,7 +311,7 @@ def run(cfg: EvalConfig, progress: bool = True) -> dict:
         scores = score_encoded(model, encoded[name], e.batch_size, progress=progress, desc=name)
         seconds = time.perf_counter() - t0
         del model
-        res = {"model": name, "paths": [str(p) for p in paths], **summarize(pairs, scores),
+        res = {"model": name, "paths": [str(p) for p in paths], **summarize(pairs, scores, e.convention),
                "settings": {**settings, "seconds": round(seconds, 1)}}
         if len(paths) > 1:
             res["settings"].update(combine=combine, weights=weights)
@@ -291,8 +319,13 @@ def run(cfg: EvalConfig, progress: bool = True) -> dict:
         path.write_text(json.dumps(res, indent=1), encoding="utf-8")
         if e.log_pairs:
             log = out / f"{result_file(name)}.pairs.jsonl"
-            log.write_text("".join(json.dumps(r) + "\n" for r in pair_records(name, pairs, encoded[name], scores)),
-                           encoding="utf-8")
+            records = pair_records(name, pairs, encoded[name], scores, e.convention)
+            log.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+        for dataset, idx in groups.items():
+            export_pairs(e.export_dir, result_file(name), e.export_revision, dataset, [pairs[i] for i in idx],
+                         [scores[i] for i in idx])
+        if groups:
+            print(check_lines(e.export_dir, result_file(name), e.export_revision), file=sys.stderr)
         print(f"{name}: {averages_line(res)} ({res['counts']['pairs']} items, {seconds:.0f} s) -> {path}",
               file=sys.stderr)
         results[name] = res

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 
 # files a training run writes after the weights; they do not change what the model computes
 NOT_WEIGHTS = ("README.md", "metrics.json", "training_args.bin", "config.yaml")
+
+
+def result_file(name: str) -> str:
+    """A model's name as a file or folder name: anything but letters, digits and ``._+-`` becomes ``_``."""
+    return re.sub(r"[^A-Za-z0-9._+-]+", "_", name).strip("._") or "model"
 
 
 def write_atomic(path, data) -> Path:

@@ -272,9 +272,22 @@ def suite_rows(results_by_model: dict, suite: str) -> list[Row]:
     return rows
 
 
+CONVENTION_NOTES = {"lm-eval": "lm-evaluation-harness: a leading space, after BOS",
+                    "babylm2025": "the BabyLM 2025 pipeline: no leading space, BOS only from the tokenizer's "
+                                  "post-processor"}
+
+
+def convention_note(results_by_model: dict) -> str:
+    """The line that says which scoring convention made a table (results without the setting predate it: lm-eval)."""
+    found = sorted({r.get("settings", {}).get("convention", "lm-eval") for r in results_by_model.values()})
+    return "Scored with the " + " and ".join(f"{c} convention ({CONVENTION_NOTES.get(c, c)})" for c in found) + \
+        (": the columns are not comparable." if len(found) > 1 else ".")
+
+
 def markdown_table(results_by_model: dict) -> str:
     """Table 1 layout: a row per phenomenon, supplement task and average; a column per model; accuracy in %. Then a
-    table per other suite present (EWoK, entity tracking, wug), each with its own rows and average."""
+    table per other suite present (EWoK, entity tracking, wug), each with its own rows and average, and the line that
+    names the scoring convention."""
     columns = list(results_by_model)
     blimp = blimp_rows(results_by_model)
     parts = [format_table(blimp, columns)] if blimp else []
@@ -282,7 +295,7 @@ def markdown_table(results_by_model: dict) -> str:
         rows = suite_rows(results_by_model, suite)
         if rows:
             parts.append(f"### {title}\n\n" + format_table(rows, columns, header=header, digits=digits))
-    return "\n".join(parts)
+    return "\n".join(parts + [convention_note(results_by_model) + "\n"])
 
 
 def plot_results(results_by_model: dict, out_png) -> Path | None:

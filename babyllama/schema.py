@@ -370,6 +370,11 @@ class EvalSection:
     output_dir: str = field("results", help="results JSON per model, table.md and the plot go here")
     prefix: Literal["bos", "eos"] = field("bos", help="bos: lm-evaluation-harness (BOS if the tokenizer has one, else "
                                                       "EOS); eos: the 2023 BabyLM pipeline's EOS prefix")
+    convention: Literal["lm-eval", "babylm2025"] = field(
+        "lm-eval", help="how texts become tokens: lm-eval (lm-evaluation-harness: a leading space, after BOS, as "
+                        "eval.prefix says) or babylm2025 (the organisers' 2025 pipeline, whose numbers a submission is "
+                        "compared with: no leading space, BOS only where the tokenizer's post-processor adds one, "
+                        "eval.prefix unused, wug's softmax in float32)")
     batch_size: int = field(128, help="pairs per forward pass (about 32 tokens each, in prefix-tree rows; 128 "
                                       "measured faster than 64 on CPU, BENCHMARKS.md)")
     precision: Literal["fp32", "bf16"] = field("fp32", help="model dtype while scoring")
@@ -384,6 +389,11 @@ class EvalSection:
                       "of each request), with a warning (entity tracking has items of 260 tokens with an 8000 BPE)")
     log_pairs: bool = field(False, help="also write <name>.pairs.jsonl per model: file, line, both texts, both "
                                         "log-likelihoods and token counts of every pair")
+    export_dir: str | None = field(None, help="also write each model's predictions where the organisers' 2025 "
+                                              "pipeline writes its own: <dir>/<model>/<revision>/zero_shot/causal/"
+                                              "<task>/<folder>/ (needs convention: babylm2025; null: none)")
+    export_revision: str = field("main", help="the <revision> folder of the export: main for a final model, "
+                                              "chck_<N>M for a checkpoint (the fast layout)")
     fields: PairFields = dataclasses.field(default_factory=PairFields, metadata={
         "help": "record field names of each pair layout (first name present wins)"})
 
@@ -405,6 +415,12 @@ class EvalSection:
         check_range("eval", "max_pairs_per_file", self.max_pairs_per_file, 1)
         if not self.dirs():
             raise ConfigError("eval.blimp_dir", "name at least one folder")
+        if self.export_dir and self.convention != "babylm2025":
+            raise ConfigError("eval.export_dir", "the organisers' layout holds their numbers: set "
+                                                 "eval.convention=babylm2025 (--convention babylm2025)")
+        if not self.export_revision or "/" in self.export_revision or self.export_revision in (".", ".."):
+            raise ConfigError("eval.export_revision", f"{self.export_revision!r}: give a folder name such as main "
+                                                      "or chck_10M")
 
     def dirs(self) -> list[str]:
         """The pair folders, whether one was given or a list."""

@@ -21,6 +21,11 @@ defaults cover BLiMP, its BabyLM filter and supplement, and the common context l
 - ``wug`` (adjective nominalization): two whole sentences, tab-separated in ``sentences``, each scored like a BLiMP
   sentence, and a human ``ratio``; reported as a correlation (``wug_correlation``), not an accuracy.
 
+Those are the rules of the ``lm-eval`` convention (``eval.convention``, the default: lm-evaluation-harness's, a leading
+space and a prefix token). ``babylm2025`` scores every layout as the organisers' 2025 pipeline does
+(``encode_organisers``): the whole sentence tokenized with no leading space and no BOS unless the tokenizer's
+post-processor adds one, the tokens whose characters end inside the continuation scored; and wug's softmax in float32.
+
 A score is the sum of the scored tokens' log-probabilities, without length normalisation; an item is correct when its
 right option scores at least as high as every other (good >= bad for a pair): ties count as correct, like lm-eval's
 argmax, which picks the first of equal choices, and the right one is first. An item with two equal texts, or an empty
@@ -69,6 +74,9 @@ SUITES = {
     "wug": ("wug", {"sentences": "sentences", "ratio": "ratio"}),
 }
 BLIMP_FAMILY = ("blimp", SUPPLEMENT)  # suites reported in BLiMP's table (its phenomena, the supplement's files)
+# how texts become tokens: lm-eval (lm-evaluation-harness, this project's default) or babylm2025 (the organisers' 2025
+# pipeline, whose numbers are the yardstick of a submission)
+CONVENTIONS = ("lm-eval", "babylm2025")
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -292,8 +300,13 @@ class Encoded:
             i += n
 
 
-def encode_pairs(tokenizer, pairs, prefix: str = "bos") -> Encoded:
-    """Each option is ``[prefix] + tokens(context) + tokens(" " + continuation)``: two batched tokenizer calls."""
+def encode_pairs(tokenizer, pairs, prefix: str = "bos", convention: str = "lm-eval") -> Encoded:
+    """``lm-eval``: each option is ``[prefix] + tokens(context) + tokens(" " + continuation)``, two batched tokenizer
+    calls. ``babylm2025``: the organisers' rule (``encode_organisers``; ``prefix`` plays no part)."""
+    if convention == "babylm2025":
+        return encode_organisers(tokenizer, pairs)
+    if convention != "lm-eval":
+        raise UserError(f"convention {convention!r}: expected one of {', '.join(CONVENTIONS)}")
     per_item = [_as_pair(p).texts() for p in pairs]
     items = [t for texts in per_item for t in texts]
     pid = prefix_token_id(tokenizer, prefix)
@@ -305,6 +318,41 @@ def encode_pairs(tokenizer, pairs, prefix: str = "bos") -> Encoded:
         head = [pid] + ctx_ids.get(c, [])
         seqs.append(head + ids)
         starts.append(len(head))
+    return Encoded(seqs, starts, [len(t) for t in per_item])
+
+
+def organisers_texts(p: Pair) -> list[tuple[str, str]]:
+    """(sentence, completion) of each option, as the 2025 pipeline builds them (``sentence_zero_shot/read_files.py``):
+    a whole sentence is its own completion (BLiMP, the supplement, wug); EWoK's is ``Context1 + " " + Target`` with
+    completion ``" " + Target`` (the same for the other context layouts); entity tracking's is ``input_prefix +
+    option`` with completion ``option`` (the published prefixes end with the space that ``load_pairs`` moved)."""
+    return [(cont, cont) if not ctx else (ctx + " " + cont, cont if p.layout == "choice" else " " + cont)
+            for ctx, cont in p.texts()]
+
+
+def encode_organisers(tokenizer, pairs) -> Encoded:
+    """The organisers' causal scoring (``sentence_zero_shot/dataset.py``, ``compute_results.py``): each sentence is
+    tokenized whole with no leading space, with the special tokens its tokenizer's post-processor adds (BOS only if it
+    adds one: none for this project's tokenizers); a token is scored when its character span ends inside the completion
+    (``end > len(sentence) - len(completion) + start of the first token``), and never the first token, which nothing
+    predicts. So without BOS a BLiMP sentence's first token is not scored, and a token that straddles the boundary is."""
+    per_item = [organisers_texts(_as_pair(p)) for p in pairs]
+    items = [t for texts in per_item for t in texts]
+    try:
+        enc = tokenizer([s for s, _ in items], return_offsets_mapping=True)
+    except NotImplementedError:
+        raise UserError("the babylm2025 convention needs a fast tokenizer (character offsets); save the model with "
+                        "its tokenizer.json")
+    seqs, starts = [], []
+    for (sentence, completion), ids, offs in zip(items, enc["input_ids"], enc["offset_mapping"]):
+        if len(ids) < 2:
+            raise UserError(f"{sentence!r} is one token with no BOS: nothing is scored under the babylm2025 "
+                            "convention (the organisers score it 0); fix the item or use eval.convention=lm-eval")
+        begin = len(sentence) - len(completion) + offs[0][0]
+        scored = [i for i in range(1, len(ids)) if offs[i][1] > begin]
+        # scored tokens run to the text's last one; special tokens after it (an EOS) are left out of the sequence
+        seqs.append(ids[:scored[-1] + 1] if scored else ids)
+        starts.append(scored[0] if scored else len(ids))
     return Encoded(seqs, starts, [len(t) for t in per_item])
 
 
@@ -553,11 +601,11 @@ def score_pairs(model, tokenizer, pairs, batch_size: int = 64, prefix: str = "bo
 # per-pair logs (--log-pairs)
 
 
-def pair_records(model_name: str, pairs, enc: Encoded, scores) -> list[dict]:
+def pair_records(model_name: str, pairs, enc: Encoded, scores, convention: str = "lm-eval") -> list[dict]:
     """One JSON-able record per item: where it came from, its texts, their log-likelihoods and scored-token counts."""
     out = []
     for p, (i, n), sc in zip(pairs, enc.items(), scores, strict=True):
-        rec = {"model": model_name, "file": p.file, "line": p.line, "layout": p.layout, "suite": p.suite,
+        rec = {"model": model_name, "convention": convention, "file": p.file, "line": p.line, "layout": p.layout, "suite": p.suite,
                "term": p.term, "good": p.good, "bad": p.bad}
         if p.layout in ("context", "choice"):
             rec["context"] = p.context
@@ -575,8 +623,8 @@ def pair_records(model_name: str, pairs, enc: Encoded, scores) -> list[dict]:
     return out
 
 
-def read_pair_log(path) -> tuple[str, list[Pair], list[tuple[float, ...]]]:
-    """(model name, items, scores) from a ``--log-pairs`` JSON-lines file."""
+def read_pair_log(path) -> tuple[str, list[Pair], list[tuple[float, ...]], str]:
+    """(model name, items, scores, convention) from a ``--log-pairs`` JSON-lines file."""
     path = Path(path)
     pairs, scores, name = [], [], None
     for i, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -594,7 +642,7 @@ def read_pair_log(path) -> tuple[str, list[Pair], list[tuple[float, ...]]]:
         name = name or r.get("model")
     if not pairs:
         raise UserError(f"{path}: no pair records in this file")
-    return name or path.name.split(".")[0], pairs, scores
+    return name or path.name.split(".")[0], pairs, scores, r.get("convention", "lm-eval")
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -610,7 +658,7 @@ def is_correct(scores) -> bool:
     return scores[0] >= max(scores[1:])
 
 
-def wug_correlation(scores, ratios) -> float | None:
+def wug_correlation(scores, ratios, convention: str = "lm-eval") -> float | None:
     """Spearman's rho between the model's preference for the first form and the human ``ratio``, as the BabyLM 2025
     organisers define it (babylm/evaluation-pipeline-2025, ``evaluation_pipeline/sentence_zero_shot/
     compute_results.py``, ``rank_and_evaluate_wug``: a softmax over the two forms' summed log-probabilities, its first
@@ -621,11 +669,15 @@ def wug_correlation(scores, ratios) -> float | None:
     ``scores``: (s_i1, s_i2) per item. rho is Pearson's correlation of the ranks (ties: mean ranks), -1..1; None when
     either list is constant. Only the order of the p_i counts, so the organisers' temperature changes nothing; they
     take the softmax in float32, where p_i rounds to exactly 1 beyond a difference of about 17 nats (ties that float64
-    keeps apart)."""
+    keeps apart). ``lm-eval`` computes p_i in float64; ``babylm2025`` as they do, a float32 softmax, whose ties move rho
+    by up to about 1e-4."""
     from scipy.special import expit  # slow to import: only for wug
     from scipy.stats import spearmanr
 
-    pref = [float(expit(a - b)) for a, b, *_ in scores]
+    if convention == "babylm2025":
+        pref = torch.softmax(torch.tensor([s[:2] for s in scores], dtype=torch.float32), dim=1)[:, 0].tolist()
+    else:
+        pref = [float(expit(a - b)) for a, b, *_ in scores]
     if len(set(pref)) < 2 or len(set(ratios)) < 2:
         return None
     return float(spearmanr(pref, ratios).statistic)
@@ -636,9 +688,9 @@ def _subset_key(name: str, file: str):
     return (file, int(rest) if rest.lstrip("-").isdigit() else 0, rest)
 
 
-def summarize(pairs, scores) -> dict:
+def summarize(pairs, scores, convention: str = "lm-eval") -> dict:
     """Accuracies per file, per phenomenon and macro averages for BLiMP and its supplement; rows and an average per
-    other suite (``suites``), for ``pairs`` scored as ``scores`` (good, bad, ...)."""
+    other suite (``suites``), for ``pairs`` scored as ``scores`` (good, bad, ...) under ``convention`` (wug's softmax)."""
     files: dict[str, dict] = {}
     subsets: dict[str, dict] = {}
     wug: dict[str, tuple[list, list]] = {}
@@ -658,7 +710,7 @@ def summarize(pairs, scores) -> dict:
             sub["total"] += 1
     for name, f in files.items():
         if f["suite"] == "wug":
-            f["spearman"] = wug_correlation(*wug[name])
+            f["spearman"] = wug_correlation(*wug[name], convention)
         else:
             f["acc"] = f["correct"] / f["total"]
     for sub in subsets.values():

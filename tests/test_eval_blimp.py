@@ -745,3 +745,97 @@ def test_homogeneous_ensemble_gain_over_its_members(folders, tmp_path, capsys):
     assert gains["ab"]["gain_over_mean"] == pytest.approx(avg["ab"] - (avg["a"] + avg["b"]) / 2)
     assert gains["ab"]["gain_over_best"] == pytest.approx(avg["ab"] - max(avg["a"], avg["b"]))
     assert f"ensemble ab: BLiMP avg {avg['ab']:.1f}; members (a, b)" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# the babylm2025 convention: the organisers' rule written out here from their read_files.py, dataset.py and
+# compute_results.py (babylm/evaluation-pipeline-2025), applied to raw records
+
+
+def _organisers_sentences(rec):
+    """(sentences, completions) of a raw record, as their read_files decodes each task."""
+    if "Context1" in rec:  # ewok
+        return [rec["Context1"] + " " + rec[t] for t in ("Target1", "Target2")], [" " + rec["Target1"],
+                                                                                " " + rec["Target2"]]
+    if "input_prefix" in rec:  # entity tracking
+        return [rec["input_prefix"] + o for o in rec["options"]], rec["options"]
+    if "ratio" in rec:  # wug
+        return rec["sentences"].split("\t"), rec["sentences"].split("\t")
+    return [rec["sentence_good"], rec["sentence_bad"]], [rec["sentence_good"], rec["sentence_bad"]]
+
+
+def _organisers_score(model, tok, sentence, completion):
+    """The whole sentence tokenized with its special tokens; inputs all but the last token, targets all but the first;
+    a target counts when its character span ends past len(sentence) - len(completion) + the first token's start."""
+    enc = tok(sentence, return_offsets_mapping=True)
+    ids, offs = enc["input_ids"], enc["offset_mapping"]
+    start = len(sentence) - len(completion) + offs[0][0]
+    mask = torch.tensor([float(end > start) for _, end in offs])[1:]
+    logp = torch.log_softmax(model(input_ids=torch.tensor([ids[:-1]])).logits[0], -1)
+    return float((logp.gather(-1, torch.tensor(ids[1:])[:, None])[:, 0] * mask).sum())
+
+
+@pytest.mark.parametrize("bos", [False, True])
+def test_babylm2025_scores_equal_a_hand_computation_of_the_organisers_rule(folders, tmp_path, bos):
+    from scipy.stats import spearmanr
+    from tokenizers import processors
+
+    from tokenizer import load_tokenizer
+
+    tok = load_tokenizer(folders["llama_a"])
+    if bos:  # a post-processor that adds BOS: the only way BOS enters their sentences
+        tok.backend_tokenizer.post_processor = processors.Sequence([
+            processors.ByteLevel(trim_offsets=False),
+            processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", tok.bos_token_id)])])
+    model = _load(folders["llama_a"])
+    dirs = {**_suites(tmp_path), "blimp": _blimp_folder(tmp_path / "blimp")}
+    raw = {"blimp": [{"sentence_good": g, "sentence_bad": b} for g, b in PAIRS[:4]] + [
+        {"sentence_good": DIALOGUE[0], "sentence_bad": DIALOGUE[1]}], "ewok_filtered": EWOK, "entity_tracking": ENTITY,
+        "wug_adj_nominalization": WUG}
+    for name, folder in dirs.items():
+        pairs = sc.load_pairs(folder, max_pairs_per_file=4 if name == "blimp" else None)
+        if name == "blimp":  # animate_subject_trans (PAIRS[:4]), regular_plural (first 4), turn_taking (first of 3)
+            pairs = [p for p in pairs if p.file != "regular_plural_subject_verb_agreement_1"][:5]
+        enc = sc.encode_pairs(tok, pairs, convention="babylm2025")
+        got = sc.score_encoded(model, enc, batch_size=3)
+        with torch.no_grad():
+            hand = [[_organisers_score(model, tok, s, c) for s, c in zip(*_organisers_sentences(rec))]
+                    for rec in raw[name]]
+        assert [list(g) for g in got] == [pytest.approx(h, abs=1e-4) for h in hand], name
+        # the rules differ wherever there is no BOS, and where a text starts a sentence (its leading space); with BOS,
+        # a continuation after a context differs only where its space is a token of its own (entity tracking's
+        # "contains" + " " + "nothing.": the organisers score the space with the context)
+        lm_eval = sc.score_encoded(model, sc.encode_pairs(tok, pairs), batch_size=3)
+        differ = [abs(a - b) > 1e-3 for g, h in zip(got, lm_eval) for a, b in zip(g, h)]
+        assert all(differ) or bos and name in ("ewok_filtered", "entity_tracking"), name
+        if name == "wug_adj_nominalization":
+            p = torch.softmax(torch.tensor(hand, dtype=torch.float32), 1)[:, 0]
+            res = sc.summarize(pairs, got, "babylm2025")["suites"]["wug"]["avg"]
+            assert res == pytest.approx(spearmanr(p.numpy(), [r["ratio"] for r in WUG]).statistic)
+
+
+def test_babylm2025_wug_softmax_is_float32():
+    from scipy.stats import spearmanr
+
+    scores = [(0.0, -20.0), (0.0, -25.0), (0.0, -1.0), (0.0, -2.0), (0.0, 3.0)]
+    ratios = [0.2, 0.9, 0.3, 0.4, 0.1]
+    f32 = torch.softmax(torch.tensor(scores, dtype=torch.float32), 1)[:, 0]
+    assert f32[0] == f32[1] == 1.0  # float32 rounds both to 1: a tie that float64 keeps apart
+    rho32, rho64 = sc.wug_correlation(scores, ratios, "babylm2025"), sc.wug_correlation(scores, ratios)
+    assert rho32 == pytest.approx(spearmanr(f32.numpy(), ratios).statistic)
+    assert rho64 == pytest.approx(spearmanr([a - b for a, b in scores], ratios).statistic) and rho64 != rho32
+
+
+def test_cli_convention_is_recorded_and_named_in_the_table(folders, tmp_path):
+    blimp, out = _blimp_folder(tmp_path / "blimp"), tmp_path / "results"
+    assert run_cli(eb.main, ["--blimp-dir", str(blimp), "--model", f"a={folders['llama_a']}", "--convention",
+                             "babylm2025", "--output-dir", str(out), "--log-pairs", "--no-progress"]) == 0
+    res = json.loads((out / "a.json").read_text())
+    assert res["settings"]["convention"] == "babylm2025"
+    table = (out / "table.md").read_text()
+    assert "Scored with the babylm2025 convention" in table
+    log = out / "a.pairs.jsonl"
+    assert json.loads(log.read_text().splitlines()[0])["convention"] == "babylm2025"
+    again = tmp_path / "again"
+    assert run_cli(eb.main, ["--plot-only", str(log), "--output-dir", str(again)]) == 0
+    assert (again / "table.md").read_text() == table

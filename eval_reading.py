@@ -1,0 +1,125 @@
+"""Score models and ensembles on the BabyLM 2025 reading task: how much their word surprisal adds to a regression of
+human eye-tracking and self-paced reading times on word frequency and length.
+
+    python eval_reading.py --data ../shared/data/babylm2025_zero_shot/reading/reading_data.csv \\
+        --model student=runs/cpu-repro/models/student-s0 --ensemble teachers=models/llama-360M,models/gpt2-705M \\
+        --output results/reading.json
+    python eval_reading.py --data reading_data.csv --model m=models/llama-58M --convention babylm2025
+
+The table (``--data``) is the organisers' ``reading/reading_data.csv`` (1,726 words in 205 sentences, de Varda et al.
+2023). The eye-tracking score is the mean over the four eye-tracking measures of (R2 - R2_base) / (1 - R2_base) x 100,
+where R2_base is an OLS fit of the measure on frequency, length and context length (with their interactions) and R2
+the same with the word's surprisal added; the self-paced reading score is the same for self-paced reading times with
+the previous word's length and surprisal among the predictors (spillover). Higher is better; 0: surprisal adds
+nothing. ``--convention`` picks how text becomes tokens (``lm-eval``: BOS, context, then " " + word, this project's
+default; ``babylm2025``: the organisers' pipeline, whose numbers a submission is compared with).
+``babyllama/reading.py`` holds the definition.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from babyllama import report
+from babyllama.config import UserError, run_cli
+from babyllama.export import check_lines, export_reading
+from babyllama.files import result_file, write_atomic
+from babyllama.models import check_model_folder, load_scorer
+from babyllama.reading import EYE_TRACKING, MEASURES, SELF_PACED, read_table, score_reading
+from babyllama.scoring import CONVENTIONS
+from babyllama.stream_scoring import stream_scorers
+from tokenizer import load_tokenizer
+
+
+def evaluate(data, scorers: dict[str, list[str]], convention: str = "lm-eval", batch_size: int = 64,
+             precision: str = "fp32", export_dir=None, revision: str = "main") -> dict:
+    """{model name: score_reading's summary} for every model and ensemble of ``scorers`` ({name: [folders]}); every
+    folder and the table are checked before the first forward pass. ``export_dir``: also write each model's files in
+    the organisers' layout (``babyllama/export.py``), which needs the babylm2025 convention."""
+    if export_dir and convention != "babylm2025":
+        raise UserError("--export-dir writes the organisers' layout, which holds their numbers: add --convention "
+                        "babylm2025")
+    if not revision or "/" in revision or revision in (".", ".."):
+        raise UserError(f"--export-revision {revision!r}: give a folder name such as main or chck_10M")
+    table = read_table(data)
+    for paths in scorers.values():
+        for p in paths:
+            check_model_folder(p)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    out = {}
+    for name, paths in scorers.items():
+        t0 = time.perf_counter()
+        model = load_scorer(paths, dtype)
+        res = score_reading(model, load_tokenizer(paths[0]), table, convention, batch_size)
+        del model
+        res["seconds"] = round(time.perf_counter() - t0, 1)
+        if export_dir:
+            export_reading(export_dir, result_file(name), revision, table, res)
+            print(check_lines(export_dir, result_file(name), revision), file=sys.stderr)
+        print(f"{name}: eye-tracking {res['eye_tracking']:.2f}, self-paced reading {res['self_paced_reading']:.2f} "
+              f"({res['words']} words, {res['seconds']:.0f} s)", file=sys.stderr)
+        out[name] = res
+    return out
+
+
+def markdown(results: dict) -> str:
+    """The two scores, each measure's score and t value of surprisal, and its correlation with each measure; a column
+    per model."""
+    names = list(results)
+    conv = {r["convention"] for r in results.values()}
+    rows = [report.Row("Eye-tracking score", "averages", {n: r["eye_tracking"] for n, r in results.items()}),
+            report.Row("Self-paced reading score", "averages", {n: r["self_paced_reading"] for n, r in results.items()})]
+    rows += [report.Row(dv + (" (spillover)" if dv == SELF_PACED else ""), "measures",
+                        {n: r["spillover_fits" if dv == SELF_PACED else "fits"][dv]["score"] for n, r in results.items()})
+             for dv in MEASURES]
+    t_rows = [report.Row(dv, "measures", {n: r["fits"][dv]["t"] for n, r in results.items()}) for dv in MEASURES]
+    c_rows = [report.Row(dv, "measures", {n: r["correlations"][dv] for n, r in results.items()}) for dv in MEASURES]
+    return (f"Reading: (R2 - R2_base) / (1 - R2_base) x 100 per measure; the eye-tracking score is the mean of "
+            f"{', '.join(EYE_TRACKING)}; scored with the {' / '.join(sorted(conv))} convention.\n\n"
+            + report.format_table(rows, names, header="score (%)", digits=2)
+            + "\n### t value of surprisal (fit without spillover)\n\n"
+            + report.format_table(t_rows, names, header="measure", digits=2)
+            + "\n### Pearson's r of surprisal with each measure\n\n"
+            + report.format_table(c_rows, names, header="measure", digits=3, best=lambda vals, default=None: None))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="\n\n".join(__doc__.split("\n\n")[1:3]))
+    parser.add_argument("--data", required=True, help="the reading table (the organisers' reading/reading_data.csv)")
+    parser.add_argument("--model", action="append", default=[], metavar="NAME=PATH", help="a model folder (repeatable)")
+    parser.add_argument("--ensemble", action="append", default=[], metavar="NAME=PATH1,PATH2",
+                        help="model folders scored as one logit-averaged model (repeatable)")
+    parser.add_argument("--convention", choices=CONVENTIONS, default="lm-eval",
+                        help="how text becomes tokens (lm-eval: this project's; babylm2025: the organisers' pipeline)")
+    parser.add_argument("--batch-size", type=int, default=64, help="about 32-token rows per forward pass")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    parser.add_argument("--export-dir", help="also write each model's files in the organisers' 2025 layout here: "
+                        "<dir>/<model>/<revision>/zero_shot/causal/reading/ (needs --convention babylm2025)")
+    parser.add_argument("--export-revision", default="main", help="the export's revision folder: main, or chck_<N>M "
+                        "for a checkpoint")
+    parser.add_argument("--output", help="also write the results as JSON here (and the table next to it as .md)")
+    args = parser.parse_args(argv)
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size {args.batch_size}: give at least 1")
+    scorers = stream_scorers(args.model, args.ensemble)
+    results = evaluate(args.data, scorers, args.convention, args.batch_size, args.precision, args.export_dir,
+                       args.export_revision)
+    table = markdown(results)
+    print(table)
+    if args.output:
+        write_atomic(args.output, json.dumps({"data": str(args.data), "convention": args.convention,
+                                              "results": results}, indent=1))
+        write_atomic(Path(args.output).with_suffix(".md"), table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
