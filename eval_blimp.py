@@ -7,6 +7,9 @@ write per-model results, a Table-1 style Markdown table (and one table per other
         --blimp-dir data/wug_adj_nominalization --model baby-llama=models/baby-llama-58m
     python eval_blimp.py --config config/eval.yaml eval.precision=bf16 eval.max_pairs_per_file=100 --log-pairs
     python eval_blimp.py --plot-only results/baby-llama.json results/teachers.pairs.jsonl --output-dir results
+    python eval_blimp.py --blimp-dir data/blimp --blimp-dir data/ewok_filtered --checkpoints student=models/student \
+        --checkpoints distilled=models/baby-llama-58m --model teacher=models/llama-360m --output-dir results/curves
+    python eval_blimp.py --plot-only results/curves/curves.json --output-dir results/curves
     python eval_blimp.py --blimp-dir fast_eval/blimp_fast --blimp-dir fast_eval/ewok_fast --model m=models/llama-58M \\
         --convention babylm2025 --export-dir submission --export-revision chck_10M
 
@@ -23,6 +26,13 @@ babyllama/scoring.py; ``--log-pairs`` writes every pair's log-likelihoods, and `
 from result JSONs or those pair logs. An ensemble scored beside all its models (N seeds of one config: a
 homogeneous ensemble) gets its gain over their mean and over the best of them printed and written to
 ``ensemble_gains.json`` (BLiMP phenomena average, points).
+
+``--checkpoints NAME=RUN_DIR`` scores every ``chck_<N>`` milestone checkpoint of a training run's output folder on the
+BabyLM 2025 organisers' fast subsample (babyllama/dynamics.py; ``--no-fast``: every item) and writes one row per
+checkpoint, words seen then each suite's average, to ``curves.json`` and ``curves.md``, and ``curves.png``: score
+against words seen (log x), a line per run, the ``--model``/``--ensemble`` results as horizontal lines. A checkpoint
+already scored with the same settings and weights is read back, not scored again. ``--blimp-dir`` may be the
+organisers' ``fast_eval`` folder: its subfolders' items are scored as they are.
 
 ``--convention babylm2025`` scores as the organisers' 2025 pipeline does (lm-eval's leading space and BOS are
 this project's default); ``--export-dir`` then also writes each model's predictions where that pipeline writes its own
@@ -44,9 +54,12 @@ from transformers import AutoConfig, AutoTokenizer
 from babyllama.config import UserError, add_config_args, describe, load_config, run_cli, save_config, to_dict
 from babyllama.schema import EvalConfig
 from babyllama.models import check_model_folder, check_same_vocab, load_scorer, max_positions
-from babyllama.files import result_file, write_atomic
-from babyllama.report import ensemble_gains, gain_lines, load_results, read_json, write_blimp_summary
+from babyllama.dynamics import (CURVE_SCORES, FAST_DATASETS, curve_row, curve_scores, expand_fast_eval,
+                                fast_subsample, find_checkpoints, read_curves)
 from babyllama.export import check_lines, export_pairs, task_of
+from babyllama.files import model_fingerprint, result_file, write_atomic
+from babyllama.report import (curve_table, ensemble_gains, gain_lines, load_results, plot_words, read_json,
+                              write_blimp_summary)
 from babyllama.scoring import (check_encoded, encode_pairs, load_pairs, mixed_suites, pair_files, pair_records,
                                read_pair_log, score_encoded, suites_of, summarize, truncate_encoded)
 
@@ -66,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "(repeatable; replaces the config's models and ensembles)")
     parser.add_argument("--ensemble", action="append", default=[], metavar="NAME=PATH1,PATH2",
                         help="folders scored as one model (repeatable)")
+    parser.add_argument("--checkpoints", action="append", default=[], metavar="NAME=RUN_DIR",
+                        help="a training run's output folder: score each of its chck_<N> checkpoints (repeatable; "
+                             "eval.checkpoints); writes curves.json, curves.md and curves.png")
+    parser.add_argument("--fast", action=argparse.BooleanOptionalAction, default=None,
+                        help="the organisers' fast subsample (eval.fast; default: on with --checkpoints)")
     parser.add_argument("--ensemble-combine", choices=["logits", "probs"], help="how every --ensemble combines its "
                         "models: mean of logits (default, the paper's teacher) or of probabilities")
     parser.add_argument("--ensemble-weights", metavar="W1,W2", help="per-model weights of every --ensemble")
@@ -83,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--export-revision", help="the export's revision folder: main, or chck_<N>M for a checkpoint "
                         "(eval.export_revision)")
     parser.add_argument("--plot-only", nargs="+", metavar="RESULT", help="redraw table.md and blimp.png in the output "
-                        "folder from result JSONs or --log-pairs files; scores nothing")
+                        "folder from result JSONs or --log-pairs files, or curves.md and curves.png from curves.json "
+                        "files (a line per run); scores nothing")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -121,7 +140,7 @@ def flag_overrides(args) -> list[str]:
         except ValueError:
             raise UserError(f"--ensemble-weights {args.ensemble_weights!r}: expected numbers, e.g. 0.7,0.3")
     out = {}
-    if args.model or args.ensemble:
+    if args.model or args.ensemble or args.checkpoints:
         models = [_parse_model_flag(m) for m in args.model]
         for i, (name, path) in enumerate(models):
             other = next((p for n, p in models[:i] if n == name), None)
@@ -136,8 +155,14 @@ def flag_overrides(args) -> list[str]:
             raise UserError(f"the name {dup!r} is given twice in --model/--ensemble; one result would overwrite the "
                             "other; rename one")
         out["ensembles"] = dict(ensembles)
-    for key in ("blimp_dir", "output_dir", "prefix", "convention", "batch_size", "precision", "max_pairs_per_file", "log_pairs",
-                "export_dir", "export_revision"):
+        runs = [_parse_model_flag(c) for c in args.checkpoints]
+        dup = next((n for i, (n, _) in enumerate(runs) if n in names or n in [m for m, _ in runs[:i]]), None)
+        if dup:
+            raise UserError(f"the name {dup!r} is given twice in --model/--ensemble/--checkpoints; name each run "
+                            "with --checkpoints NAME=RUN_DIR")
+        out["checkpoints"] = dict(runs)
+    for key in ("blimp_dir", "output_dir", "prefix", "convention", "batch_size", "precision", "max_pairs_per_file",
+                "log_pairs", "export_dir", "export_revision", "fast"):
         if getattr(args, key) is not None:
             out[key] = getattr(args, key)
     if args.blimp_dir and len(args.blimp_dir) == 1:
@@ -167,9 +192,10 @@ def load_model_tokenizer(path):
         raise UserError(f"{folder}: cannot load its tokenizer ({first}); save the tokenizer with the model again")
 
 
-def scorer_names(e) -> dict:
-    """{name: (folders, combine, weights)}; refuses a name used twice and names that write the same result file."""
-    scorers = {n: ([p], "logits", None) for n, p in e.models.items()}
+def scorer_names(e, checkpoints=None) -> dict:
+    """{name: (folders, combine, weights)} of the models, ensembles and ``checkpoints`` ({name: folder}); refuses a name
+    used twice and names that write the same result file."""
+    scorers = {n: ([p], "logits", None) for n, p in {**e.models, **(checkpoints or {})}.items()}
     for n in e.ensembles:
         if n in scorers:
             raise UserError(f"name {n!r} is used by a model and an ensemble; rename one")
@@ -237,6 +263,13 @@ def main(argv=None) -> int:
         return 0
     if args.plot_only:
         out_dir = Path(args.output_dir or "results")
+        curves = [p for p in args.plot_only if is_curves(p)]
+        if curves:
+            if len(curves) < len(args.plot_only):
+                raise UserError(f"--plot-only: {curves[0]} is a curves file but {set(args.plot_only) - set(curves)} "
+                                "are not; draw curves and result tables in separate calls")
+            print(plot_curves_files(curves, out_dir))
+            return 0
         table = write_blimp_summary(load_results(args.plot_only, read_result), out_dir)
         print(table + f"\nwrote {out_dir / 'table.md'} and {out_dir / 'blimp.png'}")
         return 0
@@ -246,10 +279,12 @@ def main(argv=None) -> int:
 
 
 def load_all_pairs(e) -> tuple[list, dict]:
-    """The items of every folder of ``eval.blimp_dir`` and {file name: (layout, roles)}; a folder mixing suites is
-    scored as it is and said so, each suite reported apart; a file name in two folders is refused."""
+    """The items of every folder of ``eval.blimp_dir`` (the organisers' fast_eval folder: its subfolders) and {file
+    name: (layout, roles)}, the fast subsample when ``eval.fast`` says so; a folder mixing suites is scored as it is and
+    said so, each suite reported apart; a file name in two folders is refused."""
     pairs, layouts, where = [], {}, {}
-    for folder in e.dirs():
+    dirs, organisers = expand_fast_eval(e.dirs())
+    for folder in dirs:
         found: dict = {}
         got = load_pairs(folder, e.max_pairs_per_file, e.fields, found, e.identical_pairs)
         for name in found:
@@ -262,18 +297,32 @@ def load_all_pairs(e) -> tuple[list, dict]:
             print(note, file=sys.stderr)
         pairs += got
         layouts.update(found)
+    if subsampled(e, organisers):
+        pairs = fast_subsample(pairs)
+        layouts = {f: v for f, v in layouts.items() if any(p.file == Path(f).stem for p in pairs)}
+        print(f"fast evaluation: {len(pairs)} items (the organisers' fast sizes, evenly spaced in each file)",
+              file=sys.stderr)
     return pairs, layouts
+
+
+def subsampled(e, organisers: bool) -> bool:
+    """Whether the items are this repo's fast subsample (eval.fast, by default with checkpoints), not the organisers'
+    fast_eval folder's."""
+    return (e.fast if e.fast is not None else bool(e.checkpoints)) and not organisers
 
 
 def export_groups(e, pairs) -> dict[str, list[int]]:
     """{scored folder's name: indices of its items} for eval.export_dir (none without it); each folder must hold one
-    suite, and two folders must not share a name (each is its own <task>/<folder>/ of the export)."""
+    suite, and two folders must not share a name (each is its own <task>/<folder>/ of the export). The fast subsample
+    is named as the organisers name their fast folders (blimp_fast, ewok_fast, ...)."""
     if not e.export_dir:
         return {}
     groups = {}
-    for folder in e.dirs():
+    dirs, organisers = expand_fast_eval(e.dirs())
+    for folder in dirs:
         stems = {f.stem for f in pair_files(folder)}
-        name = Path(folder).resolve().name
+        suite = next((p.suite for p in pairs if p.file in stems), None)
+        name = FAST_DATASETS.get(suite, "") if subsampled(e, organisers) else Path(folder).resolve().name
         if name in groups:
             raise UserError(f"--export-dir: two scored folders are named {name!r}; the export writes one "
                             "<task>/<folder>/ each: rename one")
@@ -286,7 +335,9 @@ def run(cfg: EvalConfig, progress: bool = True) -> dict:
     """Check every input, score every model and ensemble of ``cfg``, write results, table.md and blimp.png; returns
     {name: results}."""
     e = cfg.eval
-    scorers = scorer_names(e)
+    runs = {n: find_checkpoints(d) for n, d in e.checkpoints.items()}  # every run folder checked before any scoring
+    ckpt = {f"{n}/{c.label}": (n, c) for n, cks in runs.items() for c in cks}
+    scorers = scorer_names(e, {k: c.folder for k, (_, c) in ckpt.items()})
     pairs, layouts = load_all_pairs(e)
     groups = export_groups(e, pairs)
     encoded = preflight(e, scorers, pairs)
@@ -304,8 +355,17 @@ def run(cfg: EvalConfig, progress: bool = True) -> dict:
     save_config(cfg, out, "eval_config.yaml")
     dtype = torch.bfloat16 if e.precision == "bf16" else torch.float32
     results = {}
-    settings = {k: v for k, v in to_dict(cfg)["eval"].items() if k not in ("models", "ensembles", "fields")}
+    settings = {k: v for k, v in to_dict(cfg)["eval"].items()
+                if k not in ("models", "ensembles", "fields", "checkpoints")}
     for name, (paths, combine, weights) in scorers.items():
+        path = out / result_file(ckpt[name][0]) / f"{ckpt[name][1].label}.json" if name in ckpt else \
+            out / f"{result_file(name)}.json"
+        weights_fp = model_fingerprint(paths[0]) if name in ckpt else None
+        old = read_json(path) if name in ckpt and path.is_file() else {}
+        if old.get("weights") == weights_fp and {**old.get("settings", {}), "seconds": 0} == {**settings, "seconds": 0}:
+            print(f"{name}: scored already with these settings and weights ({path})", file=sys.stderr)
+            results[name] = old
+            continue
         model = load_scorer(paths, dtype, combine, weights)
         t0 = time.perf_counter()
         scores = score_encoded(model, encoded[name], e.batch_size, progress=progress, desc=name)
@@ -315,23 +375,33 @@ def run(cfg: EvalConfig, progress: bool = True) -> dict:
                "settings": {**settings, "seconds": round(seconds, 1)}}
         if len(paths) > 1:
             res["settings"].update(combine=combine, weights=weights)
-        path = out / f"{result_file(name)}.json"
-        path.write_text(json.dumps(res, indent=1), encoding="utf-8")
+        if weights_fp:
+            res["weights"] = weights_fp
+        write_atomic(path, json.dumps(res, indent=1))
         if e.log_pairs:
-            log = out / f"{result_file(name)}.pairs.jsonl"
+            log = path.with_name(path.name[:-len(".json")] + ".pairs.jsonl")
             records = pair_records(name, pairs, encoded[name], scores, e.convention)
             log.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+        # a checkpoint goes to its run's folder, revision chck_<N>, as the organisers' fast evaluation lays it out
+        folder, revision = (result_file(ckpt[name][0]), ckpt[name][1].label) if name in ckpt else \
+            (result_file(name), e.export_revision)
         for dataset, idx in groups.items():
-            export_pairs(e.export_dir, result_file(name), e.export_revision, dataset, [pairs[i] for i in idx],
-                         [scores[i] for i in idx])
+            export_pairs(e.export_dir, folder, revision, dataset, [pairs[i] for i in idx], [scores[i] for i in idx])
         if groups:
-            print(check_lines(e.export_dir, result_file(name), e.export_revision), file=sys.stderr)
+            print(check_lines(e.export_dir, folder, revision), file=sys.stderr)
         print(f"{name}: {averages_line(res)} ({res['counts']['pairs']} items, {seconds:.0f} s) -> {path}",
               file=sys.stderr)
         results[name] = res
-    table = write_blimp_summary(results, out)
+    if runs:
+        curves = {n: [curve_row(c, curve_scores(results[f"{n}/{c.label}"])) for c in cks] for n, cks in runs.items()}
+        reference = {n: curve_scores(r) for n, r in results.items() if n not in ckpt}
+        print(write_curves(out, curves, reference, {"run_dirs": e.checkpoints, **settings}))
+        if not reference:  # the models' table and plot are of the models, not of every checkpoint
+            return results
+    models = {n: r for n, r in results.items() if n not in ckpt}
+    table = write_blimp_summary(models, out)
     avg = {n: next((r["averages"][k] for k in ("phenomena", "files") if r["averages"].get(k) is not None), None)
-           for n, r in results.items()}
+           for n, r in models.items()}
     gains = ensemble_gains({n: s[0] for n, s in scorers.items()},
                            {n: None if v is None else 100 * v for n, v in avg.items()}, True)
     if gains:  # an ensemble scored beside all its members (N seeds of one config): its gain over them
@@ -339,6 +409,53 @@ def run(cfg: EvalConfig, progress: bool = True) -> dict:
     print(table + gain_lines(gains, "BLiMP avg", 1))
     print(f"wrote {out / 'table.md'}" + (" and blimp.png" if (out / "blimp.png").is_file() else ""), file=sys.stderr)
     return results
+
+
+def write_curves(out: Path, curves: dict, reference: dict, settings: dict) -> str:
+    """curves.json, curves.md and curves.png in ``out``; returns the table."""
+    write_atomic(out / "curves.json", json.dumps({"settings": settings, "curves": curves, "reference": reference},
+                                                  indent=1))
+    return draw_curves(out, curves, reference)
+
+
+def draw_curves(out: Path, curves: dict, reference: dict) -> str:
+    """curves.md and curves.png in ``out``; returns the table and what was written."""
+    table = curve_table(curves, reference, CURVE_SCORES)
+    write_atomic(out / "curves.md", table)
+    png = plot_words(curves, reference, CURVE_SCORES, out / "curves.png")
+    return table + f"\nwrote {out / 'curves.md'}" + (f" and {png}" if png else "")
+
+
+def is_curves(path) -> bool:
+    """A curves.json (not a result JSON nor a pair log)."""
+    if not str(path).endswith(".json") or not Path(path).is_file():
+        return False
+    try:
+        return "curves" in json.loads(Path(path).read_text(encoding="utf-8"))
+    except ValueError:
+        return False
+
+
+def plot_curves_files(paths, out_dir) -> str:
+    """Redraw curves.md and curves.png from curves files: their runs (a name given twice gets its folder appended)
+    and reference models together."""
+    curves, reference = {}, {}
+    for p in paths:
+        c = read_curves(p)
+        for name, rows in c["curves"].items():  # the same run's other scores (reading beside the suites) join its rows
+            old = {r["checkpoint"]: r for r in curves.get(name, [])}
+            if name in curves and [r["checkpoint"] for r in rows] == list(old) and \
+                    not any(set(r["scores"]) & set(old[r["checkpoint"]]["scores"]) for r in rows):
+                for r in rows:
+                    old[r["checkpoint"]]["scores"].update(r["scores"])
+            else:  # another run of that name
+                curves[name if name not in curves else f"{name} ({Path(p).parent.name})"] = rows
+        for name, s in c.get("reference", {}).items():
+            if name in reference and not set(s) & set(reference[name]):
+                reference[name].update(s)
+            else:
+                reference[name if name not in reference else f"{name} ({Path(p).parent.name})"] = s
+    return draw_curves(Path(out_dir), curves, reference)
 
 
 def averages_line(res: dict) -> str:

@@ -13,7 +13,10 @@ the same with the word's surprisal added; the self-paced reading score is the sa
 the previous word's length and surprisal among the predictors (spillover). Higher is better; 0: surprisal adds
 nothing. ``--convention`` picks how text becomes tokens (``lm-eval``: BOS, context, then " " + word, this project's
 default; ``babylm2025``: the organisers' pipeline, whose numbers a submission is compared with).
-``babyllama/reading.py`` holds the definition.
+``babyllama/reading.py`` holds the definition. ``--checkpoints NAME=RUN_DIR`` scores every ``chck_<N>`` milestone
+checkpoint of a training run's folder (all 1,726 words: the organisers' fast evaluation uses them all) and prints a row
+per checkpoint; ``--output`` then also holds the curves, which ``eval_blimp.py --plot-only`` draws (with the
+zero-shot suites' curves.json: one table, a panel per score).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ import torch
 
 from babyllama import report
 from babyllama.config import UserError, run_cli
+from babyllama.dynamics import (CURVE_SCORES, checkpoint_flags, curve_row, find_checkpoints, parse_runs,
+                                reading_scores)
 from babyllama.export import check_lines, export_reading
 from babyllama.files import result_file, write_atomic
 from babyllama.models import check_model_folder, load_scorer
@@ -59,9 +64,11 @@ def evaluate(data, scorers: dict[str, list[str]], convention: str = "lm-eval", b
         res = score_reading(model, load_tokenizer(paths[0]), table, convention, batch_size)
         del model
         res["seconds"] = round(time.perf_counter() - t0, 1)
-        if export_dir:
-            export_reading(export_dir, result_file(name), revision, table, res)
-            print(check_lines(export_dir, result_file(name), revision), file=sys.stderr)
+        if export_dir:  # a checkpoint (<run>/chck_<N>) goes to its run's folder, revision chck_<N>
+            run, _, label = name.rpartition("/")
+            folder, rev = (run, label) if run and label.startswith("chck_") else (name, revision)
+            export_reading(export_dir, result_file(folder), rev, table, res)
+            print(check_lines(export_dir, result_file(folder), rev), file=sys.stderr)
         print(f"{name}: eye-tracking {res['eye_tracking']:.2f}, self-paced reading {res['self_paced_reading']:.2f} "
               f"({res['words']} words, {res['seconds']:.0f} s)", file=sys.stderr)
         out[name] = res
@@ -97,6 +104,8 @@ def main(argv=None) -> int:
     parser.add_argument("--model", action="append", default=[], metavar="NAME=PATH", help="a model folder (repeatable)")
     parser.add_argument("--ensemble", action="append", default=[], metavar="NAME=PATH1,PATH2",
                         help="model folders scored as one logit-averaged model (repeatable)")
+    parser.add_argument("--checkpoints", action="append", default=[], metavar="NAME=RUN_DIR",
+                        help="a training run's output folder: score each of its chck_<N> checkpoints (repeatable)")
     parser.add_argument("--convention", choices=CONVENTIONS, default="lm-eval",
                         help="how text becomes tokens (lm-eval: this project's; babylm2025: the organisers' pipeline)")
     parser.add_argument("--batch-size", type=int, default=64, help="about 32-token rows per forward pass")
@@ -109,14 +118,22 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         raise UserError(f"--batch-size {args.batch_size}: give at least 1")
-    scorers = stream_scorers(args.model, args.ensemble)
+    runs = {n: find_checkpoints(d) for n, d in parse_runs(args.checkpoints).items()}
+    scorers = stream_scorers(args.model + checkpoint_flags(runs), args.ensemble)
     results = evaluate(args.data, scorers, args.convention, args.batch_size, args.precision, args.export_dir,
                        args.export_revision)
-    table = markdown(results)
+    out = {"data": str(args.data), "convention": args.convention, "results": results}
+    if runs:  # a row per checkpoint; the models as reference lines
+        ckpt = {f"{n}/{c.label}" for n, cks in runs.items() for c in cks}
+        out["curves"] = {n: [curve_row(c, reading_scores(results[f"{n}/{c.label}"])) for c in cks]
+                         for n, cks in runs.items()}
+        out["reference"] = {n: reading_scores(r) for n, r in results.items() if n not in ckpt}
+        table = report.curve_table(out["curves"], out["reference"], CURVE_SCORES)
+    else:
+        table = markdown(results)
     print(table)
     if args.output:
-        write_atomic(args.output, json.dumps({"data": str(args.data), "convention": args.convention,
-                                              "results": results}, indent=1))
+        write_atomic(args.output, json.dumps(out, indent=1))
         write_atomic(Path(args.output).with_suffix(".md"), table)
     return 0
 

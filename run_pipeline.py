@@ -36,10 +36,11 @@ import clean_data
 import distill_train
 import eval_aoa
 import eval_blimp
+import eval_reading
 import eval_text
 import finetune
 import gap
-from babyllama import compute_plan, pipeline_report, report, smoke, study_reports
+from babyllama import compute_plan, dynamics, pipeline_report, report, smoke, study_reports
 import tokenizer as tokenizer_stage
 import train
 from babyllama.config import (UserError, add_config_args, apply_overrides, build, describe, load_config, read_yaml, run_cli,
@@ -129,6 +130,8 @@ class Plan:
         self.zero_shot.update({f"zero-shot-{Path(d).name}": Path(d) for d in p.zero_shot_dirs})
         self.stages += [Stage(n, "eval", "eval", overrides=() if n == "supplement" else
                               tuple(p.stage_overrides.get("zero_shot", []))) for n in self.zero_shot] if p.eval else []
+        self.stages += [Stage("dynamics", "dynamics", "eval", overrides=tuple(p.stage_overrides.get("dynamics", [])))] \
+            if p.dynamics else []
         self.stages += [Stage("finetune", "finetune", "finetune")] if p.finetune else []
         self.stages += [Stage("report", "report")]
         self.command = "python run_pipeline.py"  # set by main() to the command line as given
@@ -214,6 +217,15 @@ class Plan:
         return [n for n, paths in scorers.items()
                 if any(old["inputs"].get(self.rel(p)) != fp["inputs"].get(self.rel(p)) for p in paths)]
 
+    def pair_dirs(self) -> list[Path]:
+        """Every pair folder the eval stages score: BLiMP, the supplement, pipeline.zero_shot_dirs."""
+        return [self.blimp] + list(self.zero_shot.values())
+
+    def curve_models(self) -> list[str]:
+        """The models whose checkpoints the dynamics stage scores: the plain and the distilled students, every seed."""
+        n = len(self.p.seeds or [None])
+        return self.groups()["student"][:n] + self.groups()["distilled"][:n]
+
     def text_results(self, budget) -> Path:
         """The text stage's scores: results/[b<share>/]dev_text.json."""
         return self.results / self.prefix(budget) / "dev_text.json"
@@ -245,7 +257,8 @@ class Plan:
         budget = list(stage.budget.stage_overrides.get(key, [])) if stage.budget else []
         raw = apply_overrides(read_yaml(path), list(p.stage_overrides.get(key, [])) + budget + list(stage.overrides))
         schema = {"clean": CleanConfig, "tokenizer": TokenizerConfig, "train": TrainConfig, "distill": DistillConfig,
-                  "eval": EvalConfig, "finetune": finetune.FinetuneConfig, "gap": GapConfig}[stage.kind]
+                  "eval": EvalConfig, "dynamics": EvalConfig, "finetune": finetune.FinetuneConfig,
+                  "gap": GapConfig}[stage.kind]
         if stage.kind == "clean":
             _set(raw, "clean.input_dirs", [str(self.raw / p.train_split), str(self.raw / p.dev_split)])
             _set(raw, "clean.output_dir", str(self.clean))
@@ -282,6 +295,13 @@ class Plan:
             _set(raw, "eval.ensembles", {n: [str(f) for f in paths] for n, paths in self.scorers().items()
                                          if n.split("/")[-1] in (ENSEMBLE, HOMOGENEOUS)})
             _set(raw, "eval.output_dir", str(self.eval_output(stage.name)))
+        elif stage.kind == "dynamics":  # the students' checkpoints, the teachers' final models as reference lines
+            raw = apply_overrides(raw, ["eval.max_pairs_per_file=null", "eval.long_items=truncate"] + list(stage.overrides))
+            _set(raw, "eval.blimp_dir", [str(d) for d in self.pair_dirs()])
+            _set(raw, "eval.models", {n: str(self.model_dir(n)) for n in ("teacher-1", "teacher-2")})
+            _set(raw, "eval.ensembles", {ENSEMBLE: [str(f) for f in self.ensembles(None)[ENSEMBLE]]})
+            _set(raw, "eval.checkpoints", {n: str(self.model_dir(n)) for n in self.curve_models()})
+            _set(raw, "eval.output_dir", str(self.results / "dynamics"))
         elif stage.kind == "finetune":
             _set(raw, "finetune.data_dir", str(self.finetune_data or "(none)"))
             _set(raw, "finetune.output_dir", str(self.results / "finetune"))
@@ -320,6 +340,10 @@ class Plan:
             return [f for f in files(pairs) if f.suffix in (".jsonl", ".json")] + list(self.models().values())
         if stage.kind == "text":
             return files(self.clean / p.dev_split) + list(self.models(stage.budget).values())
+        if stage.kind == "dynamics":  # the final models' hashes change whenever a run (and its checkpoints) does
+            pairs = [f for d in self.pair_dirs() for f in files(d) if f.suffix in (".jsonl", ".json")]
+            reading = [Path(p.reading_data)] if p.reading_data else []
+            return pairs + reading + files(self.clean / p.dev_split) + list(self.models().values())
         if stage.kind == "aoa":
             return [self.aoa_text(), ROOT / eval_aoa.WORD_LIST] + list(self.models().values())
         if stage.kind == "finetune":
@@ -330,7 +354,8 @@ class Plan:
             scored += [self.eval_output(z) / f"{n}.json" for z in self.zero_shot for n in self.scorers()]
             return (models + [f / n for f in models for n in ("metrics.json", "config.yaml")] + scored
                     + [self.text_results(b) for b in p.budgets or [None]] + [self.results / "finetune" / "table.md"]
-                    + ([self.results / "aoa.json"] if p.aoa else []))
+                    + ([self.results / "aoa.json"] if p.aoa else [])
+                    + ([self.results / "dynamics" / "curves.json"] if p.dynamics else []))
         return []
 
     def reads(self, stage: Stage) -> list[str]:
@@ -344,7 +369,7 @@ class Plan:
                 "distill": ["clean", "tokenizer"] + [teachers[f] for f in self.teachers_of(stage)] + start if
                 stage.kind == "distill" else [], "gap": ["clean"] + start,
                 "text": ["clean"] + [s.name for s in self.stages if s.model and s.budget is stage.budget],
-                "eval": ["data"] + models, "aoa": ["clean"] + models,
+                "eval": ["data"] + models, "aoa": ["clean"] + models, "dynamics": ["data", "clean"] + models,
                 "finetune": ["data"] + [s.name for s in self.stages if s.model and s.model in self.students()],
                 "report": earlier}.get(stage.kind, earlier)  # the report: every figure and run time
 
@@ -387,6 +412,9 @@ class Plan:
             settings = {"seq_length": self.text_seq_length(), "share": self.p.dev_text_share}
         if stage.kind == "aoa":
             settings = {"seq_length": self.text_seq_length()}
+        if stage.kind == "dynamics":
+            settings.update({"dev_seq_length": self.text_seq_length(), "dev_share": self.p.dev_text_share,
+                             "reading": bool(self.p.reading_data)})
         if stage.kind == "report":
             settings = {"seeds": self.p.seeds, "ablations": sorted(self.p.ablations), "appendix": self.p.appendix,
                         "results_file": self.p.results_file, "results_section": self.p.results_section,
@@ -498,6 +526,8 @@ def run_stage(plan: Plan, stage: Stage, cfg, resume: bool, todo: list[str] | Non
         cfg.eval.models = {n: f for n, f in cfg.eval.models.items() if n in todo}
         cfg.eval.ensembles = {n: e for n, e in cfg.eval.ensembles.items() if n in todo}
         eval_blimp.run(cfg, progress=sys.stderr.isatty())
+    elif stage.kind == "dynamics":
+        score_dynamics(plan, cfg)
     elif stage.kind == "finetune":
         if plan.finetune_data is None:
             print("no fine-tuning data (pipeline.finetune_data): skipped")
@@ -509,6 +539,28 @@ def run_stage(plan: Plan, stage: Stage, cfg, resume: bool, todo: list[str] | Non
         print(study_reports.write_appendix(plan))
     else:
         summarize(plan)
+
+
+def score_dynamics(plan: Plan, cfg):
+    """The dynamics stage: every checkpoint of the curve models on the fast suites (eval_blimp.py --checkpoints), then
+    its dev CE on the first pipeline.dev_text_share of the dev split and its reading scores (pipeline.reading_data)
+    beside them, in results/dynamics/curves.json."""
+    eval_blimp.run(cfg, progress=sys.stderr.isatty())
+    out = Path(cfg.eval.output_dir)
+    curves = json.loads((out / "curves.json").read_text())
+    runs = {n: dynamics.find_checkpoints(d) for n, d in cfg.eval.checkpoints.items()}
+    scorers = {f"{n}/{c.label}": [str(c.folder)] for n, cks in runs.items() for c in cks}
+    scorers.update({n: [str(f) for f in paths] for n, paths in plan.scorers().items() if n in curves["reference"]})
+    ce = eval_text.evaluate(plan.clean / plan.p.dev_split, scorers, seq_length=plan.text_seq_length(), batch_size=32,
+                            share=plan.p.dev_text_share)
+    reading = eval_reading.evaluate(plan.p.reading_data, scorers, cfg.eval.convention) \
+        if plan.p.reading_data else {}
+    rows = {f"{n}/{r['checkpoint']}": r["scores"] for n, rs in curves["curves"].items() for r in rs}
+    for n, s in {**rows, **curves["reference"]}.items():
+        s["dev_ce"] = ce[n]["all"]["ce"]
+        s.update(dynamics.reading_scores(reading[n]) if n in reading else {})
+    curves["settings"].update(dev_share=plan.p.dev_text_share, dev_seq_length=plan.text_seq_length())
+    print(eval_blimp.write_curves(out, curves["curves"], curves["reference"], curves["settings"]))
 
 
 def summarize(plan: Plan):
@@ -569,6 +621,10 @@ def main(argv=None) -> int:
         if flag and not any(n == flag or n.startswith(flag + "-s") for n in names):
             raise UserError(f"no stage {flag!r}; stages: {' '.join(names)}")
     configs = {s.name: plan.config(s) for s in plan.stages}  # every YAML is checked before anything runs
+    bare = [n for n in plan.curve_models() if not configs[n].training.save_words] if plan.p.dynamics else []
+    if bare:
+        raise UserError(f"pipeline.dynamics: {bare[0]} saves no milestone checkpoints for the dynamics stage to score; "
+                        "set pipeline.save_words, e.g. [100000, 1000000] or babylm")
     if args.smoke:
         if args.dry_run:
             raise UserError("--smoke runs the stages, --dry-run runs none: pass one of them")

@@ -8,6 +8,7 @@ Every figure is read from the files the earlier stages wrote, never typed in:
     results/dev_text.json                      whole-dev-split CE per source (eval_text.py), ensemble included
     results/<name>.json                        BLiMP per model (results/supplement/, results/zero_shot/<folder>/:
                                                the supplement's and pipeline.zero_shot_dirs' results)
+    results/dynamics/curves.json               each milestone checkpoint's fast-suite averages and dev CE
     .done/<stage>                              each stage's own run time
 
 A group of students (one per seed) shows as mean +- sd over its seeds; the paired table subtracts, seed by seed, the
@@ -27,6 +28,7 @@ import yaml
 from transformers import AutoConfig
 
 from babyllama import report, words
+from babyllama.dynamics import CURVE_SCORES
 from babyllama.files import write_atomic
 
 ENSEMBLE = "teachers-ensemble"
@@ -294,6 +296,74 @@ class Report:
                          f"{statistics.mean(acc_a):+.1f} points of BLiMP {key} average ({word([-x for x in acc_a])}).")
         return [text, ""]
 
+    def group_curves(self, curves: dict) -> dict:
+        """{group: [row]} of the plain and the distilled students: at each milestone, each score's mean over the seeds
+        (and its sd, with 2+ seeds)."""
+        out = {}
+        for g in ("student", "distilled"):
+            runs = [curves[n] for n in self.groups[g]]
+            rows = []
+            for r in runs[0]:
+                seeds = [x for rs in runs for x in rs if x["checkpoint"] == r["checkpoint"]]  # the seeds that reached it
+                keys = [k for k in r["scores"] if all(k in x["scores"] for x in seeds)]
+                vals = {k: [x["scores"][k] for x in seeds] for k in keys}
+                rows.append({"checkpoint": r["checkpoint"], "words_seen": r["words_seen"],
+                             "scores": {k: statistics.mean(v) for k, v in vals.items()},
+                             **({"sd": {k: statistics.stdev(v) for k, v in vals.items()}} if len(seeds) > 1 else {})})
+            out[g] = rows
+        return out
+
+    def learning(self) -> list[str]:
+        """Learning over words seen (pipeline.dynamics): the curves' table and figure, and distilled - plain at each
+        milestone, seed by seed, as mean ± sd; the differences beyond one sd of zero are named."""
+        c = json.loads((self.plan.results / "dynamics" / "curves.json").read_text())
+        groups = self.group_curves(c["curves"])
+        report.plot_words(groups, c["reference"], CURVE_SCORES, self.plan.results / "learning.png")
+        n = len(self.seeds)
+        keys = [k for k in CURVE_SCORES if any(k in r["scores"] for r in groups["student"])]
+        fast = "the organisers' fast subsample" if c["settings"].get("fast") is not False else "every item"
+        suites = ", ".join(CURVE_SCORES[k][0] for k in keys if k != "dev_ce")
+        lines = ["## Learning over words seen", "",
+                 f"Every milestone checkpoint (`chck_<N>`) of the plain and the distilled students: {suites} on {fast} "
+                 "(accuracies in %, wug as Spearman's rho, reading as the share of variance surprisal explains, %), "
+                 f"and dev CE (nats per token) on the first {c['settings'].get('dev_share', 1):.0%} of each dev "
+                 f"file's lines; mean ± sd over seeds {self.seeds} (words seen: the first seed's); the teachers' final "
+                 f"models below; scored with the {c['settings'].get('convention', 'lm-eval')} convention. Figure: "
+                 "`learning.png`.", "",
+                 report.curve_table(groups, c["reference"], CURVE_SCORES), "",
+                 "<details><summary>Every checkpoint, seed by seed</summary>", "",
+                 report.curve_table(c["curves"], {}, CURVE_SCORES), "</details>", ""]
+        lines += ["### Distilled − plain at each milestone, seed by seed", "",
+                  "Mean ± sd over the seeds of distilled − plain (dev CE: negative favours the distilled student; the "
+                  "suites: positive does); **bold**: beyond one sd of zero.", "",
+                  "| checkpoint | words seen | " + " | ".join(CURVE_SCORES[k][0] for k in keys) + " |",
+                  "| --- | ---: |" + " ---: |" * len(keys)]
+        clear = []
+        by = {m: {r["checkpoint"]: r["scores"] for r in rs} for m, rs in c["curves"].items()}
+        pairs = list(zip(self.groups["distilled"], self.groups["student"]))
+        for r in groups["distilled"]:
+            label, cells = r["checkpoint"], []
+            for k in keys:
+                d = [by[a][label][k] - by[b][label][k] for a, b in pairs
+                     if k in by[a].get(label, {}) and k in by[b].get(label, {})]
+                if len(d) < n:  # a seed without this milestone: no paired difference
+                    cells.append("–")
+                    continue
+                text = mean_sd(d, CURVE_SCORES[k][1], True)
+                beyond = n > 1 and (favours(d, +1) or favours(d, -1))
+                if beyond:
+                    better = favours(d, -1 if k == "dev_ce" else +1)
+                    clear.append(f"{CURVE_SCORES[k][0]} at {label} ({text}: distilled {'better' if better else 'worse'})")
+                cells.append(f"**{text}**" if beyond else text)
+            lines.append(f"| {label} | {r['words_seen']:,} | " + " | ".join(cells) + " |")
+        if n < 2:
+            lines += ["", "One seed: no sd, so no difference is called beyond noise."]
+        else:
+            lines += ["", ("Beyond one sd of zero: " + "; ".join(clear) + ". Every other difference is within one sd."
+                           if clear else "No difference is beyond one sd of zero.")
+                      + " Chance: BLiMP and EWoK 50 %, entity tracking 20 %, wug rho 0, reading 0 %."]
+        return lines + [""]
+
     def markdown(self) -> str:
         lines = self.header() + self.models() + self.dev_text()
         lines += self.blimp(self.plan.results, "BLiMP")
@@ -301,12 +371,20 @@ class Report:
             lines += self.blimp(self.plan.eval_output(stage), "BLiMP supplement" if stage == "supplement" else
                                 f"`{folder.name}`")
         lines += self.paired() + self.distillation_terms() + self.verdict()
+        lines += self.learning() if self.plan.p.dynamics else []
         return "\n".join(lines)
 
 
 def write(plan) -> str:
-    """Build the report, write it to results/RESULTS.md (and pipeline.results_file), and return it."""
-    return publish(plan, Report(plan).markdown())
+    """Build the report, write it to results/RESULTS.md (and pipeline.results_file, with learning.png copied beside it
+    to docs/results/<section>-learning.png), and return it."""
+    text = Report(plan).markdown()
+    if plan.p.dynamics and plan.p.results_file:
+        name = f"{plan.p.results_section}-learning.png" if plan.p.results_section else "learning.png"
+        write_atomic(Path(plan.p.results_file).parent / "docs" / "results" / name,
+                     (plan.results / "learning.png").read_bytes())
+        text = text.replace("Figure: `learning.png`.", f"Figure: [learning over words seen](docs/results/{name}).")
+    return publish(plan, text)
 
 
 def write_section(path, name: str, text: str):

@@ -321,3 +321,69 @@ def write_blimp_summary(results_by_model: dict, out_dir) -> str:
     (out / "table.md").write_text(table, encoding="utf-8")
     plot_results(results_by_model, out / "blimp.png")
     return table
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# learning over words seen: a row per milestone checkpoint (babyllama/dynamics.py)
+
+
+def curve_table(curves: dict, reference: dict, labels: dict) -> str:
+    """A Markdown row per checkpoint of each model (``curves``: {model: [row]}, a row {"checkpoint", "words_seen",
+    "scores": {key: value}, "sd"?: {key: sd}}), then a row per ``reference`` model ({name: scores}, e.g. a final
+    teacher); a column per score key of ``labels`` ({key: (label, digits)}) present in any row."""
+    rows = [r for rs in curves.values() for r in rs]
+    keys = [k for k in labels if any(k in r["scores"] for r in rows) or any(k in s for s in reference.values())]
+    lines = ["| model | checkpoint | words seen | " + " | ".join(labels[k][0] for k in keys) + " |",
+             "| --- | --- | ---: |" + " ---: |" * len(keys)]
+
+    def cells(scores: dict, sd: dict) -> str:
+        out = []
+        for k in keys:
+            v, d = scores.get(k), labels[k][1]
+            out.append("–" if v is None else f"{v:.{d}f}" + (f" ± {sd[k]:.{d}f}" if k in sd else ""))
+        return " | ".join(out)
+
+    for name, rs in curves.items():
+        lines += [f"| {name} | {r['checkpoint']} | {r['words_seen']:,} | {cells(r['scores'], r.get('sd', {}))} |"
+                  for r in rs]
+    lines += [f"| {name} | final | – | {cells(s, {})} |" for name, s in reference.items()]
+    return "\n".join(lines) + "\n"
+
+
+def plot_words(curves: dict, reference: dict, labels: dict, out_png) -> Path | None:
+    """Score against words seen (log x): a panel per score key of ``labels`` present, a line per model of ``curves``
+    (with a band of one sd where its rows carry ``sd``), a dashed horizontal line per ``reference`` model; None when
+    there is nothing to draw."""
+    keys = [k for k in labels if any(k in r["scores"] for rs in curves.values() for r in rs)]
+    if not keys:
+        return None
+    plt = _pyplot()
+    cols = min(3, len(keys))
+    rows = -(-len(keys) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), layout="constrained", squeeze=False)
+    for ax, k in zip(axes.flat, keys):
+        for name, rs in curves.items():
+            pts = [(r["words_seen"], r["scores"][k], r.get("sd", {}).get(k)) for r in rs if k in r["scores"]]
+            if not pts:
+                continue
+            x, y, sd = zip(*pts)
+            line, = ax.plot(x, y, marker="o", markersize=3, label=name)
+            if all(s is not None for s in sd):
+                ax.fill_between(x, [a - s for a, s in zip(y, sd)], [a + s for a, s in zip(y, sd)],
+                                color=line.get_color(), alpha=0.2)
+        for i, (name, s) in enumerate(reference.items()):
+            if s.get(k) is not None:
+                ax.axhline(s[k], color=f"{0.15 + 0.2 * (i % 3):.2f}", linestyle=("--", ":", "-.")[i % 3], linewidth=1.2,
+                           label=f"{name} (final)")
+        ax.set_xscale("log")
+        ax.set_title(labels[k][0])
+        ax.set_xlabel("words seen")
+        ax.grid(color="0.9")
+    for ax in list(axes.flat)[len(keys):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize="x-small")
+    out = Path(out_png)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=150)
+    plt.close(fig)
+    return out

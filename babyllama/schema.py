@@ -396,10 +396,18 @@ class EvalSection:
                                               "chck_<N>M for a checkpoint (the fast layout)")
     fields: PairFields = dataclasses.field(default_factory=PairFields, metadata={
         "help": "record field names of each pair layout (first name present wins)"})
+    checkpoints: dict[str, str] = field({}, help="name -> a training run's output folder: each of its chck_<N> "
+                                                 "milestone checkpoints is scored, one row per checkpoint in "
+                                                 "curves.json / curves.md / curves.png (score against words seen); "
+                                                 "models and ensembles are scored too, drawn as horizontal lines")
+    fast: bool | None = field(None, help="score the BabyLM 2025 organisers' fast subsample (200 pairs per BLiMP file, "
+                                         "50 per supplement file, 100 per EWoK file, entity tracking's regular file, "
+                                         "wug whole; babyllama/dynamics.py). null: fast when checkpoints are given. "
+                                         "A blimp_dir that is their fast_eval folder is scored as it is")
 
     def __post_init__(self):
-        if not self.models and not self.ensembles:
-            raise ConfigError("eval.models", "name at least one model folder")
+        if not self.models and not self.ensembles and not self.checkpoints:
+            raise ConfigError("eval.models", "name at least one model folder (or a run folder in eval.checkpoints)")
         for n in self.ensembles:
             e = self.ensemble(n)
             if not e.models:
@@ -569,7 +577,8 @@ class PipelineSection:
                                                "null: once each, with the seed of their YAML")
     stage_overrides: dict[str, list[str]] = field({}, help="extra dotted overrides per stage, e.g. "
                                                            "{teacher1: [training.num_epochs=2]}; zero_shot: the "
-                                                           "zero_shot_dirs stages' own, after eval's")
+                                                           "zero_shot_dirs stages' own, after eval's; dynamics: the dynamics "
+                                               "stage's, after eval's")
     train_share: float | None = field(None, help="data.train_share of every training stage, so all models see the same "
                                                  "subset (null: as each YAML says; 1.0: all)")
     ablations: dict[str, AblationSpec] = field({}, help="name -> {of: student|distilled, overrides: [...]}: one more "
@@ -611,6 +620,15 @@ class PipelineSection:
                    "training.word_budget) or a list of word counts; null: as each YAML says")
     dev_text_share: float = field(1.0, help="the text stage scores the first share of each dev file's lines (1: the "
                                             "whole dev split; a fixed subset, every source in proportion)")
+    dynamics: bool = field(False, help="a dynamics stage: every chck_<N> milestone checkpoint of the plain and the "
+                                       "distilled students (every seed) scored on the organisers' fast subsample of "
+                                       "the zero-shot suites (blimp_dir, supplement_dir, zero_shot_dirs) and on the "
+                                       "first dev_text_share of the dev split (dev CE), the teachers' final models as "
+                                       "horizontal lines: results/dynamics/; the report gains 'Learning over words "
+                                       "seen'. Needs milestones (the students' checkpoints by words seen)")
+    reading_data: str | None = field(None, help="the organisers' reading_data.csv (BabyLM 2025 reading task): the "
+                                                "dynamics stage scores each checkpoint on it too (eval_reading.py); "
+                                                "null: no reading curves")
 
     def __post_init__(self):
         check_range("pipeline", "synthetic_train_words", self.synthetic_train_words, 1000)
@@ -619,10 +637,10 @@ class PipelineSection:
         if self.seeds is not None and (not self.seeds or len(set(self.seeds)) != len(self.seeds)):
             raise ConfigError("pipeline.seeds", f"{self.seeds}: give distinct seeds, or null for one run each")
         known = {"clean", "tokenizer", "teacher1", "teacher2", "student", "distilled", "eval", "finetune", "gap"}
-        for stage in set(self.stage_overrides) - {"zero_shot"}:
+        for stage in set(self.stage_overrides) - {"zero_shot", "dynamics"}:
             if stage not in known:
                 raise ConfigError(f"pipeline.stage_overrides.{stage}", f"unknown stage; allowed: {', '.join(sorted(known))}")
-        reserved = known | {"data", "text", "aoa", "supplement", "report", "teacher-1", "teacher-2",
+        reserved = known | {"data", "text", "aoa", "supplement", "report", "dynamics", "teacher-1", "teacher-2",
                             "students-ensemble"}
         for name in self.ablations:
             if not re.fullmatch(r"[a-z][a-z0-9_-]*", name) or name in reserved or re.search(r"-s\d+$", name):
@@ -654,6 +672,9 @@ class PipelineSection:
                                   "it, e.g. init_from: student")
         if len(set(self.teacher_seeds)) != len(self.teacher_seeds):
             raise ConfigError("pipeline.teacher_seeds", f"{self.teacher_seeds}: give distinct seeds")
+        if self.dynamics and (self.budgets or not self.eval):
+            raise ConfigError("pipeline.dynamics", "scores the checkpoints of a run without budgets with the eval "
+                                                   "YAML; set pipeline.budgets null and pipeline.eval, or dynamics false")
         if self.appendix and self.budgets:
             raise ConfigError("pipeline.appendix", "the appendix table is of a run without budgets; set "
                                                    "pipeline.budgets null or appendix false")
