@@ -33,6 +33,10 @@ def test_h1_plan_pairs_every_cell_with_a_plain_student_of_its_epochs(tmp_path):
     with pytest.raises(UserError, match=r"pipeline.teacher_seeds: \[33, 34, 35, 36\]: the H1 report scores "
                                         "students-ensemble as the teacher of homo-t1-token"):
         h1_plan(tmp_path, ["pipeline.teacher_seeds=[33, 34, 35, 36]"])
+    with pytest.raises(UserError, match="pipeline.seeds: the H1 report needs the sd of the plain seeds"):
+        h1_plan(tmp_path, ["pipeline.seeds=[30]", "pipeline.ablations={}"])
+    with pytest.raises(UserError, match="pipeline.h1: the H1 report is of one run without budgets"):
+        h1_plan(tmp_path, ["pipeline.budgets=[{train_share: 0.1}]"])
 
 
 # dev CE of the fakes: teacher-2 leads the 12-epoch plain students by 0.005 < their sd 0.010, not the 24-epoch ones
@@ -76,9 +80,10 @@ def fake_run(plan, ce):
 def test_h1_report_checks_each_teachers_lead_and_tests_only_fair_cells(tmp_path):
     plan = h1_plan(tmp_path)
     fake_run(plan, CE)
-    text = study_reports.write_h1(plan)
-    assert "| teacher-2 | 5 / 6 | 5.305 | student (12 epochs) | 5.310 ± 0.010 | +0.005 | NO |" in text
-    assert "| teacher-2 | 5 / 6 | 5.305 | plain-24 (24 epochs) | 5.420 ± 0.020 | +0.115 | yes |" in text
+    run_pipeline.run_stage(plan, plan.by_name["report"], None, resume=False)  # the report stage writes the H1 report
+    text = (plan.results / "RESULTS.md").read_text()
+    assert "| teacher-2 | 5 / 24 | 5.305 | student (12 epochs) | 5.310 ± 0.010 | +0.005 | NO |" in text
+    assert "| teacher-2 | 5 / 24 | 5.305 | plain-24 (24 epochs) | 5.420 ± 0.020 | +0.115 | yes |" in text
     assert "| students-ensemble | 8, 8, 8 / 12 | 5.220 | student (12 epochs) | 5.310 ± 0.010 | +0.090 | yes |" in text
     assert ("| homo-t1-token (12 epochs) | homogeneous, T 1, token_mean | student (12 epochs) | yes | -0.020 ± 0.010 | "
             "− − − | better | +2.3 ± 0.6 | + + + | better |") in text
