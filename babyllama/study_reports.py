@@ -561,9 +561,11 @@ class H1Report(Report):
                     "cannot test H1 (see the lead table).", ""]
         by = {w: [name(r) for r in fair if word(r["d_ce"]) == w] for w in ("better", "worse", "no difference")}
         # the paper's cell at any number of epochs: its teachers, T and KL normalisation
-        paper = any(self.describe(r["cell"]) == self.describe("distilled") for r in fair if word(r["d_ce"]) == "better")
-        verdict = ("supported" if paper else "supported by variants only, not by the paper's cell" if by["better"]
-                   else "not supported")
+        paper = [r for r in fair if self.describe(r["cell"]) == self.describe("distilled")]
+        untested = "" if paper else "; the paper's cell was not tested: its teachers do not lead"
+        verdict = ("supported" if any(word(r["d_ce"]) == "better" for r in paper) else
+                   "supported by variants only" + (untested or ", not by the paper's cell") if by["better"] else
+                   "not supported" + untested)
         text = (head + verdict + ".** Against the plain student of the same seed and epochs, distillation lowered the "
                 f"dev CE beyond one sd in: {', '.join(by['better']) or 'no cell'}; raised it in: "
                 f"{', '.join(by['worse']) or 'no cell'}; no difference in: {', '.join(by['no difference']) or 'no cell'}.")

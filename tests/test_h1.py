@@ -97,6 +97,13 @@ def test_h1_report_checks_each_teachers_lead_and_tests_only_fair_cells(tmp_path)
             "Left out (a teacher does not lead): distilled (12 epochs), het-t1-token (12 epochs). distilled-24 (24 "
             "epochs) against student (12 epochs): +0.050 nats (worse, teachers do not lead).") in text
     assert "<!-- begin h1: generated, do not edit -->" in (tmp_path / "R.md").read_text()
+    # teacher-2 leads no plain student: only the homogeneous cell is a test
+    fake_run(h1_plan(tmp_path / "t2"), {**CE, "teacher-2": 5.5})
+    text = study_reports.H1Report(h1_plan(tmp_path / "t2")).markdown()
+    assert ("best epoch: supported by variants only; the paper's cell was not tested: its teachers do not lead.** "
+            "Against the plain student of the same seed and epochs, distillation lowered the dev CE beyond one sd in: "
+            "homo-t1-token (12 epochs); raised it in: no cell; no difference in: no cell. Left out (a teacher does not "
+            "lead): distilled (12 epochs), het-t1-token (12 epochs), distilled-24 (24 epochs).") in text
     # no teacher leads: nothing is tested, and the report says so
     behind = {**CE, "teacher-1": 5.5, "teacher-2": 5.5, "teachers-ensemble": 5.45, "students-ensemble": 5.5}
     fake_run(h1_plan(tmp_path / "behind"), behind)
