@@ -417,6 +417,7 @@ class Plan:
                              "reading": bool(self.p.reading_data)})
         if stage.kind == "report":
             settings = {"seeds": self.p.seeds, "ablations": sorted(self.p.ablations), "appendix": self.p.appendix,
+                        **({"h1": True} if self.p.h1 else {}),
                         "results_file": self.p.results_file, "results_section": self.p.results_section,
                         "budgets": [to_dict(b) for b in self.p.budgets or []], "teacher_seeds": self.p.teacher_seeds,
                         "command": self.command, **({"zero_shot": list(self.zero_shot)} if self.p.zero_shot_dirs else {})}
@@ -537,6 +538,8 @@ def run_stage(plan: Plan, stage: Stage, cfg, resume: bool, todo: list[str] | Non
         print(study_reports.write_map(plan))
     elif p.appendix:
         print(study_reports.write_appendix(plan))
+    elif p.h1:
+        print(study_reports.write_h1(plan))
     else:
         summarize(plan)
 

@@ -471,11 +471,16 @@ def model_card(cfg, metrics: dict, kind: str) -> str:
     return "\n".join(lines)
 
 
+def final_step(trainer) -> int:
+    """The step whose weights the run ends with: the best checkpoint's (load_best_model_at_end), else the last."""
+    st = trainer.state
+    return st.best_global_step if trainer.args.load_best_model_at_end and st.best_global_step else st.global_step
+
+
 def final_eval_metrics(trainer) -> dict:
     """Eval metrics of the model the run ends with: taken from the log when that model (the best checkpoint, or the
     last step) was evaluated already, so the eval set (and, distilling, the teachers) is not run a second time."""
-    st = trainer.state
-    step = st.best_global_step if trainer.args.load_best_model_at_end and st.best_global_step else st.global_step
+    st, step = trainer.state, final_step(trainer)
     logged = [h for h in st.log_history if "eval_loss" in h and h.get("step") == step]
     if logged:
         return {k: v for k, v in logged[-1].items() if k.startswith("eval_") or k == "epoch"}
@@ -540,6 +545,11 @@ def train_and_finish(trainer, cfg, tokenizer, checkpoint, kind: str, extra_metri
     metrics["tokens_seen"] = int(trainer.state.num_input_tokens_seen or 0)
     metrics["words_seen"] = trainer.words.words_seen
     metrics["best_checkpoint"] = trainer.state.best_model_checkpoint
+    # the epoch (and step) of the saved weights: the best one by training.hf_args.metric_for_best_model, else the last
+    metrics["best_step"] = final_step(trainer)
+    metrics["best_epoch"] = next((round(h["epoch"], 4) for h in trainer.state.log_history if "eval_loss" in h
+                                  and h.get("step") == metrics["best_step"]), round(trainer.state.epoch or 0.0, 4))
+    metrics["epochs_run"] = round(trainer.state.epoch or 0.0, 4)
     metrics["curve"] = learning_curve(trainer.state.log_history)
     for name in ("cache_hits", "cache_misses"):  # distillation from the teacher cache
         if getattr(trainer, "teacher_cache", None):
