@@ -313,7 +313,7 @@ def test_killed_pipeline_resumes_without_redoing_stages(tmp_path):
     for name in ("teacher-1", "student", "distilled"):  # words seen and checkpoints by words (students only)
         seen = json.loads((work / "models" / name / "metrics.json").read_text())["words_seen"]
         marks = "chck_1K" if name != "teacher-1" else "–"
-        models = rep.split("## Models", 1)[1].split("\n\n")[1].splitlines()
+        models = rep.split("## Models", 1)[1].split("\n## ", 1)[0].splitlines()
         row = next(line for line in models if line.startswith(f"| {name} | "))
         assert row.endswith(f" | {seen:,} | {marks} |"), row
     # an ablation added later: one more student; the text and eval stages score it alone
