@@ -76,12 +76,18 @@ def token_cache_key(files, tokenizer_dir, separator: str = "none", every: str = 
     return h.hexdigest()[:20]
 
 
-def trained_separator(folder) -> tuple[str, str]:
-    """(data.separator, data.separator_every) a model folder was trained with, from its config.yaml; none if absent."""
+def trained_data(folder) -> dict:
+    """The ``data`` section of the config.yaml a model folder was trained with ({} if absent)."""
     try:
         data = (yaml.safe_load((Path(folder) / "config.yaml").read_text()) or {}).get("data") or {}
-    except (OSError, yaml.YAMLError):
+    except (OSError, yaml.YAMLError, AttributeError):
         data = {}
+    return data if isinstance(data, dict) else {}
+
+
+def trained_separator(folder) -> tuple[str, str]:
+    """(data.separator, data.separator_every) a model folder was trained with, from its config.yaml; none if absent."""
+    data = trained_data(folder)
     return data.get("separator") or "none", data.get("separator_every") or "lines"
 
 

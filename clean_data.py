@@ -13,10 +13,13 @@ Every folder in ``clean.input_dirs`` (e.g. data/babylm_10M, data/babylm_dev) is 
 
 Everything is checked before anything is written: folders exist and hold files, every source is known, every file is
 UTF-8, the output folder neither is nor holds an input folder, and no file this stage would overwrite or remove was
-written by anyone else. ``clean.output_dir/clean_manifest.json`` records what this stage wrote (path and sha256): only
-a file listed there with the same contents is ever replaced or removed, so a raw folder given by mistake as an output
-folder is refused, never emptied. Outputs of an earlier run whose input file is gone are removed (they would be
-trained on too).
+written by anyone else. ``clean.output_dir/clean_manifest.json`` records what this stage wrote (``files``: path and
+sha256): only a file listed there with the same contents is ever replaced or removed, so a raw folder given by mistake
+as an output folder is refused, never emptied. Its ``control_characters`` count, per output file (a source of a
+split), the characters that are not text in the input (control characters, ANSI escape sequences, invisible format
+characters; mrclean.plain_text): a cleaned file has them replaced by a space or removed, a file copied unchanged
+(``clean.passthrough_unknown``) keeps them, with a warning. Outputs of an earlier run whose input file is gone are
+removed (they would be trained on too).
 
 Each output is cleaned into a hidden temp file first. A file that loses more than ``clean.max_word_loss`` of its words
 (a word: a whitespace-separated token with a letter or digit, so `kee .` -> `kee.` loses none), or any input left
@@ -48,7 +51,8 @@ from pathlib import Path
 from babyllama.config import UserError, add_config_args, describe, load_config, run_cli, save_config
 from babyllama.schema import CleanConfig, CleanSection
 from babyllama.files import write_atomic
-from mrclean import CLEANERS, STYLES, source_of
+from babyllama.locks import locked
+from mrclean import CLEANERS, STYLES, count_not_text, source_of
 
 CORPUS_SUFFIXES = (".train", ".dev", ".test")  # what later stages read from a split folder
 MANIFEST = "clean_manifest.json"
@@ -78,15 +82,21 @@ def check_utf8(path: Path) -> None:
 
 
 class Manifest:
-    """``output_dir/clean_manifest.json``: for each file this stage wrote (path relative to output_dir), the sha256 of
-    the contents it wrote. A file is ours only while it still holds one of those contents."""
+    """``output_dir/clean_manifest.json``: ``files``, for each file this stage wrote (path relative to output_dir),
+    the sha256 of the contents it wrote (a file is ours only while it still holds one of those contents), and
+    ``control_characters``, per output file, the characters that are not text its input held."""
 
     def __init__(self, root: Path):
         self.root, self.path = root, root / MANIFEST
         self.files: dict[str, list[str]] = {}
+        self.not_text: dict[str, int] = {}
         if self.path.is_file():
             try:
-                self.files = {k: list(v) for k, v in json.loads(self.path.read_text(encoding="utf-8")).items()}
+                data = json.loads(self.path.read_text(encoding="utf-8"))
+                if isinstance(data.get("files"), dict):  # else the flat {path: digests} of earlier versions
+                    self.not_text = {k: int(v) for k, v in data.get("control_characters", {}).items()}
+                    data = data["files"]
+                self.files = {k: list(v) for k, v in data.items()}
             except (ValueError, TypeError, AttributeError, UnicodeDecodeError):
                 raise UserError(f"{self.path}: unreadable manifest of clean_data.py; delete it (files it listed are "
                                 "then treated as someone else's) or pick another clean.output_dir") from None
@@ -104,9 +114,11 @@ class Manifest:
 
     def forget(self, path: Path) -> None:
         self.files.pop(self.rel(path), None)
+        self.not_text.pop(self.rel(path), None)
 
     def save(self) -> None:
-        write_atomic(self.path, (json.dumps(self.files, indent=1, sort_keys=True) + "\n").encode())
+        data = {"files": self.files, "control_characters": self.not_text}
+        write_atomic(self.path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
 
 
 def plan(c: CleanSection) -> tuple[list[tuple[Path, str | None, Path]], list[Path], Manifest]:
@@ -154,9 +166,10 @@ def plan(c: CleanSection) -> tuple[list[tuple[Path, str | None, Path]], list[Pat
     at_risk |= {p for p in (out_root / "config.yaml",) if p.is_file()}
     for p in sorted(at_risk):
         if not manifest.owns(p):
-            raise UserError(f"{p}: this file was not written by clean_data.py (or was changed since; see "
-                            f"{manifest.path}) and cleaning would overwrite it or leave it among the cleaned files; "
-                            "move it away, or pick an empty clean.output_dir")
+            seen = f"or was changed since; see {manifest.path}" if manifest.path.is_file() else \
+                f"there is no {MANIFEST} in {out_root}"
+            raise UserError(f"{p}: this file was not written by clean_data.py ({seen}) and cleaning would overwrite it "
+                            "or leave it among the cleaned files; move it away, or pick an empty clean.output_dir")
     stale = sorted(p for p in at_risk if p not in outputs and p.suffix in CORPUS_SUFFIXES)
     return jobs, stale, manifest
 
@@ -179,7 +192,8 @@ def loss_warning(r: dict, max_word_loss: float) -> str | None:
 def clean_folders(c: CleanSection, log=print, warn=None) -> list[dict]:
     """Clean every file of every split folder into output_dir/<folder name>/; returns one dict per file with
     ``input``, ``output``, ``source`` (None: copied), ``bytes_in``, ``bytes_out``, ``words_in``, ``words_out``,
-    ``digest`` (sha256 of the output), ``warning`` (None or the message, also passed to ``warn``, default: stderr)."""
+    ``digest`` (sha256 of the output), ``not_text`` (control and invisible format characters in the input),
+    ``warning`` (None or the message, also passed to ``warn``, default: stderr)."""
     warn = warn or (lambda msg: print(f"warning: {msg}", file=sys.stderr))
     jobs, stale, manifest = plan(c)
     cleaners = STYLES[c.style]
@@ -203,7 +217,8 @@ def clean_folders(c: CleanSection, log=print, warn=None) -> list[dict]:
             out_path.parent.mkdir(parents=True, exist_ok=True)
             temp_of(out_path).write_bytes(out)
             r = dict(input=str(src_path), output=str(out_path), source=source, bytes_in=len(raw), bytes_out=len(out),
-                     words_in=count_words(text), words_out=count_words(cleaned), digest=hashlib.sha256(out).hexdigest())
+                     words_in=count_words(text), words_out=count_words(cleaned), digest=hashlib.sha256(out).hexdigest(),
+                     not_text=count_not_text(text))
             if source and r["words_in"] and not r["words_out"]:
                 # lines are documents or utterances, so they are not split; a line is dropped whole only when it
                 # holds nothing but junk, and a file whose every word went is a cleaner's mistake, never a corpus
@@ -215,6 +230,12 @@ def clean_folders(c: CleanSection, log=print, warn=None) -> list[dict]:
             log(row(name, source or "(copied)", r["bytes_in"], r["bytes_out"], r["words_in"], r["words_out"]))
         log("-" * len(header))
         log(row("total", "", *(sum(r[k] for r in rows) for k in ("bytes_in", "bytes_out", "words_in", "words_out"))))
+        for name, r in zip(names, rows):
+            if r["not_text"] and r["source"]:
+                log(f"{name}: {r['not_text']:,} control or invisible format characters replaced by a space or removed")
+            elif r["not_text"]:
+                warn(f"{r['input']}: copied unchanged (clean.passthrough_unknown) with {r['not_text']:,} control or "
+                     "invisible format characters, which the tokenizer will learn; clean the file first")
         warnings = [r["warning"] for r in rows if r["warning"]]
         for msg in warnings:
             warn(msg)
@@ -232,6 +253,7 @@ def clean_folders(c: CleanSection, log=print, warn=None) -> list[dict]:
     # the new contents are recorded as ours before the renames, so a crash in between leaves no file unaccounted for
     for r in rows:
         manifest.record(Path(r["output"]), r["digest"], keep_old=True)
+        manifest.not_text[manifest.rel(Path(r["output"]))] = r["not_text"]
     manifest.save()
     for r in rows:
         os.replace(temp_of(Path(r["output"])), r["output"])
@@ -341,6 +363,7 @@ def main(argv=None) -> int:
     return 0
 
 
+@locked(lambda cfg: cfg.clean.output_dir, "clean.output_dir")  # one run at a time per output folder
 def run(cfg: CleanConfig):
     c = cfg.clean
     t0 = time.time()

@@ -27,9 +27,9 @@ from babyllama.models import (check_model_folder, check_same_vocab, count_parame
 from babyllama.teacher_cache import open_caches
 from babyllama.words import run_words_seen
 from tokenizer import load_tokenizer
-from babyllama.trainer_setup import (BabyTrainer, attach_callbacks, bf16_supported, is_main_process, load_datasets,
-                           make_callbacks, preflight, prepare_output_dir, resolve_precision, train_and_finish,
-                           training_arguments, training_main, world_size)
+from babyllama.trainer_setup import (BabyTrainer, attach_callbacks, bf16_supported, holds_output_dir, is_main_process,
+                                     load_datasets, make_callbacks, preflight, prepare_output_dir, resolve_precision,
+                                     train_and_finish, training_arguments, training_main, world_size)
 
 
 class _StepCounterReset(TrainerCallback):
@@ -187,6 +187,7 @@ def load_teachers(cfg, tokenizer, dtype):
     return [freeze(load_causal_lm(p, dtype=dtype, role="teacher")) for p in cfg.distillation.teachers]
 
 
+@holds_output_dir  # one run at a time in training.output_dir
 def run(cfg: DistillConfig, resume: bool = False, overwrite: bool = False, callbacks=()) -> dict:
     t, d = cfg.training, cfg.distillation
     checkpoint = prepare_output_dir(cfg, resume, overwrite)  # before anything is written

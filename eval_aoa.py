@@ -12,7 +12,8 @@ columns word_clean, lexical_category, aoa, concreteness, frequency). The steps f
 1. Surprisal. Every whole-word occurrence of each word (case as written; multi-word entries such as "ice cream" with
    only whitespace between the parts) in the context text (``--text``: files or split folders, default the cleaned
    ``aochildes`` dev file, CHILDES child-directed speech) is found. The text is read as eval_text.py reads it: the
-   stream the model was trained on (its ``data.separator``), in windows of ``--seq-length`` tokens overlapping by one.
+   stream the model was trained on (its ``data.separator``), in windows of ``--seq-length`` tokens overlapping by one
+   (default: the models' training chunk length, from their config.yaml).
    An occurrence's surprisal is -sum of log p(token | tokens before it) over the tokens that overlap its characters
    and the spaces before it (a word of several tokens sums them); a word's surprisal is the mean over its occurrences (nats). Words that never
    occur are listed and left out, of every column alike; an occurrence at the very start of a file (no context) is
@@ -54,7 +55,7 @@ from babylm_dataset import encode_files, split_files
 from babyllama.config import UserError, run_cli
 from babyllama.files import write_atomic
 from babyllama.models import load_scorer
-from babyllama.stream_scoring import check_stream_scorers, stream_log_probs, stream_scorers
+from babyllama.stream_scoring import check_stream_scorers, stream_log_probs, stream_scorers, window_length
 
 WORD_LIST = "eval_data/aoa/word_list.csv"
 TEXT = "data/clean/babylm_dev/aochildes.dev"
@@ -251,7 +252,8 @@ def main(argv=None) -> int:
     parser.add_argument("--words", default=WORD_LIST, help=f"the AoA word list (default {WORD_LIST})")
     parser.add_argument("--text", action="append", metavar="PATH", help="context text: a file or a split folder "
                         f"(repeatable; default {TEXT}, the cleaned CHILDES dev file)")
-    parser.add_argument("--seq-length", type=int, default=128, help="tokens per window (the training chunk length)")
+    parser.add_argument("--seq-length", type=int, help="tokens per window (default: the chunk length the models were "
+                        "trained on, their config.yaml's data.seq_length; the shortest of them)")
     parser.add_argument("--batch-size", type=int, default=16, help="windows per forward pass")
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--output", help="also write the results as JSON here (and the table next to it as .md)")
@@ -259,7 +261,8 @@ def main(argv=None) -> int:
     scorers = stream_scorers(args.model, args.ensemble)
     if BASELINE in scorers:
         raise UserError(f"the name {BASELINE!r} is the baseline column's; name the model otherwise")
-    res = evaluate(args.words, args.text or [TEXT], scorers, args.seq_length, args.batch_size, args.precision)
+    res = evaluate(args.words, args.text or [TEXT], scorers, window_length(scorers, args.seq_length), args.batch_size,
+                   args.precision)
     md = table(res["mad"])
     print(md)
     if args.output:

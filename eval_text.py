@@ -5,9 +5,10 @@
     python eval_text.py --data runs/embedded/clean/babylm_dev --model runs/embedded/models/distilled --seq-length 64
 
 Every file of the split folder (``<source>.dev``, ``<source>.test``, ``<source>.train``) is a source. Its text is
-encoded as the model was trained (its ``data.separator``, or ``--separator``), then read in windows of ``--seq-length`` tokens that
-overlap by one token, so every token but the file's first is predicted exactly once, from the tokens before it in its
-window (at most seq_length - 1 of them, as in training chunks):
+encoded as the model was trained (its ``data.separator``, or ``--separator``), then read in windows of ``--seq-length``
+tokens (default: the models' training chunk length, from their config.yaml) that overlap by one token, so every token
+but the file's first is predicted exactly once, from the tokens before it in its window (at most seq_length - 1 of
+them, as in training chunks):
 
     CE(source) = - sum_i log p(t_i | t_window_start .. t_{i-1}) / (number of predicted tokens);  perplexity = exp(CE)
 
@@ -37,7 +38,7 @@ from babyllama.config import UserError, run_cli
 from babyllama.files import write_atomic
 from babyllama.models import load_scorer
 from babyllama.report import ensemble_gains, gain_lines
-from babyllama.stream_scoring import check_stream_scorers, stream_log_probs, stream_scorers
+from babyllama.stream_scoring import check_stream_scorers, stream_log_probs, stream_scorers, window_length
 from tokenizer import load_tokenizer
 
 
@@ -123,7 +124,8 @@ def main(argv=None) -> int:
     parser.add_argument("--model", action="append", default=[], metavar="NAME=PATH", help="a model folder (repeatable)")
     parser.add_argument("--ensemble", action="append", default=[], metavar="NAME=PATH1,PATH2",
                         help="model folders scored as one logit-averaged model (repeatable)")
-    parser.add_argument("--seq-length", type=int, default=128, help="tokens per window (the training chunk length)")
+    parser.add_argument("--seq-length", type=int, help="tokens per window (default: the chunk length the models were "
+                        "trained on, their config.yaml's data.seq_length; the shortest of them)")
     parser.add_argument("--batch-size", type=int, default=16, help="windows per forward pass")
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--separator", choices=["auto", "none", "<s>", "</s>"], default="auto",
@@ -133,13 +135,14 @@ def main(argv=None) -> int:
     parser.add_argument("--output", help="also write the results as JSON here (and the table next to it as .md)")
     args = parser.parse_args(argv)
     scorers = stream_scorers(args.model, args.ensemble)
-    results = evaluate(args.data, scorers, args.seq_length, args.batch_size, args.precision, args.separator,
+    seq_length = window_length(scorers, args.seq_length)
+    results = evaluate(args.data, scorers, seq_length, args.batch_size, args.precision, args.separator,
                        args.separator_every)
     table = markdown(results)
     gains = ensemble_gains(scorers, {n: r["all"]["ce"] for n, r in results.items()})
     print(table + gain_lines(gains, "dev CE"))
     if args.output:
-        write_atomic(args.output, json.dumps({"data": str(args.data), "seq_length": args.seq_length,
+        write_atomic(args.output, json.dumps({"data": str(args.data), "seq_length": seq_length,
                                               "results": results, "ensemble_gains": gains}, indent=1))
         write_atomic(Path(args.output).with_suffix(".md"), table)
     return 0

@@ -53,6 +53,7 @@ from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICA
 from babyllama.config import (ConfigError, UserError, add_config_args, apply_overrides, build, check_range, describe, field,
                     load_config, read_yaml, run_cli, save_config)
 from babyllama.files import hash_files, model_fingerprint, write_atomic
+from babyllama.locks import locked
 from babyllama.models import check_model_folder as check_weights, max_positions
 from babyllama.report import Row, format_table, parallel_plot
 from babyllama.trainer_setup import checkpoint_problem, checkpoints_in, move_aside, resolve_precision
@@ -464,6 +465,7 @@ def finetune_task(f: FinetuneSection, model_name: str, model_dir, task: Task, da
     return result
 
 
+@locked(lambda cfg: cfg.finetune.output_dir, "finetune.output_dir")  # one run at a time per output folder
 def run(cfg: FinetuneConfig, callbacks=()) -> dict[str, dict[str, dict]]:
     """Every model on every task; checks all models and data files first. Returns {model: {task: result}}."""
     f = cfg.finetune
@@ -522,26 +524,58 @@ def load_results(output_dir, models=None, others: bool = True) -> dict[str, dict
     return {m: by_model[m] for m in first + (sorted(set(by_model) - set(first)) if others else [])}
 
 
+def stale_results(by_model) -> dict[tuple[str, str], str]:
+    """{(model, task): why} for the results that no longer describe the model folder their source names: the folder
+    is gone, or its weights are not the ones recorded (retrained, ``--overwrite``, replaced). A result without a
+    recorded source cannot be checked and counts as stale."""
+    prints, out = {}, {}
+    for m, tasks in by_model.items():
+        for t, r in tasks.items():
+            src = r.get("source") if isinstance(r.get("source"), dict) else {}
+            folder = src.get("model_dir")
+            if not folder or "weights" not in src:
+                out[m, t] = "it records no source (model folder and weights hash) to check"
+            elif not Path(folder).is_dir():
+                out[m, t] = f"its model folder {folder} is gone"
+            elif prints.setdefault(folder, model_fingerprint(folder)) != src["weights"]:
+                out[m, t] = f"the weights in {folder} changed since (retrained or replaced)"
+    return out
+
+
 def write_report(output_dir, models=None, marked=(), others: bool = True) -> str:
     """table.md (Table 2: (Super)GLUE then MSGS, models as columns) and glue.png / msgs.png (Figures 3-4); ``others``:
-    also the models found in the folder beyond ``models`` (--report-only), not after a run of ``models``."""
+    also the models found in the folder beyond ``models`` (--report-only), not after a run of ``models``. A result
+    whose model folder changed since (``stale_results``) is marked ‡ in the table, named below it and on stderr,
+    and left out of the plots."""
     by_model = load_results(output_dir, models, others)
     if not by_model:
         raise UserError(f"{output_dir}: no fine-tuning results to report")
     cols = list(by_model)
     present = {t for tasks in by_model.values() for t in tasks}
     order = [t for t in TASKS.values() if t.name in present]
+    stale = stale_results(by_model)
 
-    def row(t, label):  # values in display units: x 100 (accuracy and F1 in %, MCC x 100)
-        return Row(label + ("†" if t.name in marked else ""), t.group,
-                   {m: 100 * by_model[m][t.name]["value"] if t.name in by_model[m] else None for m in cols})
+    def label(t):  # MSGS rows are all MCC, said in the section title
+        return t.label + (METRIC_LABELS[t.metric] if t.group == "glue" else "") + "†" * (t.name in marked)
 
-    glue = [row(t, t.label + METRIC_LABELS[t.metric]) for t in order if t.group == "glue"]
-    msgs = [row(t, t.label) for t in order if t.group == "msgs"]  # all MCC, said in the section title
+    def rows(group, skip=()):  # values in display units: x 100 (accuracy and F1 in %, MCC x 100)
+        return [Row(label(t), t.group, {m: 100 * by_model[m][t.name]["value"] if t.name in by_model[m]
+                                        and (m, t.name) not in skip else None for m in cols})
+                for t in order if t.group == group]
+
+    glue, msgs = rows("glue"), rows("msgs")
     table = format_table([Row("(Super)GLUE", "title", None)] * bool(glue) + glue
-                         + [Row("MSGS (MCC)", "title", None)] * bool(msgs) + msgs, cols)
+                         + [Row("MSGS (MCC)", "title", None)] * bool(msgs) + msgs, cols,
+                         marks={(label(TASKS[t]), m): "‡" for m, t in stale})
     out = Path(output_dir)
+    for (m, t), why in stale.items():
+        print(f"warning: {out / safe_name(m) / t}.json: {why}; its score is marked ‡ in table.md and left out of the "
+              "plots: fine-tune the model again to redo it", file=sys.stderr)
+    if stale:
+        table += ("\n‡ stale: the model folder changed since this score was computed (or cannot be checked); "
+                  "redo with finetune.py: " + ", ".join(f"{m} / {t}" for m, t in stale) + "\n")
     write_atomic(out / "table.md", table)
+    glue, msgs = rows("glue", stale), rows("msgs", stale)
     if glue:
         low = min([0.0] + [v for r in glue for v in r.values.values() if v is not None])
         parallel_plot(glue, cols, out / "glue.png", ylim=(min(0.0, low - 5), 100.0),

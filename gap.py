@@ -26,6 +26,7 @@ import torch
 from babylm_dataset import ChunkDataset, load_split_ids, trained_separator
 from babyllama.config import UserError, run_cli, save_config, stage_main
 from babyllama.files import write_atomic
+from babyllama.locks import locked
 from babyllama.models import check_model_folder, load_causal_lm, max_positions
 from babyllama.schema import GapConfig
 from tokenizer import load_tokenizer
@@ -37,6 +38,7 @@ def mean_loss(model, batches) -> float:
     return float(np.mean([model(input_ids=b, labels=b).loss.item() for b in batches]))
 
 
+@locked(lambda cfg: cfg.gap.output_dir, "gap.output_dir")  # one run at a time per output folder
 def run(cfg: GapConfig) -> dict:
     g = cfg.gap
     out, tmp = Path(g.output_dir), Path(g.output_dir + ".tmp")

@@ -13,7 +13,8 @@ Every cleaner is idempotent, clean(clean(x)) == clean(x): each rule's output no 
 earlier one (a rule that could expose a new match, like nested brackets, repeats until nothing changes).
 
 What is done, per source (2023 names; 2024 `childes` = aochildes, `simple_wiki` = simple_wikipedia):
-  all             whitespace runs (tabs, NBSP, CR, ...) -> one space; no space before , . ; : ! ? nor inside ( ) [ ]
+  all             control and invisible format characters out (see below); whitespace runs (tabs, NBSP, ...) -> one
+                  space; no space before , . ; : ! ? nor inside ( ) [ ]
   aochildes       rejoin clitics `do n't` -> `don't`, `it 's` -> `it's`; `kee .` -> `kee.` (text stays lower case)
   bnc_spoken      HTML tags; clitics
   cbt             drop `_BOOK_TITLE_ : <file>` markers (a line left without text goes); `` and '' -> "; ` -> '; -LRB- -RRB- -LSB- -RSB- -> ( ) [ ];
@@ -32,7 +33,14 @@ What is done, per source (2023 names; 2024 `childes` = aochildes, `simple_wiki` 
                   to the end of the line); 2024 speaker labels `A:\\tWell` kept as `A: Well`
 
 Line endings `\\r\\n` and `\\r` become `\\n` before anything else, in both styles (the authors' Path.read_text() did the
-same), so an old-Mac file is not one long line.
+same), so an old-Mac file is not one long line. Then, in both styles, characters that are not text go (``plain_text``):
+every control character (Unicode category Cc: NUL, BEL, DEL, the C1 block, ...) but tab and newline becomes a space,
+an ANSI escape sequence (`ESC [ 31m`) a space as a whole; the invisible format characters (Cf) that turn up in
+scraped English text are removed: soft hyphen, zero-width space and (non-)joiners, direction marks and embeddings,
+word joiner and invisible operators, the BOM (U+FEFF). A space, not nothing, for the controls: one between two words
+may have separated them. The other Cf characters (Arabic number signs, tag characters, ...) belong to their scripts
+and stay. The authors' script kept all of these; the BabyLM 2023 10M and dev splits hold none, so their style's output
+is unchanged there.
 
 STYLES["authors"] (clean.style: authors) reproduces the output of the authors' mrclean.py (Timiryasov & Tastet's
 BabyLlama repository), with its start/end/pad tokens empty as in their release, byte for byte:
@@ -74,7 +82,8 @@ def _until_stable(fn: Callable[[str], str], s: str, limit: int = 20) -> str:
 
 
 _WS = re.compile(r"\s+")  # tabs, CR, NBSP, U+2028, ... all become one space (\n never reaches here: lines are split)
-_ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
+_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # an ANSI sequence, or Cc but \t \n
+_FORMAT = re.compile("[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]")  # invisible Cf
 _OPEN_SPACE = re.compile(r"([(\[]) +")
 _SPACE_CLOSE = re.compile(r" +([)\]])")
 # a space before , . ; : ! ? goes only when the mark ends a word (then space, end, another mark, a quote or bracket):
@@ -84,8 +93,8 @@ _HAS_CONTENT = re.compile(r"\w")  # a letter or digit (any script); lines withou
 
 
 def squeeze(line: str) -> str:
-    """Whitespace only: zero-width characters go, every run of whitespace becomes one space, ends are stripped."""
-    return _WS.sub(" ", _ZERO_WIDTH.sub("", line)).strip()
+    """Whitespace only: every run of whitespace becomes one space, ends are stripped."""
+    return _WS.sub(" ", line).strip()
 
 
 def normalize(line: str) -> str:
@@ -101,12 +110,23 @@ def unix_newlines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+def plain_text(text: str) -> str:
+    """Unix newlines; control characters (and ANSI escape sequences) -> a space; invisible format characters out."""
+    return _FORMAT.sub("", _CONTROL.sub(" ", unix_newlines(text)))
+
+
+def count_not_text(text: str) -> int:
+    """How many control characters, ANSI escape sequences and invisible format characters ``plain_text`` takes out."""
+    text = unix_newlines(text)
+    return len(_CONTROL.findall(text)) + len(_FORMAT.findall(text))
+
+
 def _by_line(fn: Callable[[str], str]) -> Callable[[str], str]:
     """Turn a one-line cleaner into a whole-file cleaner: clean each line, normalise, drop the ones left empty/junk.
     ``fn`` gets a squeezed line (single spaces, so its joining rules can look for exactly one space)."""
     def clean(text: str) -> str:
         out = []
-        for line in unix_newlines(text).split("\n"):  # not splitlines(): it would split on \x0b, U+2028 in a line
+        for line in plain_text(text).split("\n"):  # not splitlines(): it would split on U+2028 in a line
             line = normalize(fn(squeeze(line)))
             if line and _HAS_CONTENT.search(line):
                 out.append(line)
@@ -339,10 +359,11 @@ AUTHORS: dict[str, Callable[[str], str]] = {}
 
 
 def _authors(*sources: str):
-    """Register a whole-file function as the authors' cleaner of ``sources`` (line endings unified first)."""
+    """Register a whole-file function as the authors' cleaner of ``sources`` (line endings unified and characters
+    that are not text taken out first)."""
     def register(fn):
         def clean(text: str) -> str:
-            return fn(unix_newlines(text))
+            return fn(plain_text(text))
         clean.__name__, clean.__doc__ = fn.__name__, fn.__doc__
         AUTHORS.update(dict.fromkeys(sources, clean))
         return clean

@@ -2,7 +2,8 @@
 
     python run_pipeline.py                                   # embedded synthetic corpus, tiny models, ~8.5 min on 2 cores
     python run_pipeline.py --config config/paper.yaml pipeline.raw_data=path/to/babylm pipeline.blimp_dir=path/to/blimp
-    python run_pipeline.py --dry-run                         # what would run, and why
+    python run_pipeline.py --dry-run                         # what would run, and why, and what it will cost
+    python run_pipeline.py --config config/paper.yaml --smoke  # every stage at true size on a slice, in <work_dir>-smoke
     python run_pipeline.py --from distilled                  # redo the distilled student and what follows
     python run_pipeline.py --only eval
 
@@ -39,16 +40,14 @@ import eval_reading
 import eval_text
 import finetune
 import gap
-from babyllama import dynamics
-from babyllama import pipeline_report
-from babyllama import report
-from babyllama import study_reports
+from babyllama import compute_plan, dynamics, pipeline_report, report, smoke, study_reports
 import tokenizer as tokenizer_stage
 import train
 from babyllama.config import (UserError, add_config_args, apply_overrides, build, describe, load_config, read_yaml, run_cli,
                     to_dict)
 from babyllama.schema import CleanConfig, DistillConfig, EvalConfig, GapConfig, PipelineConfig, TokenizerConfig, TrainConfig
 from babyllama.files import hash_files, model_fingerprint, write_atomic
+from babyllama.locks import folder_lock
 from babyllama.synthetic import write_corpus
 from babyllama.synthetic_tasks import write_tasks
 from babyllama.trainer_setup import is_finished, move_aside
@@ -139,7 +138,7 @@ class Plan:
         self.finetune_data = Path(p.finetune_data) if p.finetune_data else (
             None if p.raw_data else self.raw / "finetune")
         self.by_name = {s.name: s for s in self.stages}
-        self._hashes = {}
+        self._hashes, self._seeds = {}, {}
 
     @staticmethod
     def prefix(budget) -> str:
@@ -162,9 +161,22 @@ class Plan:
         the first pipeline.homogeneous_size teacher seeds that are not its own seed."""
         pre = self.prefix(stage.budget)
         if stage.teachers == "homogeneous":
-            seeds = [t for t in self.p.teacher_seeds if t != stage.seed][:self.p.homogeneous_size]
+            own, size = self.trained_seed(stage), self.p.homogeneous_size
+            seeds = [t for t in self.p.teacher_seeds if t != own][:size]
+            if len(seeds) < size:
+                raise UserError(f"pipeline.teacher_seeds: {self.p.teacher_seeds}: {stage.name} needs {size} plain "
+                                f"students (homogeneous_size) besides its own seed {own}; list more seeds")
             return [self.model_dir(f"{pre}student-s{t}") for t in seeds]
         return [self.model_dir(pre + "teacher-1"), self.model_dir(pre + "teacher-2")]
+
+    def trained_seed(self, stage: Stage) -> int:
+        """The seed a training stage trains with: its pipeline seed, or (pipeline.seeds null) its YAML's
+        training.seed, never None."""
+        if stage.seed is not None:
+            return stage.seed
+        if stage.name not in self._seeds:  # its teachers do not change its seed: no need to know them here
+            self._seeds[stage.name] = self.config(dataclasses.replace(stage, teachers="heterogeneous")).training.seed
+        return self._seeds[stage.name]
 
     def ensembles(self, budget) -> dict[str, list[Path]]:
         """The teachers' ensemble of a budget, and the plain students of pipeline.teacher_seeds as one (appendix B)."""
@@ -405,6 +417,7 @@ class Plan:
                              "reading": bool(self.p.reading_data)})
         if stage.kind == "report":
             settings = {"seeds": self.p.seeds, "ablations": sorted(self.p.ablations), "appendix": self.p.appendix,
+                        **({"h1": True} if self.p.h1 else {}),
                         "results_file": self.p.results_file, "results_section": self.p.results_section,
                         "budgets": [to_dict(b) for b in self.p.budgets or []], "teacher_seeds": self.p.teacher_seeds,
                         "command": self.command, **({"zero_shot": list(self.zero_shot)} if self.p.zero_shot_dirs else {})}
@@ -466,8 +479,9 @@ def setting_defaults() -> dict:
 # the stages
 
 
-def run_stage(plan: Plan, stage: Stage, cfg, resume: bool, todo: list[str] | None = None):
-    """Run one stage; ``todo``: the scorers a text or eval stage scores (the others' results are up to date)."""
+def run_stage(plan: Plan, stage: Stage, cfg, resume: bool, todo: list[str] | None = None, callbacks=()):
+    """Run one stage; ``todo``: the scorers a text or eval stage scores (the others' results are up to date);
+    ``callbacks``: Trainer callbacks of a training or fine-tuning stage (the smoke's timers)."""
     p = plan.p
     if todo == []:
         print("every model is scored already")
@@ -489,9 +503,9 @@ def run_stage(plan: Plan, stage: Stage, cfg, resume: bool, todo: list[str] | Non
     elif stage.kind == "tokenizer":
         tokenizer_stage.run(cfg, overwrite=True)  # the models of the earlier tokenizer are moved aside too
     elif stage.kind == "train":
-        train.run(cfg, resume=resume)
+        train.run(cfg, resume=resume, callbacks=callbacks)
     elif stage.kind == "distill":
-        distill_train.run(cfg, resume=resume)
+        distill_train.run(cfg, resume=resume, callbacks=callbacks)
     elif stage.kind == "gap":
         gap.run(cfg)
     elif stage.kind == "text":
@@ -519,11 +533,13 @@ def run_stage(plan: Plan, stage: Stage, cfg, resume: bool, todo: list[str] | Non
         if plan.finetune_data is None:
             print("no fine-tuning data (pipeline.finetune_data): skipped")
             return
-        finetune.run(cfg)
+        finetune.run(cfg, callbacks=callbacks)
     elif p.budgets:
         print(study_reports.write_map(plan))
     elif p.appendix:
         print(study_reports.write_appendix(plan))
+    elif p.h1:
+        print(study_reports.write_h1(plan))
     else:
         summarize(plan)
 
@@ -583,7 +599,15 @@ def main(argv=None) -> int:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--from", dest="start", metavar="STAGE", help="redo this stage and every later one")
     group.add_argument("--only", metavar="STAGE", help="run (redo) this stage alone (student / distilled: every seed)")
-    parser.add_argument("--dry-run", action="store_true", help="say which stages would run and why; run nothing")
+    parser.add_argument("--dry-run", action="store_true", help="say which stages would run and why, and print their "
+                        "compute plan (FLOPs, memory, hours per card); run nothing")
+    parser.add_argument("--plan-words", type=int, metavar="N", help="--dry-run: plan for a train split of N words "
+                        "(e.g. 10000000, BabyLM strict-small) at the tokens per word of the data at hand")
+    parser.add_argument("--plan-utilisation", type=float, default=compute_plan.UTILISATION, metavar="U",
+                        help="--dry-run: share of each card's peak a step reaches (default %(default)s)")
+    group.add_argument("--smoke", action="store_true", help="run every stage at true size on a slice, in "
+                       "<work_dir>-smoke: measured and projected costs in smoke.json (babyllama/smoke.py)")
+    parser.add_argument("--smoke-keep", action="store_true", help="--smoke: keep its checkpoints")
     args = parser.parse_intermixed_args(argv)  # overrides before or after the flags
     if args.help_config:
         print(describe(PipelineConfig))
@@ -604,6 +628,10 @@ def main(argv=None) -> int:
     if bare:
         raise UserError(f"pipeline.dynamics: {bare[0]} saves no milestone checkpoints for the dynamics stage to score; "
                         "set pipeline.save_words, e.g. [100000, 1000000] or babylm")
+    if args.smoke:
+        if args.dry_run:
+            raise UserError("--smoke runs the stages, --dry-run runs none: pass one of them")
+        return smoke.run(plan, Plan, run_stage, keep=args.smoke_keep)
     family = lambda s, f: s.name == f or s.name.startswith(f + "-s")  # noqa: E731
     if args.only:
         stages = [s for s in plan.stages if family(s, args.only)]
@@ -613,6 +641,12 @@ def main(argv=None) -> int:
     else:
         stages = plan.stages
     forced = {s.name for s in stages} if (args.only or args.start) else set()
+    with folder_lock(None if args.dry_run else plan.work, "pipeline.work_dir"):  # one run at a time per work dir
+        return run_stages(plan, args, stages, configs, forced)
+
+
+def run_stages(plan: Plan, args, stages: list[Stage], configs: dict, forced: set) -> int:
+    """Run (dry: list) ``stages`` in order; a stage whose fingerprint is unchanged since it finished is skipped."""
     total = time.time()
     reruns = set()  # the stages run (or, dry, that would run) so far
     for i, stage in enumerate(stages, 1):
@@ -664,6 +698,11 @@ def main(argv=None) -> int:
         seconds = float(spent.read_text()) if spent.is_file() else time.time() - start
         plan.mark(stage, {**fp, "seconds": round(seconds, 1)})
         print(f"== {stage.name} finished in {time.time() - start:.0f} s (total {time.time() - total:.0f} s)", flush=True)
+    if args.dry_run:
+        names = [s.name for s in stages if s.name in reruns]
+        rows, gpu = compute_plan.pipeline_plan(plan, names, args.plan_words)
+        print("\n" + (compute_plan.describe(rows, gpu, args.plan_utilisation, names) if rows else
+                      "compute plan: no stage that would run trains or scores"))
     return 0
 
 

@@ -31,6 +31,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerFast
 from babyllama.config import UserError, add_config_args, describe, load_config, run_cli, save_config
 from babyllama.schema import TokenizerConfig
 from babyllama.files import hash_files, move_aside
+from babyllama.locks import locked
 
 SPECIAL_TOKENS = ["<pad>", "<s>", "</s>"]  # ids 0, 1, 2
 LONG_RUN = 1000  # non-space characters: far above any word or URL, far below the lengths that make BPE hang
@@ -38,8 +39,9 @@ HELD_OUT_SUFFIXES = (".dev", ".test")
 
 
 def train_files(train_dir, max_word_chars: int | None = None) -> list[Path]:
-    """The ``*.train`` files of a split folder, sorted; refuses held-out files, empty folders, non-UTF-8 text and,
-    without ``max_word_chars``, a run of more than LONG_RUN non-space characters."""
+    """The ``*.train`` files of a split folder, sorted; refuses held-out files, empty folders, files without a word
+    between them (a letter or digit: a BPE of nothing but its 256 bytes and specials), non-UTF-8 text and, without
+    ``max_word_chars``, a run of more than LONG_RUN non-space characters."""
     folder = Path(train_dir)
     if not folder.is_dir():
         raise UserError(f"{folder}: tokenizer.train_dir not found; run clean_data.py first or fix the path")
@@ -50,6 +52,7 @@ def train_files(train_dir, max_word_chars: int | None = None) -> list[Path]:
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix == ".train")
     if not files:
         raise UserError(f"{folder}: no *.train files in tokenizer.train_dir")
+    words = False
     for f in files:
         try:
             text = f.read_text(encoding="utf-8")
@@ -60,6 +63,11 @@ def train_files(train_dir, max_word_chars: int | None = None) -> list[Path]:
             raise UserError(f"{f}: line {text.count(chr(10), 0, long.start()) + 1} holds more than {LONG_RUN:,} "
                             "characters without a space, on which BPE can run for hours; clean the file, or set "
                             "tokenizer.max_word_chars=64 to cut such runs into pieces")
+        words = words or re.search(r"\w", text) is not None
+    if not words:
+        raise UserError(f"{folder}: the *.train files in tokenizer.train_dir hold no word (empty, blank or only "
+                        "punctuation), so the tokenizer would learn nothing but its bytes; run clean_data.py on the "
+                        "raw text, or point train_dir at the cleaned train split")
     return files
 
 
@@ -128,6 +136,7 @@ def main(argv=None) -> int:
     return 0
 
 
+@locked(lambda cfg: cfg.tokenizer.output_dir, "tokenizer.output_dir")  # one run at a time per output folder
 def run(cfg: TokenizerConfig, overwrite: bool = False):
     t = cfg.tokenizer
     out = Path(t.output_dir)
@@ -150,8 +159,9 @@ def run(cfg: TokenizerConfig, overwrite: bool = False):
         new.rename(out)
     save_config(cfg, out, "train_config.yaml")
     print(f"saved tokenizer with {len(tok)} entries to {out}")
-    if len(tok) < t.vocab_size:
-        print(f"warning: the corpus supports only {len(tok)} entries (< tokenizer.vocab_size {t.vocab_size})")
+    if len(tok) < t.vocab_size:  # every pair seen min_frequency times is merged already
+        print(f"warning: {out}: the corpus is too small for tokenizer.vocab_size {t.vocab_size}: it supports only "
+              f"{len(tok)} entries; give more text, or lower vocab_size (or min_frequency)", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -22,11 +22,12 @@ from transformers import default_data_collator, set_seed
 from babyllama.config import run_cli, save_config
 from babyllama.schema import TrainConfig
 from babyllama.models import count_parameters, initial_model
-from babyllama.trainer_setup import (BabyTrainer, attach_callbacks, is_main_process, load_datasets, make_callbacks, preflight,
-                           prepare_output_dir, resolve_precision, train_and_finish, training_arguments, training_main,
-                           world_size)
+from babyllama.trainer_setup import (BabyTrainer, attach_callbacks, holds_output_dir, is_main_process, load_datasets,
+                                     make_callbacks, preflight, prepare_output_dir, resolve_precision, train_and_finish,
+                                     training_arguments, training_main, world_size)
 
 
+@holds_output_dir  # one run at a time in training.output_dir
 def run(cfg: TrainConfig, resume: bool = False, overwrite: bool = False, callbacks=()) -> dict:
     t = cfg.training
     checkpoint = prepare_output_dir(cfg, resume, overwrite)  # before anything is written

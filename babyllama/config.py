@@ -122,14 +122,15 @@ def convert(value, tp, key: str):
         args = get_args(tp)
         if value is None and type(None) in args:
             return None
+        inner = None  # an alternative the value has the shape of, with a part of it wrong: its error says which
         for a in args:
             if a is type(None):
                 continue
             try:
                 return convert(value, a, key)
-            except ConfigError:
-                pass
-        raise ConfigError(key, f"got {value!r}; expected {_type_name(tp)}")
+            except ConfigError as e:
+                inner = inner or (e if e.key != key else None)
+        raise inner or ConfigError(key, f"got {value!r}; expected {_type_name(tp)}")
     if origin is Literal:
         if value in get_args(tp):
             return value

@@ -151,9 +151,11 @@ class Report:
         return lines + [""]
 
     def models(self) -> list[str]:
-        lines = ["## Models", "", "| model | type | layers | hidden | inner | parameters | non-embedding | epochs | "
+        lines = ["## Models", "", "Best epoch: the epoch of the saved weights, the lowest training-time eval loss "
+                 "(metrics.json `best_epoch`), mean ± sd over seeds.", "",
+                 "| model | type | layers | hidden | inner | parameters | non-embedding | epochs | best epoch | "
                  "train tokens / epoch | seq | lr | words seen | checkpoints by words |",
-                 "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+                 "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
         shown = set()
         for n, folder in self.plan.models().items():
             base = next((g for g, ms in self.groups.items() if n in ms), n)
@@ -169,9 +171,13 @@ class Report:
             seen = f"{m['words_seen']:,}" if "words_seen" in m else "–"  # a run from before the count: –
             lines.append(f"| {base} | {c.model_type} | {c.num_hidden_layers} | {c.hidden_size} | {inner} | "
                          f"{m['parameters'] / 1e6:.2f}M | {non_embedding(c, m['parameters']) / 1e6:.2f}M | "
-                         f"{t['num_epochs']} | {steps_tokens:,.0f} | {d['seq_length']} | {t['lr']} | {seen} | "
-                         f"{checkpoint_list(folder)} |")
+                         f"{t['num_epochs']} | {self.best_epochs(self.members(base))} | {steps_tokens:,.0f} | "
+                         f"{d['seq_length']} | {t['lr']} | {seen} | {checkpoint_list(folder)} |")
         return lines + [""]
+
+    def best_epochs(self, names: list[str]) -> str:
+        """The saved weights' epoch (metrics.json best_epoch), mean ± sd over ``names``; '–' for runs before it."""
+        return mean_sd([self.metrics[n].get("best_epoch") for n in names], 1)
 
     def dev_text(self) -> list[str]:
         if self.text is None:

@@ -43,9 +43,10 @@ class Row(NamedTuple):
 
 
 def format_table(rows: list[Row], columns: list[str], header: str = "Task", digits: int = 1,
-                 italic_groups=("averages",), best=max) -> str:
+                 italic_groups=("averages",), best=max, marks=None) -> str:
     """A Markdown table: a row per ``Row``, a column per name, the best value of each row (``best``: max, or min for
-    an error) in bold (with 2+ columns), ``–`` where a column has no value."""
+    an error) in bold (with 2+ columns), ``–`` where a column has no value; ``marks``: {(row label, column): a
+    footnote sign after that cell's value}."""
     lines = [f"| {header} | " + " | ".join(columns) + " |", "| --- |" + " ---: |" * len(columns)]
     for r in rows:
         if r.values is None:  # a section title
@@ -54,9 +55,10 @@ def format_table(rows: list[Row], columns: list[str], header: str = "Task", digi
         vals = [r.values.get(c) for c in columns]
         top = best((v for v in vals if v is not None), default=None)
         cells = []
-        for v in vals:
+        for c, v in zip(columns, vals):
             text = "–" if v is None else f"{v:.{digits}f}"
-            cells.append(f"**{text}**" if v is not None and len(columns) > 1 and v == top else text)
+            text = f"**{text}**" if v is not None and len(columns) > 1 and v == top else text
+            cells.append(text + (marks or {}).get((r.label, c), ""))
         label = f"*{r.label}*" if r.group in italic_groups else r.label
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -618,6 +618,9 @@ class PipelineSection:
         None, help="training.save_words of every student (plain, distilled, ablations; not the teachers): "
                    "babylm (BabyLM's checkpoints by words seen, chck_1M..chck_100M up to each student's "
                    "training.word_budget) or a list of word counts; null: as each YAML says")
+    h1: bool = field(False, help="the report stage writes the H1 test instead (study_reports.H1Report): each teacher's "
+                                "lead over the plain student (it must exceed one sd of the plain seeds), each "
+                                "distilled cell minus the plain student of the same seed and epochs, the verdict")
     dev_text_share: float = field(1.0, help="the text stage scores the first share of each dev file's lines (1: the "
                                             "whole dev split; a fixed subset, every source in proportion)")
     dynamics: bool = field(False, help="a dynamics stage: every chck_<N> milestone checkpoint of the plain and the "
@@ -678,6 +681,17 @@ class PipelineSection:
         if self.appendix and self.budgets:
             raise ConfigError("pipeline.appendix", "the appendix table is of a run without budgets; set "
                                                    "pipeline.budgets null or appendix false")
+        if self.h1 and (self.budgets or self.appendix):
+            raise ConfigError("pipeline.h1", "the H1 report is of one run without budgets or appendix; set those "
+                                             "null / false, or h1 false")
+        if self.h1 and len(self.seeds or []) < 2:
+            raise ConfigError("pipeline.seeds", "the H1 report needs the sd of the plain seeds: list 2 or more seeds")
+        homo = [n for n, a in self.ablations.items() if a.teachers == "homogeneous"]
+        if self.h1 and homo and (len(self.teacher_seeds) != self.homogeneous_size
+                                 or set(self.teacher_seeds) & set(self.seeds)):
+            raise ConfigError("pipeline.teacher_seeds", f"{self.teacher_seeds}: the H1 report scores students-ensemble "
+                              f"as the teacher of {homo[0]}, so give exactly homogeneous_size "
+                              f"({self.homogeneous_size}) seeds, none of pipeline.seeds")
         shares = [b.train_share for b in self.budgets or []]
         if len(set(shares)) != len(shares) or self.budgets == []:
             raise ConfigError("pipeline.budgets", f"train shares {shares}: give distinct shares, or null for one run")

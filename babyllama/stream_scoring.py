@@ -2,17 +2,21 @@
 model was trained (dev cross-entropy in eval_text.py, word surprisal in eval_aoa.py), and the --model / --ensemble
 flags those stages share. The pair and multiple-choice scorer is scoring.py."""
 
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 from transformers import AutoConfig
 
-from babylm_dataset import trained_separator
+from babylm_dataset import trained_data, trained_separator
 from babyllama.config import UserError
 from babyllama.losses import teacher_log_probs
-from babyllama.models import TeacherEnsemble, check_model_folder, max_positions
+from babyllama.models import TeacherEnsemble, check_model_folder, check_same_vocab, max_positions
 from babyllama.scoring import model_device
+from tokenizer import load_tokenizer
+
+DEFAULT_WINDOW = 128  # tokens, for models without a config.yaml that says their training chunk length
 
 
 def stream_scorers(models, ensembles) -> dict[str, list[str]]:
@@ -37,17 +41,35 @@ def stream_scorers(models, ensembles) -> dict[str, list[str]]:
     return scorers
 
 
+def window_length(scorers: dict[str, list[str]], asked: int | None) -> int:
+    """The window of a text-stream stage: ``asked`` (--seq-length), else the shortest chunk length the scorers' models
+    were trained on (their config.yaml's data.seq_length), so no model reads a position it never trained."""
+    if asked is not None:
+        return asked
+    known = [n for paths in scorers.values() for p in paths if (n := trained_data(p).get("seq_length"))]
+    return min(known, default=DEFAULT_WINDOW)
+
+
 def check_stream_scorers(scorers: dict[str, list[str]], seq_length: int, separator: str = "auto",
                          every: str = "lines") -> dict[str, tuple[str, str]]:
     """Before the first forward pass of a text-stream stage: every folder loads, takes ``seq_length`` positions, and an
-    ensemble's models were trained with one separator. Returns {name: (separator, every)} to encode its text with
-    (``auto``: as trained, from its config.yaml)."""
+    ensemble's models share a tokenizer and were trained with one separator; a window longer than a model's training
+    chunks is warned about. Returns {name: (separator, every)} to encode its text with (``auto``: as trained, from
+    its config.yaml)."""
     if seq_length < 2:
         raise UserError(f"--seq-length {seq_length}: give at least 2")
     seps = {}
     for name, paths in scorers.items():
         for p in paths:
             check_model_folder(p)
+            trained = trained_data(p).get("seq_length")
+            if trained and trained < seq_length:  # a GPT-2's learned position rows past it are still at their init
+                print(f"warning: {name}: a window of {seq_length} tokens, but {p} was trained on {trained}-token "
+                      f"chunks (its config.yaml): positions {trained}-{seq_length - 1} were never trained; lower the "
+                      "window (eval_text.py, eval_aoa.py: leave --seq-length out)", file=sys.stderr)
+        toks = [load_tokenizer(p) for p in paths] if len(paths) > 1 else []
+        for p, tok in zip(paths[1:], toks[1:]):
+            check_same_vocab(f"ensemble {name!r}: {paths[0]}", toks[0], str(p), tok)
         limit = min(filter(None, (max_positions(AutoConfig.from_pretrained(str(p))) for p in paths)), default=None)
         if limit and limit < seq_length:
             raise UserError(f"model {name!r} accepts {limit} positions; lower --seq-length (now {seq_length})")

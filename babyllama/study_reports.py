@@ -3,7 +3,9 @@
 - the regime map (a run with ``pipeline.budgets``): distilled - plain per data budget and cell, learning curves, the
   homogeneous ensemble's gain, and a verdict on each hypothesis (``MapReport``, ``write_map``);
 - the paper's appendix B (``pipeline.appendix``): each idea once against the plain student (``AppendixReport``,
-  ``write_appendix``).
+  ``write_appendix``);
+- H1 with teachers that lead (``pipeline.h1``): each teacher's lead, each distilled cell against the plain student
+  of the same seed and epochs, the verdict (``H1Report``, ``write_h1``).
 
 The single-run report and what every report shares (mean +- sd, the one-sd rule, RESULTS.md sections) are in
 pipeline_report.py.
@@ -22,7 +24,9 @@ import yaml
 import eval_aoa
 from babyllama import report
 from babyllama.files import write_atomic
-from babyllama.pipeline_report import HOMOGENEOUS, cpu_name, favours, mean_sd, publish, word
+from babyllama.config import UserError
+from babyllama.pipeline_report import (ENSEMBLE, HOMOGENEOUS, Report, cpu_name, favours, mean_sd, publish,
+                                       word)
 
 # ----------------------------------------------------------------------------------------------------------------------
 # the regime map: a run with pipeline.budgets
@@ -430,3 +434,160 @@ class AppendixReport:
 def write_appendix(plan) -> str:
     """The report stage of a run with pipeline.appendix: results/RESULTS.md (and pipeline.results_file's section)."""
     return publish(plan, AppendixReport(plan).markdown(), "appendix")
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# H1 tested with teachers that lead the plain student (pipeline.h1)
+
+
+def signs(diffs: list[float]) -> str:
+    """Each seed's sign in seed order: '−' where the first model's value is lower, '+' where higher."""
+    return " ".join("−" if d < 0 else "+" if d > 0 else "0" for d in diffs)
+
+
+class H1Report(Report):
+    """H1, "distillation helps a data-limited student", tested only with teachers that lead the plain student: a
+    teacher leads when the plain students' mean dev CE minus the teacher's exceeds one sd of the plain seeds. Each
+    distilled cell is compared seed by seed with the plain student of the same seed and number of epochs (a cell run
+    longer also with the shorter plain students: does it win only with more epochs?). From the run's files:
+
+        models/<name>/metrics.json, config.yaml   best epoch (the saved weights'), epochs, T, KL normalisation
+        results/dev_text.json                     dev CE of every model and ensemble (the text stage)
+        results/<name>.json                       BLiMP of every model and ensemble (the eval stage)
+    """
+
+    def __init__(self, plan):
+        super().__init__(plan)
+        if self.text is None:
+            raise UserError("the H1 report compares whole-dev-split CE: set pipeline.dev_text true and run the text "
+                            "stage")
+        p = plan.p
+        self.epochs = {g: self.num_epochs(ms[0]) for g, ms in self.groups.items()}
+        self.plains = ["student"] + [a for a, s in p.ablations.items() if s.of == "student"]
+        self.cells = ["distilled"] + [a for a, s in p.ablations.items() if s.of == "distilled"]
+        for c in self.cells:
+            if not any(self.epochs[g] == self.epochs[c] for g in self.plains):
+                raise UserError(f"pipeline.ablations.{c}: no plain student of {self.epochs[c]} epochs to compare it "
+                                f"with; add an ablation of: student with training.num_epochs={self.epochs[c]}")
+
+    # --- values ------------------------------------------------------------------------------------------------------
+    def num_epochs(self, name: str) -> float:
+        n = self._run_config(name)["training"]["num_epochs"]
+        return int(n) if float(n).is_integer() else n
+
+    def teachers_of(self, cell: str) -> list[str]:
+        """The teachers a cell distils from, as scored: each heterogeneous teacher and their logit average, or the
+        homogeneous ensemble (students-ensemble: the plain students of teacher_seeds, each at its best epoch)."""
+        spec = self.plan.p.ablations.get(cell)
+        return [HOMOGENEOUS] if spec and spec.teachers == "homogeneous" else ["teacher-1", "teacher-2", ENSEMBLE]
+
+    def teacher_members(self, teacher: str) -> list[str]:
+        return {ENSEMBLE: ["teacher-1", "teacher-2"], HOMOGENEOUS: [f"student-s{t}" for t in self.plan.p.teacher_seeds]
+                }.get(teacher, [teacher])
+
+    def lead(self, teacher: str, plain: str) -> tuple[float, float]:
+        """(the plain students' mean dev CE minus the teacher's, the sd of the plain students' dev CE)."""
+        ces = [self.dev_ce(n) for n in self.groups[plain]]
+        return statistics.mean(ces) - self.dev_ce(teacher), statistics.stdev(ces)
+
+    def leads(self, teacher: str, plain: str) -> bool:
+        lead, sd = self.lead(teacher, plain)
+        return lead > sd
+
+    def comparisons(self) -> list[dict]:
+        """Each cell against the plain student of its epochs (primary), then against every plain student of fewer."""
+        rows = []
+        for c in self.cells:
+            for g in sorted((g for g in self.plains if self.epochs[g] <= self.epochs[c]), key=lambda g: -self.epochs[g]):
+                d_acc = [None if self.blimp_avg(a, "phenomena") is None else
+                         self.blimp_avg(a, "phenomena") - self.blimp_avg(b, "phenomena")
+                         for a, b in zip(self.groups[c], self.groups[g])]
+                rows.append(dict(cell=c, plain=g, primary=self.epochs[g] == self.epochs[c],
+                                 fair=all(self.leads(t, g) for t in self.teachers_of(c)),
+                                 d_ce=paired(self.groups[c], self.groups[g], self.dev_ce),
+                                 d_acc=None if None in d_acc else d_acc))
+        return rows
+
+    def describe(self, cell: str) -> str:
+        d = self._run_config(self.groups[cell][0])["distillation"]
+        kind = "homogeneous" if self.teachers_of(cell) == [HOMOGENEOUS] else "heterogeneous"
+        return f"{kind}, T {d['temperature']:g}, {d['kl_normalization']}"
+
+    # --- sections ----------------------------------------------------------------------------------------------------
+    def teacher_table(self) -> list[str]:
+        lines = ["## The teachers' lead", "",
+                 "H1 is tested only where every teacher a cell distils from leads the plain student it is compared "
+                 "with: lead = the plain students' mean dev CE minus the teacher's, and it must exceed one sd of the "
+                 "plain seeds (checked here from the run's files, not assumed). Best epoch: the epoch of the weights "
+                 "each teacher (each member of an ensemble) was saved with, the lowest training-time eval loss.", "",
+                 "| teacher | best epoch / epochs | dev CE | plain student | plain dev CE | lead | leads by > 1 sd |",
+                 "| --- | --- | ---: | --- | ---: | ---: | --- |"]
+        pairs = []
+        for r in self.comparisons():
+            pairs += [(t, r["plain"]) for t in self.teachers_of(r["cell"]) if (t, r["plain"]) not in pairs]
+        for t, g in pairs:
+            members = self.teacher_members(t)
+            best = ", ".join(f"{self.metrics[m].get('best_epoch', float('nan')):g}" for m in members)
+            lead, sd = self.lead(t, g)
+            lines.append(f"| {t} | {best} / {self.num_epochs(members[0])} | "
+                         f"{self.dev_ce(t):.3f} | {g} ({self.epochs[g]} epochs) | "
+                         f"{mean_sd([self.dev_ce(n) for n in self.groups[g]])} | {lead:+.3f} | "
+                         f"{'yes' if lead > sd else 'NO'} |")
+        return lines + [""]
+
+    def cell_table(self, rows) -> list[str]:
+        lines = ["## Distilled − plain, seed by seed", "",
+                 f"Each cell minus the plain student of the same seed (seeds {self.seeds}); per seed: the sign of each "
+                 "seed's difference in seed order (dev CE: − is better for the distilled student; BLiMP phenomena "
+                 "average: + is better). A mean beyond one sd of zero counts (`pipeline_report.favours`).", "",
+                 "| cell | teachers, T, KL | against | teachers lead | Δ dev CE | per seed | dev CE | Δ BLiMP | per seed "
+                 "| BLiMP |", "| --- | --- | --- | --- | ---: | --- | --- | ---: | --- | --- |"]
+        for r in rows:
+            acc = r["d_acc"]
+            lines.append(f"| {r['cell']} ({self.epochs[r['cell']]} epochs) | {self.describe(r['cell'])} | "
+                         f"{r['plain']} ({self.epochs[r['plain']]} epochs) | {'yes' if r['fair'] else 'NO'} | "
+                         f"{mean_sd(r['d_ce'], 3, True)} | {signs(r['d_ce'])} | {word(r['d_ce'])} | "
+                         + ("– | – | – |" if acc is None else
+                            f"{mean_sd(acc, 1, True)} | {signs(acc)} | {word([-x for x in acc])} |"))
+        return lines + [""]
+
+    def h1_verdict(self, rows) -> list[str]:
+        name = lambda r: f"{r['cell']} ({self.epochs[r['cell']]} epochs)"  # noqa: E731
+        fair = [r for r in rows if r["fair"] and r["primary"]]
+        unfair = [name(r) for r in rows if r["primary"] and not r["fair"]]
+        head = "**H1 (distillation helps a data-limited student), with teachers at their best epoch: "
+        if not fair:
+            return [head + "not tested.** No cell's teachers lead the plain student by more than one sd, so this run "
+                    "cannot test H1 (see the lead table).", ""]
+        by = {w: [name(r) for r in fair if word(r["d_ce"]) == w] for w in ("better", "worse", "no difference")}
+        # the paper's cell at any number of epochs: its teachers, T and KL normalisation
+        paper = [r for r in fair if self.describe(r["cell"]) == self.describe("distilled")]
+        untested = "" if paper else "; the paper's cell was not tested: its teachers do not lead"
+        verdict = ("supported" if any(word(r["d_ce"]) == "better" for r in paper) else
+                   "supported by variants only" + (untested or ", not by the paper's cell") if by["better"] else
+                   "not supported" + untested)
+        text = (head + verdict + ".** Against the plain student of the same seed and epochs, distillation lowered the "
+                f"dev CE beyond one sd in: {', '.join(by['better']) or 'no cell'}; raised it in: "
+                f"{', '.join(by['worse']) or 'no cell'}; no difference in: {', '.join(by['no difference']) or 'no cell'}.")
+        if unfair:
+            text += f" Left out (a teacher does not lead): {', '.join(unfair)}."
+        for r in rows:
+            if not r["primary"]:
+                text += (f" {name(r)} against {r['plain']} ({self.epochs[r['plain']]} epochs): "
+                         f"{statistics.mean(r['d_ce']):+.3f} nats ({word(r['d_ce'])}"
+                         + (", teachers do not lead" if not r["fair"] else "") + ").")
+        helped = [name(r) for r in fair if r["d_acc"] and favours(r["d_acc"], +1)]
+        return [text + f" BLiMP phenomena average higher beyond one sd in: {', '.join(helped) or 'no cell'}.", ""]
+
+    def markdown(self) -> str:
+        head = self.header()
+        lines = ["# H1 tested with teachers at their best epoch: " + Path(self.plan.work).name] + head[1:]
+        lines += self.models() + self.dev_text() + self.blimp(self.plan.results, "BLiMP")
+        rows = self.comparisons()
+        lines += self.teacher_table() + self.cell_table(rows) + self.h1_verdict(rows)
+        return "\n".join(lines)
+
+
+def write_h1(plan) -> str:
+    """The report stage of a run with pipeline.h1: results/RESULTS.md (and pipeline.results_file's section h1)."""
+    return publish(plan, H1Report(plan).markdown(), "h1")

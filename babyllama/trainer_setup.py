@@ -26,6 +26,7 @@ from babyllama.callbacks import (BlimpCallback, EpochEndEvalCallback, EvalAtStep
                        SaveOnInterrupt, StopOnNonFinite)
 from babyllama.config import UserError, add_config_args, describe, load_config, save_config, to_dict
 from babyllama.files import move_aside, write_atomic
+from babyllama.locks import locked
 from babyllama.models import build_model, check_init_from, count_parameters, weights_problem
 from babyllama.hub import HubPusher
 from babyllama.words import SaveAtWords, WordsSeen, check_plan, milestones
@@ -157,6 +158,10 @@ def check_resume_settings(cfg, output_dir):
                             "restore the setting, or train afresh in another training.output_dir or with --overwrite")
 
 
+# a training script's run(cfg, ...): one run at a time in training.output_dir (rank 0 holds the lock for the run)
+holds_output_dir = locked(lambda cfg: cfg.training.output_dir if is_main_process() else None, "training.output_dir")
+
+
 def prepare_output_dir(cfg, resume: bool, overwrite: bool) -> str | None:
     """Check the output folder before anything is written; return the checkpoint to resume from, or None.
 
@@ -197,15 +202,21 @@ def prepare_output_dir(cfg, resume: bool, overwrite: bool) -> str | None:
 
 
 def check_writable(folder: Path, free_bytes_needed: int = 0):
-    """The output folder can be written and holds ``free_bytes_needed`` more bytes (one checkpoint)."""
+    """The output folder can be written and holds ``free_bytes_needed`` more bytes (one checkpoint). Folders made
+    for the test are removed again: a run refused later leaves no empty output folder."""
+    made = [p for p in (folder, *folder.parents) if not p.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
         write_atomic(folder / ".write-test", b"ok")
         (folder / ".write-test").unlink()
+        free = shutil.disk_usage(folder).free
     except OSError as e:
         raise UserError(f"{folder}: cannot write here ({e.strerror}); free the disk, fix the permissions, or pick "
                         "another training.output_dir") from None
-    free = shutil.disk_usage(folder).free
+    finally:
+        for d in made:
+            with contextlib.suppress(OSError):
+                d.rmdir()
     if free < free_bytes_needed:
         raise UserError(f"{folder}: {free / 1e9:.2f} GB free, but one checkpoint needs about "
                         f"{free_bytes_needed / 1e9:.2f} GB; free disk space or pick another training.output_dir")
@@ -460,11 +471,16 @@ def model_card(cfg, metrics: dict, kind: str) -> str:
     return "\n".join(lines)
 
 
+def final_step(trainer) -> int:
+    """The step whose weights the run ends with: the best checkpoint's (load_best_model_at_end), else the last."""
+    st = trainer.state
+    return st.best_global_step if trainer.args.load_best_model_at_end and st.best_global_step else st.global_step
+
+
 def final_eval_metrics(trainer) -> dict:
     """Eval metrics of the model the run ends with: taken from the log when that model (the best checkpoint, or the
     last step) was evaluated already, so the eval set (and, distilling, the teachers) is not run a second time."""
-    st = trainer.state
-    step = st.best_global_step if trainer.args.load_best_model_at_end and st.best_global_step else st.global_step
+    st, step = trainer.state, final_step(trainer)
     logged = [h for h in st.log_history if "eval_loss" in h and h.get("step") == step]
     if logged:
         return {k: v for k, v in logged[-1].items() if k.startswith("eval_") or k == "epoch"}
@@ -529,6 +545,11 @@ def train_and_finish(trainer, cfg, tokenizer, checkpoint, kind: str, extra_metri
     metrics["tokens_seen"] = int(trainer.state.num_input_tokens_seen or 0)
     metrics["words_seen"] = trainer.words.words_seen
     metrics["best_checkpoint"] = trainer.state.best_model_checkpoint
+    # the epoch (and step) of the saved weights: the best one by training.hf_args.metric_for_best_model, else the last
+    metrics["best_step"] = final_step(trainer)
+    metrics["best_epoch"] = next((round(h["epoch"], 4) for h in trainer.state.log_history if "eval_loss" in h
+                                  and h.get("step") == metrics["best_step"]), round(trainer.state.epoch or 0.0, 4))
+    metrics["epochs_run"] = round(trainer.state.epoch or 0.0, 4)
     metrics["curve"] = learning_curve(trainer.state.log_history)
     for name in ("cache_hits", "cache_misses"):  # distillation from the teacher cache
         if getattr(trainer, "teacher_cache", None):

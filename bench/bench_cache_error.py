@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import build, load_real_ids, parse_model, print_table, random_batches  # noqa: E402
+from common import TINY_HELP, build, load_real_ids, parse_model, print_table, random_batches  # noqa: E402
 
 import torch  # noqa: E402
 
@@ -36,7 +36,11 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--train-precision", choices=["bf16", "fp32"], default="bf16",
                    help="the models' training (fp32 where the CPU's bf16 matmuls are slow); scoring is fp32 either way")
+    p.add_argument("--tiny", action="store_true", help=TINY_HELP)
     args = p.parse_args(argv)
+    if args.tiny:
+        args.teacher_size, args.student_size, args.train_steps, args.batch, args.seq = "32x2", "16x2", 3, 2, 16
+        args.eval_batches, args.ks, args.threads, args.train_precision = 1, "4,8", 1, "fp32"
     torch.set_num_threads(args.threads)
     from babyllama.losses import TopKTeacher, distillation_loss
     from tokenizer import load_tokenizer

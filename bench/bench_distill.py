@@ -28,8 +28,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (STUDENT_58M, build, emit, forward_flops, gemm_peak, load_real_ids, parse_model,  # noqa: E402
-                    peak_rss_gib, print_table, random_batches, run_worker, summarise)
+from common import (STUDENT_58M, TINY_HELP, TINY_STUDENT, build, emit, forward_flops, gemm_peak,  # noqa: E402
+                    load_real_ids, parse_model, peak_rss_gib, print_table, random_batches, run_worker, summarise)
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -63,7 +63,7 @@ def worker(args):
 
     path = args.worker
     bf16 = path in ("default", "compile", "cache")
-    student = build(ModelSection(**STUDENT_58M), args.vocab, args.seq, seed=0)
+    student = build(ModelSection(**(TINY_STUDENT if args.tiny else STUDENT_58M)), args.vocab, args.seq, seed=0)
     teachers = [build(parse_model(s, args.inner), args.vocab, args.seq, seed=1 + i) for i, s in enumerate(args.teachers)]
     for t in teachers:
         t.eval().requires_grad_(False)
@@ -72,8 +72,9 @@ def worker(args):
     ids = load_real_ids(args.data, args.tokenizer) if args.data else None
     n_batches = args.warmup + args.steps
     batches = random_batches(n_batches, args.batch, args.seq, args.vocab, seed=123, ids=ids)
+    # what DistillationTrainer.teacher_logits reads of its trainer (tests/test_bench.py fails when that grows)
     holder = SimpleNamespace(teachers=teachers, teacher_cache=None, cache_hits=0, cache_misses=0,
-                             state=SimpleNamespace(global_step=0))
+                             sam_second_pass=False, state=SimpleNamespace(global_step=0))
     flops = 3 * forward_flops(student, args.batch, args.seq)
     if path != "cache":
         flops += sum(forward_flops(t, args.batch, args.seq) for t in teachers)
@@ -157,7 +158,7 @@ def worker(args):
         parts["total"].append(stamps["end"] - stamps["start"])
     res = {k: summarise(v) for k, v in parts.items()}
     step, spread = res["total"]
-    emit({"path": path, "first": first, "step_s": step, "step_spread": spread,
+    return emit({"path": path, "first": first, "step_s": step, "step_spread": spread,
           "tokens_per_s": args.batch * args.seq / step, "tokens_per_s_min": args.batch * args.seq / (step + spread),
           "tokens_per_s_max": args.batch * args.seq / max(step - spread, 1e-9),
           **{f"{k}_s": v[0] for k, v in res.items() if k != "total"},
@@ -181,26 +182,32 @@ def main(argv=None):
     p.add_argument("--tail", default="uniform", choices=["renorm", "uniform"], help="cache path: top-k tail handling")
     p.add_argument("--data", default=None, help="split folder of real text (needs --tokenizer); default random ids")
     p.add_argument("--tokenizer", default=None)
+    p.add_argument("--tiny", action="store_true", help=TINY_HELP)
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.tiny:
+        args.teachers, args.inner, args.vocab, args.batch, args.seq = ["llama:32x2", "gpt2:32x2"], 64, 300, 2, 16
+        args.steps, args.warmup, args.threads, args.topk = 1, 0, 1, 8
     if args.chunk is None:
         from babyllama.schema import DistillationSection
 
         args.chunk = DistillationSection(teachers=["x"]).loss_chunk_size
     if args.worker:
-        return worker(args)
+        worker(args)
+        return 0
 
     passthrough = [a for a in (argv if argv is not None else sys.argv[1:])]
     passthrough += ["--chunk", str(args.chunk)]
-    peak = gemm_peak(args.threads)
-    print(f"GEMM peak ({args.threads} threads, 2048^3): fp32 {peak['fp32'] / 1e9:.0f} GFLOP/s, "
+    peak = gemm_peak(args.threads, n=128 if args.tiny else 2048)
+    print(f"GEMM peak ({args.threads} threads): fp32 {peak['fp32'] / 1e9:.0f} GFLOP/s, "
           f"bf16 {peak['bf16'] / 1e9:.0f} GFLOP/s")
-    print(f"student llama 512x16 (inner 1024); teachers {' + '.join(args.teachers)} (inner {args.inner}); vocab "
-          f"{args.vocab}; batch {args.batch} x {args.seq}; {args.warmup} warm-up + {args.steps} timed steps; loss chunk "
-          f"{args.chunk}")
+    print(f"student llama {'32x2' if args.tiny else '512x16'}; teachers {' + '.join(args.teachers)} (inner "
+          f"{args.inner}); vocab {args.vocab}; batch {args.batch} x {args.seq}; {args.warmup} warm-up + {args.steps} "
+          f"timed steps; loss chunk {args.chunk}")
     rows = []
     for path in args.paths.split(","):
-        r = run_worker(__file__, path, passthrough, args.threads)
+        r = worker(argparse.Namespace(**{**vars(args), "worker": path})) if args.tiny else \
+            run_worker(__file__, path, passthrough, args.threads)
         achieved = r["flops_per_step"] / r["step_s"]
         r["mfu_fp32"] = 100 * achieved / peak["fp32"]
         r["mfu_bf16"] = 100 * achieved / peak["bf16"]

@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import ROOT, forward_flops, gemm_peak
+from common import ROOT, TINY_HELP, forward_flops, gemm_peak
 
 import torch  # noqa: E402
 
@@ -42,17 +42,20 @@ def prepare(args) -> tuple[Path, Path]:
     from babyllama.models import build_model
     from tokenizer import build_tokenizer, load_tokenizer, train_files
 
-    work = Path(args.work)
-    tok_dir, model_dir, blimp = work / "tokenizer", work / "llama-58M", work / f"blimp-{args.files}x{args.pairs}"
+    work, tiny = Path(args.work), "-tiny" if args.tiny else ""
+    tok_dir, model_dir = work / f"tokenizer{tiny}", work / ("llama-tiny" if args.tiny else "llama-58M")
+    blimp = work / f"blimp-{args.files}x{args.pairs}"
     if not (tok_dir / "tokenizer.json").is_file():
         t0 = time.perf_counter()
-        build_tokenizer(train_files(args.train_dir), vocab_size=16000).save_pretrained(str(tok_dir))
+        vocab = 300 if args.tiny else 16000
+        build_tokenizer(train_files(args.train_dir), vocab_size=vocab).save_pretrained(str(tok_dir))
         print(f"tokenizer trained in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     if not (model_dir / "config.json").is_file():
         tok = load_tokenizer(tok_dir)
         m = read_yaml(ROOT / "config/llama-58M.yaml")
         torch.manual_seed(0)
-        model = build_model(ModelSection(**m["model"]), tok, m["data"]["seq_length"])
+        shrink = dict(hidden_size=32, num_layers=2, num_heads=4, intermediate_size=64) if args.tiny else {}
+        model = build_model(ModelSection(**{**m["model"], **shrink}), tok, m["data"]["seq_length"])
         model.save_pretrained(str(model_dir))
         tok.save_pretrained(str(model_dir))
     if not blimp.is_dir():
@@ -71,7 +74,12 @@ def run_ours(args, model_dir, blimp, env) -> dict:
     cmd = [sys.executable, str(ROOT / "eval_blimp.py"), "--blimp-dir", str(blimp), "--model", f"ours={model_dir}",
            "--output-dir", str(out), "--batch-size", str(args.batch), "--log-pairs", "--no-progress"]
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, env=env, cwd=ROOT, capture_output=True)
+    if args.tiny:  # in this process: the check is that the command still runs, its wall time means nothing here
+        import eval_blimp
+
+        eval_blimp.main(cmd[2:])
+    else:
+        subprocess.run(cmd, check=True, env=env, cwd=ROOT, capture_output=True)
     wall = time.perf_counter() - t0
     res = json.loads((out / "ours.json").read_text())
     logs = [json.loads(x) for x in (out / "ours.pairs.jsonl").read_text().splitlines()]
@@ -137,7 +145,7 @@ def compare(a: dict, b: dict) -> tuple[float, int]:
     return diff, changed
 
 
-def main():
+def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--blimp", required=True, help="BLiMP folder")
     p.add_argument("--train-dir", required=True, help="*.train folder the 16000-token tokenizer is trained on")
@@ -151,7 +159,10 @@ def main():
                    "for each way of scoring (no model runs)")
     p.add_argument("--lm-eval", default=shutil.which("lm_eval") or "/work/lmeval-venv/bin/lm_eval",
                    help="lm_eval executable (skipped when missing)")
-    args = p.parse_args()
+    p.add_argument("--tiny", action="store_true", help=TINY_HELP + "; no lm-eval")
+    args = p.parse_args(argv)
+    if args.tiny:
+        args.files, args.pairs, args.batch, args.threads, args.lm_eval = 2, 5, 4, 1, ""
     torch.set_num_threads(args.threads)
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     model_dir, blimp = prepare(args)
@@ -166,7 +177,7 @@ def main():
               f"prefix once ({100 * (1 - pair / total):.1f} % fewer); {tree} in {scoring.ROW_TOKENS}-token prefix-tree "
               f"rows ({100 * (1 - tree / total):.1f} % fewer)")
         return
-    peak = gemm_peak(args.threads)
+    peak = gemm_peak(args.threads, n=128 if args.tiny else 2048)
     print(f"GEMM peak: fp32 {peak['fp32'] / 1e9:.0f} GFLOP/s, bf16 {peak['bf16'] / 1e9:.0f} GFLOP/s; "
           f"load average {os.getloadavg()[0]:.1f}")
 

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import print_table, summarise  # noqa: E402
+from common import TINY_HELP, print_table, summarise  # noqa: E402
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -50,7 +50,10 @@ def main(argv=None):
     p.add_argument("--topk", default="64,256")
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--tiny", action="store_true", help=TINY_HELP)
     args = p.parse_args(argv)
+    if args.tiny:
+        args.batch, args.seq, args.vocab, args.chunks, args.topk, args.reps, args.threads = 2, 8, 64, "4,16", "4", 1, 1
     torch.set_num_threads(args.threads)
     from babyllama.losses import TopKTeacher, distillation_loss
 

@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (STUDENT_58M, build, emit, forward_flops, gemm_peak, load_real_ids, peak_rss_gib,  # noqa: E402
-                    print_table, random_batches, run_worker, summarise)
+from common import (STUDENT_58M, TINY_HELP, TINY_STUDENT, build, emit, forward_flops, gemm_peak,  # noqa: E402
+                    load_real_ids, peak_rss_gib, print_table, random_batches, run_worker, summarise)
 
 import torch  # noqa: E402
 
@@ -29,7 +29,7 @@ def worker(args):
 
     path = args.worker
     bf16 = path != "fp32"
-    model = build(ModelSection(**STUDENT_58M), args.vocab, args.seq, seed=0)
+    model = build(ModelSection(**(TINY_STUDENT if args.tiny else STUDENT_58M)), args.vocab, args.seq, seed=0)
     ids = load_real_ids(args.data, args.tokenizer) if args.data else None
     batches = random_batches(args.warmup + args.steps, args.batch, args.seq, args.vocab, seed=123, ids=ids)
     flops = 3 * forward_flops(model, args.batch, args.seq)
@@ -58,7 +58,7 @@ def worker(args):
             op.append(t2 - t1)
             tot.append(t2 - t0)
     step, spread = summarise(tot)
-    emit({"path": path, "first": first, "step_s": step, "step_spread": spread, "fwd_bwd_s": summarise(fb)[0],
+    return emit({"path": path, "first": first, "step_s": step, "step_spread": spread, "fwd_bwd_s": summarise(fb)[0],
           "optimizer_s": summarise(op)[0], "flops_per_step": flops, "peak_rss_gib": peak_rss_gib(),
           "tokens_per_s": args.batch * args.seq / step,
           "tps": f"{args.batch * args.seq / step:.0f} ({args.batch * args.seq / (step + spread):.0f}-"
@@ -76,18 +76,23 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--data", default=None, help="split folder of real text (needs --tokenizer); default random ids")
     p.add_argument("--tokenizer", default=None)
+    p.add_argument("--tiny", action="store_true", help=TINY_HELP)
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.tiny:
+        args.vocab, args.batch, args.seq, args.steps, args.warmup, args.threads = 300, 2, 16, 1, 0, 1
     if args.worker:
-        return worker(args)
-    peak = gemm_peak(args.threads)
-    print(f"GEMM peak ({args.threads} threads, 2048^3): fp32 {peak['fp32'] / 1e9:.0f} GFLOP/s, "
+        worker(args)
+        return 0
+    peak = gemm_peak(args.threads, n=128 if args.tiny else 2048)
+    print(f"GEMM peak ({args.threads} threads): fp32 {peak['fp32'] / 1e9:.0f} GFLOP/s, "
           f"bf16 {peak['bf16'] / 1e9:.0f} GFLOP/s")
-    print(f"llama 512x16 (inner 1024, 58M); vocab {args.vocab}; batch {args.batch} x {args.seq}; {args.warmup} warm-up + "
-          f"{args.steps} timed steps")
+    print(f"llama {'32x2' if args.tiny else '512x16 (inner 1024, 58M)'}; vocab {args.vocab}; batch {args.batch} x "
+          f"{args.seq}; {args.warmup} warm-up + {args.steps} timed steps")
     rows = []
     for path in args.paths.split(","):
-        r = run_worker(__file__, path, sys.argv[1:] if argv is None else list(argv), args.threads)
+        r = worker(argparse.Namespace(**{**vars(args), "worker": path})) if args.tiny else \
+            run_worker(__file__, path, sys.argv[1:] if argv is None else list(argv), args.threads)
         achieved = r["flops_per_step"] / r["step_s"]
         r["mfu_fp32"], r["mfu_bf16"] = 100 * achieved / peak["fp32"], 100 * achieved / peak["bf16"]
         rows.append(r)

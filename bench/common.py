@@ -18,16 +18,7 @@ if str(ROOT) not in sys.path:
 
 import torch  # noqa: E402
 
-
-class FakeTokenizer:
-    """What ``models.build_model`` reads from a tokenizer: its size and special ids."""
-
-    def __init__(self, vocab_size: int):
-        self.vocab_size = vocab_size
-        self.pad_token_id, self.bos_token_id, self.eos_token_id = 0, 1, 2
-
-    def __len__(self):
-        return self.vocab_size
+from babyllama.compute_plan import VocabOnly as FakeTokenizer, matmul_params  # noqa: E402,F401 (shared with the plan)
 
 
 def parse_model(spec: str, inner: int):
@@ -44,6 +35,9 @@ def parse_model(spec: str, inner: int):
 
 STUDENT_58M = dict(type="llama", hidden_size=512, num_layers=16, num_heads=8, intermediate_size=1024,
                    tie_word_embeddings=False)
+TINY_STUDENT = dict(STUDENT_58M, hidden_size=32, num_layers=2, num_heads=4, intermediate_size=64)
+TINY_HELP = ("check that the script still runs, measuring nothing: hidden-32 models, tiny batches, one step, every "
+             "path in this process (tests/test_bench.py runs every benchmark so)")
 
 
 def build(section, vocab: int, seq: int, seed: int):
@@ -51,20 +45,6 @@ def build(section, vocab: int, seq: int, seed: int):
 
     torch.manual_seed(seed)
     return build_model(section, FakeTokenizer(vocab), seq)
-
-
-def matmul_params(model) -> int:
-    """Parameters that take part in matmuls: everything but the input/position embeddings (+ a tied lm_head)."""
-    total = sum(p.numel() for p in model.parameters())
-    emb = model.get_input_embeddings().weight
-    total -= emb.numel()
-    for name, mod in model.named_modules():
-        if name.endswith("wpe"):
-            total -= mod.weight.numel()
-    out = model.get_output_embeddings()
-    if out is not None and out.weight.data_ptr() == emb.data_ptr():
-        total += out.weight.numel()
-    return total
 
 
 def forward_flops(model, batch: int, seq: int) -> float:
@@ -129,8 +109,9 @@ def run_worker(script: str, path: str, argv: list[str], threads: int) -> dict:
     return json.loads(lines[-1][len("RESULT "):])
 
 
-def emit(result: dict):
+def emit(result: dict) -> dict:
     print("RESULT " + json.dumps(result), flush=True)
+    return result
 
 
 def summarise(times: list[float]) -> tuple[float, float]:

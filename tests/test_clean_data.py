@@ -152,6 +152,37 @@ def test_passthrough_copies_unknown_files_unchanged(tmp_path, splits, capsys):
     assert "(copied)" in next(line for line in stdout.splitlines() if "tinystories.dev" in line)
 
 
+def test_control_characters_are_replaced_and_counted_per_source_in_the_manifest(tmp_path, capsys):
+    train = tmp_path / "babylm_10M"
+    write(train / "aochildes.train", "the\x00dog\x07 barks\x7f .\n\x1b[31mred\x1b[0m ball .\n\ufeffhi\u200b there .\n")
+    write(train / "switchboard.train", "uh-huh .\n")
+    write(train / "tinystories.train", "a bell\x07 rings .\n")  # copied unchanged: kept, and warned about
+    rc, out, err = run(["--config", str(config_file(tmp_path, [train], tmp_path / "clean", passthrough=True))], capsys)
+    assert rc == 0, err
+    clean = tmp_path / "clean" / "babylm_10M"
+    assert (clean / "aochildes.train").read_text() == "the dog barks.\nred ball.\nhi there.\n"
+    assert (clean / "tinystories.train").read_text() == "a bell\x07 rings .\n"
+    manifest = json.loads((tmp_path / "clean" / "clean_manifest.json").read_text())
+    assert manifest["control_characters"] == {"babylm_10M/aochildes.train": 7, "babylm_10M/switchboard.train": 0,
+                                              "babylm_10M/tinystories.train": 1}
+    assert "babylm_10M/aochildes.train: 7 control or invisible format characters replaced by a space or removed" in out
+    assert err == (f"warning: {train / 'tinystories.train'}: copied unchanged (clean.passthrough_unknown) with 1 "
+                   "control or invisible format characters, which the tokenizer will learn; clean the file first\n")
+    assert sorted(manifest["files"]) == ["babylm_10M/aochildes.train", "babylm_10M/switchboard.train",
+                                         "babylm_10M/tinystories.train", "config.yaml"]
+
+
+def test_a_manifest_of_the_earlier_flat_format_still_owns_its_files(tmp_path, splits, capsys):
+    cfg = config_file(tmp_path, list(splits), tmp_path / "clean")
+    assert run(["--config", str(cfg)], capsys)[0] == 0
+    path = tmp_path / "clean" / "clean_manifest.json"
+    path.write_text(json.dumps(json.loads(path.read_text())["files"]))  # {path: [sha256]}, as written before
+    write(splits[0] / "aochildes.train", "bye now .\n")
+    rc, _, err = run(["--config", str(cfg)], capsys)
+    assert rc == 0, err
+    assert (tmp_path / "clean" / "babylm_10M" / "aochildes.train").read_text() == "bye now.\n"
+
+
 def test_non_utf8_file_is_an_error_with_byte_offset(tmp_path, splits, capsys):
     train, dev = splits
     write(dev / "childes.dev", b"hello .\ncaf\xe9 .\n")  # latin-1, byte 11
@@ -184,7 +215,8 @@ def test_stale_outputs_of_an_earlier_run_are_removed(tmp_path):
     clean_data.clean_folders(section([raw], tmp_path / "out"), log=lines.append)
     assert sorted(p.name for p in (tmp_path / "out" / "babylm_10M").iterdir()) == ["childes.train"]
     assert any("removed" in line and "aochildes.train" in line for line in lines)
-    assert list(json.loads((tmp_path / "out" / "clean_manifest.json").read_text())) == ["babylm_10M/childes.train"]
+    assert list(json.loads((tmp_path / "out" / "clean_manifest.json").read_text())["files"]) == [
+        "babylm_10M/childes.train"]
 
 
 def test_rerun_replaces_its_own_outputs(tmp_path, splits, capsys):
@@ -226,7 +258,8 @@ def test_same_named_raw_file_in_the_output_folder_is_not_overwritten(tmp_path, s
     train, dev = splits
     write(tmp_path / "clean" / "babylm_10M" / "aochildes.train", "raw text someone keeps here .\n")
     assert_refused(tmp_path, capsys, ["--config", str(config_file(tmp_path, [train, dev], tmp_path / "clean"))],
-                   str(tmp_path / "clean" / "babylm_10M" / "aochildes.train"), "not written by clean_data.py")
+                   str(tmp_path / "clean" / "babylm_10M" / "aochildes.train"), "not written by clean_data.py "
+                   f"(there is no clean_manifest.json in {tmp_path / 'clean'})")  # not "see <a file that is not there>"
 
 
 def test_an_output_edited_by_hand_is_neither_replaced_nor_removed(tmp_path, splits, capsys):

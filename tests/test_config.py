@@ -80,6 +80,20 @@ def test_bad_values_name_file_and_key(override, needle):
     assert msg.startswith(str(ROOT / "config/tiny-llama.yaml")) and needle in msg and "\n" not in msg
 
 
+@pytest.mark.parametrize("value, needle", [
+    ("[{train_share: 0}]", "pipeline.budgets[].train_share: 0.0 is out of range; allowed (0, 1]"),
+    ("[{train_share: 1.5}]", "pipeline.budgets[].train_share: 1.5 is out of range; allowed (0, 1]"),
+    ("[{train_share: 0.5}, {share: 0.2}]", "pipeline.budgets[1].share: unknown key; allowed keys in "
+                                           "pipeline.budgets[1]: train_share"),
+    ("5", "pipeline.budgets: got 5; expected list of BudgetSpec | null"),  # no alternative fits: all are named
+])
+def test_an_optional_section_names_the_wrong_part_not_the_type(value, needle):
+    """A value with the shape of an optional list or section, a part of it wrong, names that part."""
+    with pytest.raises(UserError) as e:
+        load_config(schema.PipelineConfig, ROOT / "config/pipeline.yaml", [f"pipeline.budgets={value}"])
+    assert needle in str(e.value)
+
+
 def test_resolved_config_roundtrips(tmp_path):
     cfg = load_config(schema.DistillConfig, ROOT / "config/tiny-distill.yaml", ["distillation.temperature=3"])
     path = config.save_config(cfg, tmp_path)

@@ -140,6 +140,41 @@ def test_cli_end_to_end(tmp_path, tiny_tokenizer_dir, capsys):
     assert f"contexts: {text} (12 lines," in printed.err
 
 
+def test_the_window_defaults_to_the_training_chunks_and_an_ensemble_is_checked_before_any_scoring(
+        tmp_path, tiny_tokenizer_dir, tiny_corpus, capsys, monkeypatch):
+    from tokenizer import build_tokenizer, train_files
+
+    a = save_random_model(tmp_path / "a", "gpt2", tiny_tokenizer_dir, seed=1)
+    b = save_random_model(tmp_path / "b", "llama", tiny_tokenizer_dir, seed=2)
+    for folder, seq in ((a, 16), (b, 32)):  # what train.py saves beside the weights
+        (folder / "config.yaml").write_text(f"data:\n  seq_length: {seq}\n")
+    words = _word_list(tmp_path / "words.csv", [(w, c, 16 + i, 1 + i % 4, 100 + i) for i, (w, c) in enumerate(WORDS)])
+    text = tmp_path / "childes.dev"
+    text.write_text("the dog sees a cat and my ball is big .\nmommy has the truck and daddy likes the baby .\n"
+                    "a bird wants my ball .\nthe baby throws a big ball and the cat is big .\n" * 3)
+    base = ["--words", str(words), "--text", str(text), "--model", f"a={a}", "--model", f"b={b}"]
+    capsys.readouterr()
+    assert run_cli(eval_aoa.main, base + ["--output", str(tmp_path / "aoa.json")]) == 0
+    assert json.loads((tmp_path / "aoa.json").read_text())["seq_length"] == 16  # a's chunks: no model reads beyond
+    err = capsys.readouterr().err
+    assert "warning" not in err
+    assert run_cli(eval_aoa.main, base + ["--seq-length", "32"]) == 0
+    err = capsys.readouterr().err
+    assert (f"warning: a: a window of 32 tokens, but {a} was trained on 16-token chunks (its config.yaml): positions "
+            "16-31 were never trained") in err and "warning: b" not in err
+    # an ensemble whose tokenizers differ is refused before the first model is scored, not after it
+    other = tmp_path / "tok300"
+    build_tokenizer(train_files(tiny_corpus["train"]), vocab_size=300).save_pretrained(str(other))
+    c = save_random_model(tmp_path / "c", "llama", other, seed=3)
+
+    def scored(*args, **kw):
+        raise AssertionError("a model was scored before the ensemble's tokenizers were checked")
+
+    monkeypatch.setattr(eval_aoa, "word_surprisals", scored)
+    assert run_cli(eval_aoa.main, base + ["--ensemble", f"ac={a},{c}"]) == 2
+    assert f"error: vocab size differs: ensemble 'ac': {a} has 320, {c} has 300" in capsys.readouterr().err
+
+
 def test_word_list_without_a_column_is_a_one_line_error(tmp_path, capsys):
     bad = _word_list(tmp_path / "w.csv", [("dog", "nouns", 20, 4, 10)],
                      [c for c in eval_aoa.COLUMNS if c != "concreteness"])

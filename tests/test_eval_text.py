@@ -66,6 +66,18 @@ def test_text_scoring_errors(tmp_path, tiny_tokenizer_dir, capsys):
         eval_text.evaluate(tmp_path / "dev", {"m": [str(m)]}, seq_length=128)
 
 
+def test_the_window_defaults_to_the_chunks_the_model_was_trained_on(tmp_path, tiny_tokenizer_dir, capsys):
+    m = save_random_model(tmp_path / "m", "gpt2", tiny_tokenizer_dir)
+    (m / "config.yaml").write_text("data:\n  seq_length: 24\n")
+    (tmp_path / "dev").mkdir()
+    (tmp_path / "dev" / "cbt.dev").write_text("the dog sees the cat .\n" * 20)
+    out = tmp_path / "text.json"
+    assert run_cli(eval_text.main, ["--data", str(tmp_path / "dev"), "--model", str(m), "--output", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["seq_length"] == 24
+    assert res["results"] == eval_text.evaluate(tmp_path / "dev", {"m": [str(m)]}, seq_length=24)
+
+
 def test_separator_targets_are_not_counted_and_the_stream_is_the_trained_one(tmp_path, tiny_tokenizer_dir):
     """A model trained with data.separator <s> (its config.yaml says so) reads <s> before every line, but only the
     text tokens are targets: the same tokens as a model trained without separators, plus the stream's first."""

@@ -296,6 +296,40 @@ def test_a_result_is_reused_only_for_the_same_model_data_and_settings(tmp_path, 
         f"synthetic_cola.json.old-{n}" for n in (1, 2, 3)]
 
 
+def test_report_only_marks_the_scores_of_a_model_retrained_since(tmp_path, task_data, random_models, tok_dir,
+                                                                   capsys):
+    """--report-only checks each result's recorded weights hash against the folder it names: a model trained again
+    (or gone) since gets its score marked, named and left out of the plots; the result files stay as they were."""
+    import shutil
+
+    folders = {n: tmp_path / n for n in ("a", "b")}
+    for n, f in folders.items():
+        shutil.copytree(random_models["llama"], f)
+    per_task = {"synthetic_cola": {"lr": 1e-3, "batch_size": 32, "num_epochs": 0.2, "eval_steps": 5}}
+    finetune.run(ft_config(tmp_path, task_data, {n: str(f) for n, f in folders.items()}, per_task=per_task))
+    out = tmp_path / "results"
+    fresh = (out / "table.md").read_text()
+    results = {p: p.read_bytes() for p in out.glob("*/*.json")}
+    save_random_model(folders["a"], "llama", tok_dir, seed=5)  # a retrained in place (train.py --overwrite)
+    report = ["--report-only", "--config", str(ROOT / "config" / "finetune.yaml"), f"finetune.output_dir={out}"]
+    capsys.readouterr()
+    assert finetune.main(report) == 0
+    lines = (out / "table.md").read_text().splitlines()
+    cola = next(line for line in lines if line.startswith("| Synth. CoLA"))
+    a_cell, b_cell = cola.split("|")[2:4]
+    assert a_cell.strip().endswith("‡") and "‡" not in b_cell and a_cell.strip("*‡ ") in fresh
+    assert lines[-1] == ("‡ stale: the model folder changed since this score was computed (or cannot be checked); "
+                         "redo with finetune.py: a / synthetic_cola")
+    err = capsys.readouterr().err
+    assert (f"warning: {out / 'a' / 'synthetic_cola'}.json: the weights in {folders['a'].resolve()} changed since "
+            "(retrained or replaced); its score is marked ‡ in table.md") in err and "/ b /" not in err
+    shutil.rmtree(folders["b"])
+    assert finetune.main(report) == 0
+    assert f"its model folder {folders['b'].resolve()} is gone" in capsys.readouterr().err
+    assert (out / "table.md").read_text().splitlines()[-1].endswith("a / synthetic_cola, b / synthetic_cola")
+    assert {p: p.read_bytes() for p in out.glob("*/*.json")} == results  # nothing is lost: the scores are marked
+
+
 def test_checkpoints_of_another_model_are_moved_aside_not_resumed(tmp_path, task_data, random_models):
     from transformers import TrainerCallback
 

@@ -61,6 +61,22 @@ def test_homogeneous_teachers_are_other_seeds_plain_students_never_its_own(tmp_p
     assert "models/b0.1/student-s2" in plan.fingerprint(plan.by_name["b0.1/homo-s0"], None)["inputs"]
 
 
+def test_without_pipeline_seeds_the_homogeneous_teachers_skip_the_seed_the_student_trains_with(tmp_path):
+    """pipeline.seeds null: the distilled stage trains with its YAML's training.seed (42), so the plain student of
+    seed 42 in teacher_seeds is its own seed's twin and never one of its teachers."""
+    flat = ["pipeline.seeds=null", "pipeline.budgets=null", "pipeline.teacher_seeds=[42, 1, 2, 3]"]
+    plan = grid_plan(tmp_path, flat)
+    assert plan.config(plan.by_name["homo"]).distillation.teachers == [
+        f"{tmp_path}/models/student-s{s}" for s in (1, 2, 3)]
+    plan = grid_plan(tmp_path, flat + ["pipeline.stage_overrides={distilled: [training.seed=2]}"])
+    assert plan.config(plan.by_name["homo"]).distillation.teachers == [
+        f"{tmp_path}/models/student-s{s}" for s in (42, 1, 3)]
+    short = grid_plan(tmp_path, flat[:2] + ["pipeline.teacher_seeds=[42, 1, 2]"])  # the schema cannot know the 42
+    with pytest.raises(UserError, match=r"pipeline.teacher_seeds: \[42, 1, 2\]: homo needs 3 plain students "
+                                        r"\(homogeneous_size\) besides its own seed 42; list more seeds"):
+        short.config(short.by_name["homo"])
+
+
 def test_bad_grids_are_one_line_errors(tmp_path):
     with pytest.raises(UserError, match=r"pipeline.teacher_seeds: \[0, 1, 2\]: ablation homo needs 3 plain students"):
         grid_plan(tmp_path, ["pipeline.teacher_seeds=[0, 1, 2]"])

@@ -40,6 +40,22 @@ def test_crlf_and_cr_line_endings_are_unified_first(style, source):
     assert clean(unix).count("\n") >= 2  # a lone \r is a line break, not a space: 3 lines stay (about) 3
 
 
+@pytest.mark.parametrize("style", sorted(STYLES))
+@pytest.mark.parametrize("source", sorted(CLEANERS))
+def test_control_and_invisible_format_characters_never_reach_the_output(style, source):
+    """Cc but tab and newline -> a space (an ANSI escape sequence as a whole), invisible Cf (soft hyphen, zero-width,
+    direction marks, BOM) out, in both styles; a count of what goes for the manifest."""
+    import unicodedata
+
+    text = "the\x00dog\x07sees \x1b[1;31mred\x1b[0m\x7fballs\x9b; so\u00adft\u200b,\u200ela\u2066b\ufeff\n"
+    out = STYLES[style][source](text)
+    assert not [ch for ch in out if unicodedata.category(ch) in ("Cc", "Cf") and ch not in "\t\n"]
+    for word in ("dog sees", "red", "balls", "soft", "lab"):  # authors' wikipedia drops the first character
+        assert word in out.lower(), (word, out)
+    assert "[1;31m" not in out and "[0m" not in out
+    assert mrclean.count_not_text(text) == 11 and mrclean.count_not_text(out) == 0
+
+
 def test_line_breaks_inside_lines_are_not_split():
     # U+2028 and \x0b would split under str.splitlines(); here they are whitespace inside one line
     assert clean("switchboard", "a\u2028b\x0bc\n") == "a b c\n"
@@ -207,6 +223,7 @@ MESSY = (
     "_very_ __two words__ _a _b_ c_ [3] x[12]\n"
     "( ( x ) ) . , ; : ! ? ... -- - 'em 'cause boys ' toys\n"
     "\t\u00a0\u200b\r\n"
+    "the\x00dog\x07 \x1b[31mred\x1b[0m\x7f so\u00adft\ufeff \x85x\x9by\n"
     "end\n"
 )
 

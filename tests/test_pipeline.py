@@ -288,6 +288,9 @@ def test_killed_pipeline_resumes_without_redoing_stages(tmp_path):
         assert f"] {stage}: done already, skipped" in out, stage
     assert "resuming from" in out and "checkpoint-" in out.split("resuming from", 1)[1].splitlines()[0]
     assert t1.stat().st_mtime_ns == t1_mtime  # teacher 1 not retrained
+    for lock in (tmp_path / ".work.lock", work / "models" / ".teacher-2.lock"):  # the killed run's, taken over
+        assert f"note: {lock}: taking over the lock of a run that is gone (pid {proc.pid} on " in r.stderr
+        assert not lock.exists()
     metrics = json.loads((work / "models" / "teacher-2" / "metrics.json").read_text())
     assert metrics["global_step"] == 60
     table = (work / "results" / "table.md").read_text()
@@ -310,7 +313,7 @@ def test_killed_pipeline_resumes_without_redoing_stages(tmp_path):
     for name in ("teacher-1", "student", "distilled"):  # words seen and checkpoints by words (students only)
         seen = json.loads((work / "models" / name / "metrics.json").read_text())["words_seen"]
         marks = "chck_1K" if name != "teacher-1" else "–"
-        models = rep.split("## Models", 1)[1].split("\n\n")[1].splitlines()
+        models = rep.split("## Models", 1)[1].split("\n## ", 1)[0].splitlines()
         row = next(line for line in models if line.startswith(f"| {name} | "))
         assert row.endswith(f" | {seen:,} | {marks} |"), row
     # an ablation added later: one more student; the text and eval stages score it alone

@@ -45,6 +45,25 @@ def test_tokenizer_refuses_held_out_and_empty(tmp_path, tiny_corpus, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_corpus_without_words_is_refused_and_a_small_one_warned(tmp_path, tiny_corpus, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for name, text in (("aochildes.train", ""), ("cbt.train", "\n \n"), ("switchboard.train", ". , !\n")):
+        (empty / name).write_text(text)
+    assert run_cli(tokenizer_main, tokenizer_cli(empty, tmp_path / "tok")) == 2
+    assert capsys.readouterr().err == (f"error: {empty}: the *.train files in tokenizer.train_dir hold no word (empty, "
+                                       "blank or only punctuation), so the tokenizer would learn nothing but its "
+                                       "bytes; run clean_data.py on the raw text, or point train_dir at the cleaned "
+                                       "train split\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]  # nothing written
+    (empty / "aochildes.train").write_text("the dog sees the cat .\n")  # one line: far from 16000 entries
+    assert run_cli(tokenizer_main, tokenizer_cli(empty, tmp_path / "tok", "tokenizer.vocab_size=16000")) == 0
+    n = len(load_tokenizer(tmp_path / "tok"))
+    assert 259 < n < 300 and capsys.readouterr().err == (
+        f"warning: {tmp_path / 'tok'}: the corpus is too small for tokenizer.vocab_size 16000: it supports only {n} "
+        "entries; give more text, or lower vocab_size (or min_frequency)\n")
+
+
 def snapshot(folder) -> dict:
     return {p.relative_to(folder): p.read_bytes() for p in sorted(Path(folder).rglob("*")) if p.is_file()}
 

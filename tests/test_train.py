@@ -14,7 +14,7 @@ from babyllama import config
 from babyllama import schema
 import train
 from babyllama import trainer_setup
-from conftest import Killed, kill_at, tiny_run_config
+from conftest import Killed, kill_at, tiny_run_config, write_split
 from babyllama.models import build_model, count_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,6 +79,31 @@ def test_resume_matches_uninterrupted_run(tmp_path, tiny_corpus, tiny_tokenizer_
                                                        "trainer_state.json").read_text())["log_history"] if "loss" in h}
     assert sorted(logs) == [5, 6, 10, 12]  # logged at the save of step 6, so the checkpoint covers steps 1-6
     assert abs(full["train_loss"] - (4 * logs[10] + 2 * logs[12]) / 6) > 1e-3  # the resumed steps' mean differs
+
+
+def test_the_saved_model_is_the_best_epoch_through_a_resume(tmp_path, tiny_corpus, tiny_tokenizer_dir):
+    """15 lines a source, lr 3e-2, 10 epochs: the dev CE bottoms out at epoch 7 and rises. A kill after the best
+    epoch and a resume must still end with that epoch's weights (its checkpoint never rotated away, save_total_limit
+    2), and metrics.json must name it."""
+    from safetensors.torch import load_file
+
+    small = {"train": write_split(tmp_path / "train", ".train", 15, 0), "dev": tiny_corpus["dev"]}
+    over = ["training.num_epochs=10", "training.lr=3e-2", "training.batch_size=2",
+            "training.lr_scheduler=constant_with_warmup"]
+    cfg = tiny_run_config(tmp_path, small, tiny_tokenizer_dir, overrides=over)
+    with pytest.raises(Killed):
+        train.run(cfg, callbacks=[kill_at(34)])  # epoch 8.5: after the best epoch's checkpoint
+    m = train.run(cfg, resume=True)
+    ces = [r["dev_ce"] for r in m["curve"]]
+    assert len(ces) == 10 and m["epochs_run"] == 10
+    best = ces.index(min(ces))
+    assert m["best_epoch"] == m["curve"][best]["epoch"] < 10 and ces[-1] > min(ces) + 0.05  # the test's premise
+    assert m["best_step"] == m["curve"][best]["step"] and m["eval_loss"] == pytest.approx(min(ces))
+    out = Path(cfg.training.output_dir)
+    saved, chosen = load_file(out / "model.safetensors"), load_file(out / f"checkpoint-{m['best_step']}" /
+                                                                     "model.safetensors")
+    assert saved.keys() == chosen.keys() and all(torch.equal(saved[k], chosen[k]) for k in saved)
+    assert json.loads((out / "metrics.json").read_text())["best_epoch"] == m["best_epoch"]
 
 
 @pytest.mark.parametrize("max_steps, eval_steps, evaluated", [(4, 2, [2, 4]), (5, 2, [2, 4, 5])])
