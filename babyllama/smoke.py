@@ -263,6 +263,8 @@ class Smoke:
             self.run_stage(self.plan, stage, cfg, resume=False, callbacks=[timer, InterruptAt(STEPS // 2)])
             raise UserError(f"{stage.name}: training finished before the interrupt at step {STEPS // 2}")
         except Interrupted:
+            if not timer.steps or timer.steps[-1]["step"] != STEPS // 2:
+                raise  # the user's Ctrl-C, not the smoke's
             print(f"smoke: {stage.name} interrupted at step {STEPS // 2} with a checkpoint; resuming it", flush=True)
         finally:
             signal.signal(signal.SIGINT, before)
