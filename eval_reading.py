@@ -36,9 +36,9 @@ from babyllama.dynamics import (CURVE_SCORES, checkpoint_flags, curve_row, find_
 from babyllama.export import check_lines, export_reading
 from babyllama.files import result_file, write_atomic
 from babyllama.models import check_model_folder, load_scorer
-from babyllama.reading import EYE_TRACKING, MEASURES, SELF_PACED, read_table, score_reading
+from babyllama.reading import EYE_TRACKING, MEASURES, SELF_PACED, longest_item, read_table, score_reading
 from babyllama.scoring import CONVENTIONS
-from babyllama.stream_scoring import stream_scorers
+from babyllama.stream_scoring import stream_scorers, warn_untrained
 from tokenizer import load_tokenizer
 
 
@@ -53,9 +53,12 @@ def evaluate(data, scorers: dict[str, list[str]], convention: str = "lm-eval", b
     if not revision or "/" in revision or revision in (".", ".."):
         raise UserError(f"--export-revision {revision!r}: give a folder name such as main or chck_10M")
     table = read_table(data)
-    for paths in scorers.values():
+    for name, paths in scorers.items():
         for p in paths:
             check_model_folder(p)
+        n = longest_item(load_tokenizer(paths[0]), table)
+        warn_untrained(name, paths, n, f"the longest reading item is {n} tokens", "its surprisals there are less "
+                       "reliable; score a model trained on longer chunks")
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     out = {}
     for name, paths in scorers.items():

@@ -117,6 +117,12 @@ def _babylm2025_segments(tokenizer, contexts, words) -> list[list[tuple[list[int
     return out
 
 
+def longest_item(tokenizer, table) -> int:
+    """Tokens of the table's longest scored sequence (``[BOS] + item + " " + word``, the lm-eval convention's)."""
+    return max(len(s) for segs in _lm_eval_segments(tokenizer, list(map(str, table["item"])),
+                                                     list(map(str, table["word"]))) for s, _ in segs)
+
+
 def word_surprisals(model, tokenizer, contexts, words, convention: str = "lm-eval", batch_size: int = 64) -> np.ndarray:
     """Surprisal (nats, float64) of each word after its context, by ``convention`` (module doc); one array per call,
     a TeacherEnsemble scored as one model (its mean logits)."""

@@ -50,6 +50,16 @@ def window_length(scorers: dict[str, list[str]], asked: int | None) -> int:
     return min(known, default=DEFAULT_WINDOW)
 
 
+def warn_untrained(name: str, paths, positions: int, what: str, fix: str):
+    """Warn when ``positions`` tokens (``what``, e.g. "a window of 128 tokens") go past the chunks a model of ``paths``
+    was trained on (its config.yaml): a GPT-2's learned position rows past them are still at their initialisation."""
+    for p in paths:
+        trained = trained_data(p).get("seq_length")
+        if trained and trained < positions:
+            print(f"warning: {name}: {what}, but {p} was trained on {trained}-token chunks (its config.yaml): "
+                  f"positions {trained}-{positions - 1} were never trained; {fix}", file=sys.stderr)
+
+
 def check_stream_scorers(scorers: dict[str, list[str]], seq_length: int, separator: str = "auto",
                          every: str = "lines") -> dict[str, tuple[str, str]]:
     """Before the first forward pass of a text-stream stage: every folder loads, takes ``seq_length`` positions, and an
@@ -62,11 +72,8 @@ def check_stream_scorers(scorers: dict[str, list[str]], seq_length: int, separat
     for name, paths in scorers.items():
         for p in paths:
             check_model_folder(p)
-            trained = trained_data(p).get("seq_length")
-            if trained and trained < seq_length:  # a GPT-2's learned position rows past it are still at their init
-                print(f"warning: {name}: a window of {seq_length} tokens, but {p} was trained on {trained}-token "
-                      f"chunks (its config.yaml): positions {trained}-{seq_length - 1} were never trained; lower the "
-                      "window (eval_text.py, eval_aoa.py: leave --seq-length out)", file=sys.stderr)
+        warn_untrained(name, paths, seq_length, f"a window of {seq_length} tokens",
+                       "lower the window (eval_text.py, eval_aoa.py: leave --seq-length out)")
         toks = [load_tokenizer(p) for p in paths] if len(paths) > 1 else []
         for p, tok in zip(paths[1:], toks[1:]):
             check_same_vocab(f"ensemble {name!r}: {paths[0]}", toks[0], str(p), tok)

@@ -17,7 +17,7 @@ import argparse
 import time
 from pathlib import Path
 
-from common import ROOT  # noqa: F401  (puts the repo on sys.path)
+from common import ROOT, TINY_HELP  # noqa: F401  (puts the repo on sys.path)
 
 import torch  # noqa: E402
 from transformers import AutoTokenizer  # noqa: E402
@@ -44,7 +44,7 @@ def random_model(yaml_path: str, tokenizer_dir: str, work: Path) -> Path:
     return folder
 
 
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", help="a model folder (a chck_<N> checkpoint)")
     ap.add_argument("--random-init", metavar="YAML", help="a training YAML whose model is built randomly instead")
@@ -53,7 +53,10 @@ def main():
     ap.add_argument("--zero-shot", required=True, help="the BabyLM 2025 zero-shot folder (ewok_filtered/, ...)")
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--work", default="/tmp/bench_fast_eval")
-    args = ap.parse_args()
+    ap.add_argument("--tiny", action="store_true", help=TINY_HELP + "; --random-init config/tiny-student.yaml")
+    args = ap.parse_args(argv)
+    if args.tiny:
+        args.random_init, args.model, args.batch_size = str(ROOT / "config" / "tiny-student.yaml"), None, 16
     folder = Path(args.model) if args.model else random_model(args.random_init, args.tokenizer, Path(args.work))
     tok = AutoTokenizer.from_pretrained(str(folder))
     model = load_scorer([folder])

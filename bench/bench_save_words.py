@@ -26,6 +26,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from common import TINY_HELP  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -34,19 +36,23 @@ def folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
-def prepare(config: str, work: Path, data: str):
-    """The pipeline's data, clean and tokenizer stages in ``work``; its Plan."""
+def prepare(config: str, work: Path, data: str, tiny: bool = False):
+    """The pipeline's data, clean and tokenizer stages in ``work`` (``tiny``: in this process); its Plan."""
+    import run_pipeline
+
     over = [f"pipeline.work_dir={work}"] + ([f"pipeline.raw_data={data}"] if data else [])
     for stage in ("data", "clean", "tokenizer"):
-        subprocess.run([sys.executable, str(ROOT / "run_pipeline.py"), "--config", config, *over, "--only", stage],
-                       check=True)
-    import run_pipeline
+        argv = ["--config", config, *over, "--only", stage]
+        if tiny:
+            run_pipeline.main(argv)
+        else:
+            subprocess.run([sys.executable, str(ROOT / "run_pipeline.py"), *argv], check=True)
     from babyllama.config import load_config
     from babyllama.schema import PipelineConfig
     return run_pipeline.Plan(load_config(PipelineConfig, config, over).pipeline)
 
 
-def corpus_words(plan, work: Path) -> list[dict]:
+def corpus_words(plan, work: Path, vocab: int = 16000) -> list[dict]:
     from babylm_dataset import load_split_ids, split_files
     from babyllama.words import word_starts
     from tokenizer import build_tokenizer, load_tokenizer, train_files
@@ -54,9 +60,9 @@ def corpus_words(plan, work: Path) -> list[dict]:
     train_dir = plan.clean / plan.p.train_split
     raw = sum(len(f.read_text("utf-8").split()) for f in split_files(plan.raw / plan.p.train_split))
     clean = sum(len(unicodedata.normalize("NFKC", f.read_text("utf-8")).split()) for f in split_files(train_dir))
-    tok16 = work / "tokenizer-16000"
+    tok16 = work / f"tokenizer-{vocab}"
     if not (tok16 / "tokenizer.json").is_file():
-        build_tokenizer(train_files(train_dir), vocab_size=16000).save_pretrained(str(tok16))
+        build_tokenizer(train_files(train_dir), vocab_size=vocab).save_pretrained(str(tok16))
     rows = []
     for tok in (plan.tokenizer, tok16):
         for share in sorted({1.0, plan.p.train_share or 1.0}, reverse=True):
@@ -108,7 +114,7 @@ def train_student(plan, out: Path, marks, max_steps: int | None) -> dict:
                                    if x <= m["words_seen"]]}
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", required=True, help="a scratch folder (the cpu-repro stages and runs go there)")
     parser.add_argument("--config", default=str(ROOT / "config/cpu-repro.yaml"), help="the pipeline config")
@@ -116,10 +122,14 @@ def main():
                                                                                    "config's)")
     parser.add_argument("--marks", default=",".join(str(k * 100_000) for k in range(1, 9)))
     parser.add_argument("--max-steps", type=int, default=None, help="cut the student runs short (a quick look)")
-    args = parser.parse_args()
+    parser.add_argument("--tiny", action="store_true", help=f"{TINY_HELP}; give a tiny --config (--data '') and "
+                        "--marks; the second tokenizer has 500 entries, not 16000")
+    args = parser.parse_args(argv)
+    if args.tiny:
+        args.max_steps = args.max_steps or 2
     work = Path(args.work).resolve()
-    plan = prepare(args.config, work, args.data)
-    res = {"corpus": corpus_words(plan, work)}
+    plan = prepare(args.config, work, args.data, args.tiny)
+    res = {"corpus": corpus_words(plan, work, 500 if args.tiny else 16000)}
     marks = [int(x) for x in args.marks.split(",")]
     for name, m in (("off", None), ("on", marks)):
         out = work / "students" / name

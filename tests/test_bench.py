@@ -4,6 +4,7 @@ path ran, and paths that compute the same thing agree."""
 
 import importlib
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -30,7 +31,9 @@ def bench(monkeypatch):
 
 
 def test_every_benchmark_has_a_tiny_check():
-    assert SCRIPTS == ["bench_cache_error", "bench_distill", "bench_eval", "bench_loss", "bench_pretrain"]
+    """A script added to bench/ gets a test here (a --tiny run), or this fails."""
+    tested = {name[len("test_"):] for name in globals() if name.startswith("test_")}
+    assert set(SCRIPTS) <= tested, sorted(set(SCRIPTS) - tested)
 
 
 def test_bench_distill(bench, capsys):
@@ -81,3 +84,48 @@ def test_bench_eval(bench, capsys, tiny_corpus, tmp_path):
     assert float(line.split("delta log-likelihood| ")[1].split(",")[0]) < 1e-3  # prefix sharing changes nothing
     assert "decisions changed 0" in line
     assert 0 <= float(row(out, "agreement")[1]) <= 100
+
+
+def test_bench_fast_eval(bench, capsys, tiny_tokenizer_dir, tmp_path):
+    from test_eval_blimp import _suites as suites_2025
+    from test_reading import _table
+
+    zero_shot = tmp_path / "zero_shot"
+    suites_2025(zero_shot)
+    (zero_shot / "reading").mkdir()
+    _table(30).to_csv(zero_shot / "reading" / "reading_data.csv", index=False)
+    blimp = tmp_path / "blimp"
+    blimp.mkdir()
+    (blimp / "agreement.jsonl").write_text(json.dumps({"sentence_good": "The dog sees.", "sentence_bad": "The dog see."})
+                                           + "\n")
+    bench("bench_fast_eval").main(["--tiny", "--tokenizer", str(tiny_tokenizer_dir), "--blimp", str(blimp),
+                                   "--zero-shot", str(zero_shot), "--work", str(tmp_path / "work")])
+    out = capsys.readouterr().out
+    assert [row(out, s)[1] for s in ("BLiMP", "EWoK", "entity tracking", "wug")] == ["1", "1", "3", "2"]
+    assert row(out, "reading (surprisal, then the OLS fits)")[1] == "30 words"
+
+
+def test_bench_save_words(bench, capsys, tmp_path):
+    from test_pipeline import tiny_pipeline_yaml
+
+    bench("bench_save_words").main(["--tiny", "--work", str(tmp_path / "work"), "--config",
+                                    str(tiny_pipeline_yaml(tmp_path)), "--data", "", "--marks", "1000,2000",
+                                    "--max-steps", "26"])  # about 80 words a step
+    res = json.loads((tmp_path / "work" / "bench_save_words.json").read_text())
+    assert {r["tokenizer"] for r in res["corpus"]} == {400, 500}
+    assert all(0 < r["words_per_epoch"] <= r["stream_words"] for r in res["corpus"])
+    assert res["off"]["saves"] == [] and [s["name"] for s in res["on"]["saves"]] == ["chck_1K", "chck_2K"]
+    assert res["on"]["words_seen"] == res["off"]["words_seen"] > 2000
+
+
+@pytest.mark.slow
+def test_gpu_check(tmp_path):
+    """The GPU check's own tiny path on the CPU (--device cpu: the embedded pipeline's smoke, then 6 steps of each
+    distillation path); a subprocess, as it sets CUDA_VISIBLE_DEVICES."""
+    out = tmp_path / "gpu_check.json"
+    r = subprocess.run([sys.executable, "bench/gpu_check.py", "--device", "cpu", "--work", str(tmp_path / "w"),
+                        "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    res = json.loads(out.read_text())
+    assert res["smoke"]["rc"] == 0 and set(res["distillation"]) == {"live", "cache"}
+    assert all(v["steps"] == 6 and v["step_s"] > 0 for v in res["distillation"].values())

@@ -163,6 +163,24 @@ def test_cli_end_to_end(tmp_path, tiny_tokenizer_dir, capsys):
         "| score (%)", "| *Eye-tracking score*", "| RTfirstfix"]
 
 
+def test_items_longer_than_the_training_chunks_are_warned_about(tmp_path, tiny_tokenizer_dir, capsys):
+    short, long = (save_random_model(tmp_path / n, "gpt2", tiny_tokenizer_dir) for n in ("short", "long"))
+    csv = tmp_path / "reading_data.csv"
+    table = _table(30)  # fewer rows leave the spillover fit no residual (R2_base 1)
+    table.to_csv(csv)
+    n = reading.longest_item(load_tokenizer(tiny_tokenizer_dir), table)
+    tok = load_tokenizer(tiny_tokenizer_dir)
+    assert n == max(1 + len(tok(f"{i} {w}", add_special_tokens=False)["input_ids"])
+                    for i, w in zip(table["item"], table["word"]))
+    (short / "config.yaml").write_text(f"data:\n  seq_length: {n - 2}\n")  # trained on shorter chunks
+    (long / "config.yaml").write_text(f"data:\n  seq_length: {n}\n")
+    capsys.readouterr()
+    assert run_cli(eval_reading.main, ["--data", str(csv), "--model", f"s={short}", "--model", f"l={long}"]) == 0
+    err = capsys.readouterr().err
+    assert (f"warning: s: the longest reading item is {n} tokens, but {short} was trained on {n - 2}-token chunks "
+            f"(its config.yaml): positions {n - 2}-{n - 1} were never trained") in err and "warning: l" not in err
+
+
 def test_table_without_a_column_is_a_one_line_error(tmp_path, capsys):
     csv = tmp_path / "r.csv"
     _table(5).drop(columns=["prev_item"]).to_csv(csv)
