@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import re
 import sys
 import time
@@ -53,7 +52,7 @@ from sklearn.preprocessing import StandardScaler
 from babyllama import report
 from babylm_dataset import encode_files, split_files
 from babyllama.config import UserError, run_cli
-from babyllama.files import write_atomic
+from babyllama.files import write_results
 from babyllama.models import load_scorer
 from babyllama.stream_scoring import check_stream_scorers, stream_log_probs, stream_scorers, window_length
 
@@ -266,8 +265,7 @@ def main(argv=None) -> int:
     md = table(res["mad"])
     print(md)
     if args.output:
-        write_atomic(args.output, json.dumps(res, indent=1))
-        write_atomic(Path(args.output).with_suffix(".md"), md)
+        write_results(args.output, res, md)
     return 0
 
 

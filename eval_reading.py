@@ -22,10 +22,8 @@ zero-shot suites' curves.json: one table, a panel per score).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
-from pathlib import Path
 
 import torch
 
@@ -34,7 +32,7 @@ from babyllama.config import UserError, run_cli
 from babyllama.dynamics import (CURVE_SCORES, checkpoint_flags, curve_row, find_checkpoints, parse_runs,
                                 reading_scores)
 from babyllama.export import check_lines, export_reading
-from babyllama.files import result_file, write_atomic
+from babyllama.files import result_file, write_results
 from babyllama.models import check_model_folder, load_scorer
 from babyllama.reading import EYE_TRACKING, MEASURES, SELF_PACED, longest_item, read_table, score_reading
 from babyllama.scoring import CONVENTIONS
@@ -136,8 +134,7 @@ def main(argv=None) -> int:
         table = markdown(results)
     print(table)
     if args.output:
-        write_atomic(args.output, json.dumps(out, indent=1))
-        write_atomic(Path(args.output).with_suffix(".md"), table)
+        write_results(args.output, out, table)
     return 0
 
 

@@ -25,17 +25,15 @@ Unlike the training eval loss, nothing is sampled: the whole split is scored.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from babylm_dataset import encode_files, split_files
 from babyllama.config import UserError, run_cli
-from babyllama.files import write_atomic
+from babyllama.files import write_results
 from babyllama.models import load_scorer
 from babyllama.report import ensemble_gains, gain_lines
 from babyllama.stream_scoring import check_stream_scorers, stream_log_probs, stream_scorers, window_length
@@ -142,9 +140,8 @@ def main(argv=None) -> int:
     gains = ensemble_gains(scorers, {n: r["all"]["ce"] for n, r in results.items()})
     print(table + gain_lines(gains, "dev CE"))
     if args.output:
-        write_atomic(args.output, json.dumps({"data": str(args.data), "seq_length": seq_length,
-                                              "results": results, "ensemble_gains": gains}, indent=1))
-        write_atomic(Path(args.output).with_suffix(".md"), table)
+        write_results(args.output, {"data": str(args.data), "seq_length": seq_length, "results": results,
+                                    "ensemble_gains": gains}, table)
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 from pathlib import Path
@@ -32,6 +33,12 @@ def write_atomic(path, data) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def write_results(output, results: dict, table: str):
+    """The ``--output`` of a scoring script: the results as JSON at ``output`` and the table beside it as ``.md``."""
+    write_atomic(output, json.dumps(results, indent=1))
+    write_atomic(Path(output).with_suffix(".md"), table)
 
 
 def move_aside(folder) -> Path:
