@@ -165,6 +165,9 @@ def fit_measure(data, dv: str, terms) -> dict:
     base = smf.ols(formula(dv, terms, False), data=data[[dv, *terms]].dropna()).fit()
     full = smf.ols(formula(dv, terms, True), data=data[["pred", dv, *terms]].dropna()).fit()
     r2, r2_base = float(full.rsquared), float(base.rsquared)
+    if base.df_resid < 1 or 1 - r2_base < 1e-12:  # as many rows as predictors: the baseline fits every time exactly
+        raise UserError(f"reading: {dv} has {int(base.nobs)} rows with values for {len(base.params)} baseline "
+                        "coefficients, too few to fit; give the whole reading table (1,726 words)")
     return {"coef": float(full.params["pred"]), "t": float(full.tvalues["pred"]), "p": float(full.pvalues["pred"]),
             "r2": r2, "delta_r2": r2 - r2_base, "aic": float(full.aic), "delta_aic": float(full.aic - base.aic),
             "score": (r2 - r2_base) / (1 - r2_base) * 100, "n": int(full.nobs)}

@@ -189,3 +189,13 @@ def test_table_without_a_column_is_a_one_line_error(tmp_path, capsys):
     assert err.count("\n") == 0 and f"{csv}: no column 'prev_item'" in err
     with pytest.raises(UserError, match="reading table not found"):
         reading.read_table(tmp_path / "none.csv")
+
+
+def test_a_table_too_small_to_fit_is_a_one_line_error():
+    rng = np.random.default_rng(0)
+    terms = ["a", "b", "c"]  # 1 + 3 + 3 interactions = 7 baseline coefficients
+    table = pd.DataFrame({k: rng.normal(size=7) for k in ["y", "pred", *terms]})
+    with pytest.raises(UserError, match="7 rows with values for 7 baseline coefficients, too few to fit"):
+        reading.fit_measure(table, "y", terms)
+    big = pd.DataFrame({k: rng.normal(size=9) for k in ["y", "pred", *terms]})
+    assert math.isfinite(reading.fit_measure(big, "y", terms)["score"])  # two rows to spare: a score
