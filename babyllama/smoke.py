@@ -18,7 +18,8 @@ The slice:
 - report: as configured (the smoke's own RESULTS.md; pipeline.results_file is not written).
 
 Per stage, ``smoke.json`` and ``smoke.md`` (the table, also printed) hold the wall time and peak memory (process RSS
-on a CPU, ``torch.cuda.max_memory_allocated`` on a GPU); a training stage adds seconds per optimizer step measured on
+on a CPU, ``torch.cuda.max_memory_allocated`` on a GPU; beside it what the process held when the stage began: Python,
+torch and what earlier stages left); a training stage adds seconds per optimizer step measured on
 the micro-batch (forward+backward and optimizer apart), the step at the configured batch (projected: forward+backward
 scaled by sequences, times the accumulation, plus the optimizer once), the checkpoint's size on disk, and the
 projected hours of the full stage here (steps from compute_plan.py's count of the real data). Scoring stages are
@@ -30,6 +31,7 @@ micro-batch would. The smoke's checkpoints are deleted after each stage unless `
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import gc
 import json
@@ -140,14 +142,21 @@ class PeakMemory:
     /proc/self/clear_refs)."""
 
     def reset(self):
+        """Free what the last stage left (Python cycles; glibc's free heap pages, which it keeps otherwise), then start
+        counting from the process's current size, ``start_gib``."""
         gc.collect()
         if on_gpu():
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats()
         try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):
+            pass
+        try:
             Path("/proc/self/clear_refs").write_text("5")
         except OSError:
             pass
+        self.start_gib = self.peak_gib()
 
     @staticmethod
     def rss_gib() -> float:
@@ -336,7 +345,7 @@ class Smoke:
         row = self.training_figures(dataclasses.replace(stage, name=stage.name + "+cache"), c, full, timer)
         plan = self.plan_row(stage, c, full)
         build_full = build_s / max(chunks, 1) * (plan.tokens / cfg.data.seq_length + real_cfg.data.eval_samples)
-        row.update(seconds=round(seconds, 1), status="ok", cache_chunks=chunks, cache_build_s=round(build_s, 1), projected_cache_build_h=round(build_full / 3600, 3),
+        row.update(seconds=round(seconds, 1), status="ok", start_gib=round(self.memory.start_gib, 2), cache_chunks=chunks, cache_build_s=round(build_s, 1), projected_cache_build_h=round(build_full / 3600, 3),
                    projected_stage_h=round(row["projected_stage_h"] + build_full / 3600, 3))
         return row
 
@@ -352,6 +361,7 @@ class Smoke:
     def stage(self, stage):
         cfg, real_cfg = self.plan.config(stage), self.real.config(stage)
         self.memory.reset()
+        start_gib = self.memory.start_gib  # what the process holds already (on a CPU: Python, torch, earlier stages)
         start = time.perf_counter()
         rows = [{}]
         if stage.kind in ("train", "distill"):
@@ -373,7 +383,8 @@ class Smoke:
                 rows[0]["projected_stage_h"] = round(seconds / 3600, 4)
         seconds = time.perf_counter() - start - sum(r.get("seconds", 0.0) for r in rows[1:])
         rows[0] = {"stage": stage.name, "kind": stage.kind, **rows[0], "seconds": round(seconds, 1),
-                   "peak_gib": rows[0].get("peak_gib", round(self.memory.peak_gib(), 2)), "status": "ok"}
+                   "peak_gib": rows[0].get("peak_gib", round(self.memory.peak_gib(), 2)),
+                   "start_gib": round(start_gib, 2), "status": "ok"}
         self.plan.mark(stage, {"seconds": round(seconds, 1)})  # the report's table of stage times reads it
         return rows
 
@@ -457,17 +468,16 @@ def table(data: dict) -> str:
              f"{data['steps']} steps per model (save + resume at {data['steps'] // 2}), {data['pairs_per_file']} items "
              "per pair file", "",
              "| stage | parameters | precision | micro-batch | s/step measured (fastest) | s/step at batch (accumulation) | "
-             "peak GiB | checkpoint GB | seconds | full stage here, h (projected) | status |",
+             "peak GiB (at start) | checkpoint GB | seconds | full stage here, h (projected) | status |",
              "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in data["stages"]:
         at = (f"{r['projected_step_s']:.2f} ({r['batch']} = {r['configured_micro_batch']} x {r['accumulation']})"
               if r.get("projected_step_s") is not None else "-")
+        step = cell(r, "step_s", ".2f") + (f" ({r['fastest_step_s']:.2f})" if r.get("fastest_step_s") else "")
+        peak = cell(r, "peak_gib", ".2f") + (f" ({r['start_gib']:.2f})" if r.get("start_gib") is not None else "")
         lines.append(f"| {r['stage']} | {cell(r, 'parameters', ',')} | {r.get('precision') or '-'} | "
-                     f"{cell(r, 'micro_batch', 'd')} | {cell(r, 'step_s', '.2f')}"
-                     + (f" ({r['fastest_step_s']:.2f})" if r.get("fastest_step_s") else "")
-                     + f" | {at} | {cell(r, 'peak_gib', '.2f')}"
-                     f" | {cell(r, 'checkpoint_gb', '.2f')} | {cell(r, 'seconds', '.1f')} | "
-                     f"{cell(r, 'projected_stage_h', '.3g')} | {r.get('status', '-')} |")
+                     f"{cell(r, 'micro_batch', 'd')} | {step} | {at} | {peak} | {cell(r, 'checkpoint_gb', '.2f')} | "
+                     f"{cell(r, 'seconds', '.1f')} | {cell(r, 'projected_stage_h', '.3g')} | {r.get('status', '-')} |")
     if data.get("projected_total_h") is not None:
         lines.append(f"| **total** | | | | | | | | {data['seconds']:.0f} | **{data['projected_total_h']:.2f}** | |")
     return "\n".join(lines)
