@@ -82,8 +82,8 @@ def test_h1_report_checks_each_teachers_lead_and_tests_only_fair_cells(tmp_path)
     fake_run(plan, CE)
     run_pipeline.run_stage(plan, plan.by_name["report"], None, resume=False)  # the report stage writes the H1 report
     text = (plan.results / "RESULTS.md").read_text()
-    assert "| teacher-2 | 5 / 24 | 5.305 | student (12 epochs) | 5.310 ± 0.010 | +0.005 | NO |" in text
-    assert "| teacher-2 | 5 / 24 | 5.305 | plain-24 (24 epochs) | 5.420 ± 0.020 | +0.115 | yes |" in text
+    assert "| teacher-2 | 5 / 12 | 5.305 | student (12 epochs) | 5.310 ± 0.010 | +0.005 | NO |" in text
+    assert "| teacher-2 | 5 / 12 | 5.305 | plain-24 (24 epochs) | 5.420 ± 0.020 | +0.115 | yes |" in text
     assert "| students-ensemble | 8, 8, 8 / 12 | 5.220 | student (12 epochs) | 5.310 ± 0.010 | +0.090 | yes |" in text
     assert ("| homo-t1-token (12 epochs) | homogeneous, T 1, token_mean | student (12 epochs) | yes | -0.020 ± 0.010 | "
             "− − − | better | +2.3 ± 0.6 | + + + | better |") in text
