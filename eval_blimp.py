@@ -58,6 +58,7 @@ from babyllama.dynamics import (CURVE_SCORES, FAST_DATASETS, curve_row, curve_sc
                                 fast_subsample, find_checkpoints, read_curves)
 from babyllama.export import check_lines, export_pairs, task_of
 from babyllama.files import model_fingerprint, result_file, write_atomic
+from babyllama.locks import locked
 from babyllama.report import (curve_table, ensemble_gains, gain_lines, load_results, plot_words, read_json,
                               write_blimp_summary)
 from babyllama.scoring import (check_encoded, encode_pairs, load_pairs, mixed_suites, pair_files, pair_records,
@@ -331,6 +332,7 @@ def export_groups(e, pairs) -> dict[str, list[int]]:
     return groups
 
 
+@locked(lambda cfg: cfg.eval.output_dir, "eval.output_dir")  # one run at a time per output folder
 def run(cfg: EvalConfig, progress: bool = True) -> dict:
     """Check every input, score every model and ensemble of ``cfg``, write results, table.md and blimp.png; returns
     {name: results}."""
@@ -360,7 +362,9 @@ def run(cfg: EvalConfig, progress: bool = True) -> dict:
     for name, (paths, combine, weights) in scorers.items():
         path = out / result_file(ckpt[name][0]) / f"{ckpt[name][1].label}.json" if name in ckpt else \
             out / f"{result_file(name)}.json"
-        weights_fp = model_fingerprint(paths[0]) if name in ckpt else None
+        # which weights the result is of: a model's fingerprint, an ensemble's members' (a later look at a result JSON
+        # can tell whether the folder was retrained since); a checkpoint scored before with these weights is skipped
+        weights_fp = model_fingerprint(paths[0]) if len(paths) == 1 else [model_fingerprint(p) for p in paths]
         old = read_json(path) if name in ckpt and path.is_file() else {}
         if old.get("weights") == weights_fp and {**old.get("settings", {}), "seconds": 0} == {**settings, "seconds": 0}:
             print(f"{name}: scored already with these settings and weights ({path})", file=sys.stderr)
@@ -375,8 +379,7 @@ def run(cfg: EvalConfig, progress: bool = True) -> dict:
                "settings": {**settings, "seconds": round(seconds, 1)}}
         if len(paths) > 1:
             res["settings"].update(combine=combine, weights=weights)
-        if weights_fp:
-            res["weights"] = weights_fp
+        res["weights"] = weights_fp
         write_atomic(path, json.dumps(res, indent=1))
         if e.log_pairs:
             log = path.with_name(path.name[:-len(".json")] + ".pairs.jsonl")

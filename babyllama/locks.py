@@ -112,6 +112,22 @@ def folder_lock(folder, what: str):
             release(folder)
 
 
+@contextlib.contextmanager
+def updating(path):
+    """Hold the lock of the folder that holds ``path`` while the block reads, changes and rewrites the file, so two
+    runs updating one file (RESULTS.md, each its own section) take turns instead of one losing the other's update.
+    It waits, not refuses: the update takes milliseconds. The lock is an ``flock`` on the folder itself (no lock file
+    is left beside the results); it does not conflict with ``acquire``, which locks a file beside a folder."""
+    folder = Path(path).resolve().parent
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing drops the flock
+
+
 def locked(folder_of, what: str):
     """Decorate a stage's ``run(cfg, ...)`` to hold the lock of the folder ``folder_of(cfg)`` names (None: no lock)
     while it runs, from before anything in it is checked or written."""

@@ -27,7 +27,7 @@ import torch
 import yaml
 from transformers import AutoConfig
 
-from babyllama import report, words
+from babyllama import locks, report, words
 from babyllama.dynamics import CURVE_SCORES
 from babyllama.files import write_atomic
 
@@ -397,13 +397,14 @@ def write_section(path, name: str, text: str):
     """Put ``text`` into ``path`` between the markers of section ``name``, keeping the file's other sections; a file
     without that section gets it at the end."""
     begin, end = f"<!-- begin {name}: generated, do not edit -->", f"<!-- end {name} -->"
-    old = Path(path).read_text() if Path(path).is_file() else ""
     block = f"{begin}\n{text.rstrip()}\n{end}"
-    if begin in old and end in old:
-        new = old[:old.index(begin)] + block + old[old.index(end) + len(end):]
-    else:
-        new = (old.rstrip() + "\n\n" if old.strip() else "") + block + "\n"
-    write_atomic(path, new)
+    with locks.updating(path):  # two runs publishing their sections at once: both sections land
+        old = Path(path).read_text() if Path(path).is_file() else ""
+        if begin in old and end in old:
+            new = old[:old.index(begin)] + block + old[old.index(end) + len(end):]
+        else:
+            new = (old.rstrip() + "\n\n" if old.strip() else "") + block + "\n"
+        write_atomic(path, new)
 
 
 def publish(plan, text: str, section: str | None = None) -> str:

@@ -85,3 +85,41 @@ def test_the_lock_goes_with_its_run_however_it_ends_and_is_reentrant(tmp_path, e
     assert not (tmp_path / "new").exists()  # neither the lock file nor the folder made for it stays
     with folder_lock(folder, "x"):
         assert json.loads(lock_file(folder).read_text())["pid"] == os.getpid()
+
+
+def test_a_second_blimp_run_on_an_output_dir_is_refused_before_it_writes(tmp_path, holder, capsys):
+    import eval_blimp
+
+    out, blimp = tmp_path / "results", tmp_path / "blimp"
+    blimp.mkdir()
+    (blimp / "x.jsonl").write_text(json.dumps({"sentence_good": "a b", "sentence_bad": "b a"}) + "\n")
+    other = holder(out)
+    assert run_cli(eval_blimp.main, ["--blimp-dir", str(blimp), "--model", f"m={tmp_path / 'no-model'}",
+                                     "--output-dir", str(out)]) == 2
+    assert f"{out} (eval.output_dir) is in use by another run, pid {other.pid} on " in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_two_runs_updating_one_results_file_take_turns(tmp_path):
+    """RESULTS.md holds a section per run; one run's read-modify-write must not drop the other's (it did: each read the
+    file, put its section in and wrote it back, and the later write won)."""
+    import threading
+
+    from babyllama.files import write_atomic
+    from babyllama.locks import updating
+    from babyllama.pipeline_report import write_section
+
+    path = tmp_path / "RESULTS.md"
+    write_section(path, "a", "A, first")
+    with updating(path):  # run a is between its read and its write
+        text = path.read_text()
+        other = threading.Thread(target=write_section, args=(path, "b", "B"))
+        other.start()
+        other.join(0.5)
+        assert other.is_alive()  # run b waits for run a ...
+        write_atomic(path, text.replace("A, first", "A, second"))
+    other.join(10)
+    assert not other.is_alive()
+    text = path.read_text()  # ... and reads what a wrote: both updates are in
+    assert "A, second" in text and "<!-- begin b: generated, do not edit -->\nB\n<!-- end b -->" in text
+    assert [p.name for p in tmp_path.iterdir()] == ["RESULTS.md"]  # no lock file is left beside the results
