@@ -201,12 +201,12 @@ def test_cli_end_to_end(folders, tmp_path, capsys):
     for name in ("a", "gpt2", "ens"):
         r = json.loads((out / f"{name}.json").read_text())
         assert r["model"] == name and r["counts"]["pairs"] == 15 and r["settings"]["prefix"] == "bos"
+        assert set(r["phenomena"]) == {"subject_verb_agreement", "argument_structure"}
+        assert list(r["supplement"]) == ["turn_taking"]
     # each result names the weights it is of (a model's fingerprint; an ensemble's, one per member)
     assert json.loads((out / "a.json").read_text())["weights"] == model_fingerprint(folders["llama_a"])
     assert json.loads((out / "ens.json").read_text())["weights"] == [model_fingerprint(folders["llama_a"]),
                                                                      model_fingerprint(folders["llama_b"])]
-        assert set(r["phenomena"]) == {"subject_verb_agreement", "argument_structure"}
-        assert list(r["supplement"]) == ["turn_taking"]
     table = (out / "table.md").read_text()
     assert table.splitlines()[0] == "| Task | a | gpt2 | ens |"
     assert "S-V Agr." in table and "Arg. Structure" in table and "Turn Taking" in table
