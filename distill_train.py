@@ -27,8 +27,9 @@ from babyllama.models import (check_model_folder, check_same_vocab, count_parame
 from babyllama.teacher_cache import open_caches
 from babyllama.words import run_words_seen
 from tokenizer import load_tokenizer
+from babyllama.run_folder import prepare_output_dir
 from babyllama.trainer_setup import (BabyTrainer, attach_callbacks, bf16_supported, holds_output_dir, is_main_process,
-                                     load_datasets, make_callbacks, preflight, prepare_output_dir, resolve_precision,
+                                     load_datasets, make_callbacks, preflight, resolve_precision,
                                      train_and_finish, training_arguments, training_main, world_size)
 
 

@@ -56,7 +56,9 @@ from babyllama.files import hash_files, model_fingerprint, write_atomic
 from babyllama.locks import locked
 from babyllama.models import check_model_folder as check_weights, max_positions
 from babyllama.report import Row, format_table, parallel_plot
-from babyllama.trainer_setup import checkpoint_problem, checkpoints_in, move_aside, resolve_precision
+from babyllama.files import move_aside
+from babyllama.run_folder import checkpoint_problem, checkpoints_in
+from babyllama.trainer_setup import resolve_precision
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "config" / "finetune.yaml"
 

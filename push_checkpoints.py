@@ -21,7 +21,7 @@ import yaml
 
 from babyllama.config import UserError, run_cli
 from babyllama.hub import HubPusher
-from babyllama.trainer_setup import is_finished
+from babyllama.run_folder import is_finished
 from babyllama.words import checkpoint_folders
 
 

@@ -50,7 +50,8 @@ from babyllama.files import hash_files, model_fingerprint, write_atomic
 from babyllama.locks import folder_lock
 from babyllama.synthetic import write_corpus
 from babyllama.synthetic_tasks import write_tasks
-from babyllama.trainer_setup import is_finished, move_aside
+from babyllama.files import move_aside
+from babyllama.run_folder import is_finished
 
 ROOT = Path(__file__).resolve().parent
 ENSEMBLE = "teachers-ensemble"

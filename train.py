@@ -22,8 +22,9 @@ from transformers import default_data_collator, set_seed
 from babyllama.config import run_cli, save_config
 from babyllama.schema import TrainConfig
 from babyllama.models import count_parameters, initial_model
+from babyllama.run_folder import prepare_output_dir
 from babyllama.trainer_setup import (BabyTrainer, attach_callbacks, holds_output_dir, is_main_process, load_datasets,
-                                     make_callbacks, preflight, prepare_output_dir, resolve_precision, train_and_finish,
+                                     make_callbacks, preflight, resolve_precision, train_and_finish,
                                      training_arguments, training_main, world_size)
 
 

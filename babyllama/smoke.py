@@ -51,7 +51,8 @@ from babyllama import compute_plan
 from babyllama.callbacks import SaveOnInterrupt
 from babyllama.config import UserError
 from babyllama.files import write_atomic
-from babyllama.trainer_setup import Interrupted, batch_plan, checkpoint_bytes, checkpoints_in, resolve_precision
+from babyllama.run_folder import checkpoint_bytes, checkpoints_in
+from babyllama.trainer_setup import Interrupted, batch_plan, resolve_precision
 
 STEPS = 6  # optimizer steps per model, STEPS // 2 before the interrupt and after; the first of each run is warm-up
 MICRO = 2  # sequences per micro-batch on a CPU
@@ -345,7 +346,8 @@ class Smoke:
         row = self.training_figures(dataclasses.replace(stage, name=stage.name + "+cache"), c, full, timer)
         plan = self.plan_row(stage, c, full)
         build_full = build_s / max(chunks, 1) * (plan.tokens / cfg.data.seq_length + real_cfg.data.eval_samples)
-        row.update(seconds=round(seconds, 1), status="ok", start_gib=round(self.memory.start_gib, 2), cache_chunks=chunks, cache_build_s=round(build_s, 1), projected_cache_build_h=round(build_full / 3600, 3),
+        row.update(seconds=round(seconds, 1), status="ok", start_gib=round(self.memory.start_gib, 2), cache_chunks=chunks,
+                   cache_build_s=round(build_s, 1), projected_cache_build_h=round(build_full / 3600, 3),
                    projected_stage_h=round(row["projected_stage_h"] + build_full / 3600, 3))
         return row
 

@@ -19,7 +19,8 @@ import train
 from conftest import save_random_model, tiny_run_config
 from babyllama.models import build_model, count_parameters
 from tokenizer import load_tokenizer
-from babyllama.trainer_setup import BabyTrainer, checkpoints_in
+from babyllama.run_folder import checkpoints_in
+from babyllama.trainer_setup import BabyTrainer
 
 ROOT = Path(__file__).resolve().parents[1]
 MOE = ["model.type=moe", "model.num_experts=4"]

@@ -14,7 +14,7 @@ import clean_data
 from babyllama import config
 from babyllama import schema
 import train
-from babyllama import trainer_setup
+from babyllama import run_folder, trainer_setup
 from babylm_dataset import curriculum_dataset, encode_files
 from conftest import Killed, kill_at, make_lines, tiny_run_config
 
@@ -71,7 +71,7 @@ def test_resume_in_the_middle_of_a_stage_matches_an_uninterrupted_run(tmp_path, 
     full_cfg = tiny_run_config(tmp_path / "full", tiny_corpus, tiny_tokenizer_dir, overrides=over)
     full = train.run(full_cfg)
     out = Path(full_cfg.training.output_dir)
-    last = trainer_setup.checkpoints_in(out)[-1]
+    last = run_folder.checkpoints_in(out)[-1]
     history = json.loads((last / "trainer_state.json").read_text())["log_history"]
     # one epoch per stage: evaluated (and saved) where stage 1 ends and where stage 2 ends
     n1 = len(encode_files([tiny_corpus["train"] / "switchboard.train"], tiny_tokenizer_dir)) // 32
@@ -85,10 +85,10 @@ def test_resume_in_the_middle_of_a_stage_matches_an_uninterrupted_run(tmp_path, 
     part_cfg = tiny_run_config(tmp_path / "part", tiny_corpus, tiny_tokenizer_dir, overrides=over)
     with pytest.raises(Killed):
         train.run(part_cfg, callbacks=[kill_at(k)])
-    assert trainer_setup.checkpoints_in(part_cfg.training.output_dir)[-1].name == f"checkpoint-{k}"
+    assert run_folder.checkpoints_in(part_cfg.training.output_dir)[-1].name == f"checkpoint-{k}"
     resumed = train.run(part_cfg, resume=True)
     part_out = Path(part_cfg.training.output_dir)
-    part_history = json.loads((trainer_setup.checkpoints_in(part_out)[-1] / "trainer_state.json").read_text())
+    part_history = json.loads((run_folder.checkpoints_in(part_out)[-1] / "trainer_state.json").read_text())
     after = lambda hist: [h for h in hist if "loss" in h and h["step"] > k]  # noqa: E731
     ran, resumed_logs = after(history), after(part_history["log_history"])
     assert [h["step"] for h in resumed_logs] == [h["step"] for h in ran] == list(range(k + 1, steps[1] + 1))

@@ -14,7 +14,7 @@ import yaml
 import run_pipeline
 from babyllama.config import UserError, load_config
 from babyllama.schema import PipelineConfig
-from babyllama.trainer_setup import checkpoint_problem, checkpoints_in
+from babyllama.run_folder import checkpoint_problem, checkpoints_in
 
 ROOT = Path(__file__).resolve().parents[1]
 

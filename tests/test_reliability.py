@@ -17,7 +17,7 @@ from babyllama import config
 from babyllama import schema
 import distill_train
 import train
-from babyllama import trainer_setup
+from babyllama import run_folder, trainer_setup
 from babyllama.config import UserError, run_cli
 from conftest import save_random_model, tiny_run_config
 
@@ -58,7 +58,7 @@ def test_finished_model_is_never_overwritten(tmp_path, tiny_corpus, tiny_tokeniz
     path = config_file(tmp_path, tiny_corpus, tiny_tokenizer_dir, {"training.max_steps": 3})
     assert run_cli(train.main, ["--config", str(path)]) == 0
     out = tmp_path / "out"
-    for c in trainer_setup.checkpoints_in(out):  # users delete checkpoints to save disk
+    for c in run_folder.checkpoints_in(out):  # users delete checkpoints to save disk
         for f in sorted(c.rglob("*"), reverse=True):
             f.unlink() if f.is_file() else f.rmdir()
         c.rmdir()
@@ -203,7 +203,7 @@ def test_non_finite_loss_stops_before_the_update_and_keeps_the_checkpoint(tmp_pa
     with pytest.raises(UserError, match=r"non-finite loss or gradient at step 4.*last good checkpoint: .*checkpoint-2"):
         train.run(cfg, callbacks=[PoisonAt()])
     out = Path(cfg.training.output_dir)
-    assert [c.name for c in trainer_setup.checkpoints_in(out)] == ["checkpoint-2"]
+    assert [c.name for c in run_folder.checkpoints_in(out)] == ["checkpoint-2"]
     assert not (out / "metrics.json").exists()  # not saved as finished
     from safetensors.torch import load_file
 
@@ -292,7 +292,7 @@ def test_save_minutes_bounds_the_work_a_crash_loses(tmp_path, tiny_corpus, tiny_
                           overrides=["training.max_steps=3", "training.save_minutes=1e-6", "training.save_total_limit=9",
                                      "training.load_best_model_at_end=false"])
     train.run(cfg)
-    assert [c.name for c in trainer_setup.checkpoints_in(cfg.training.output_dir)] == [
+    assert [c.name for c in run_folder.checkpoints_in(cfg.training.output_dir)] == [
         "checkpoint-1", "checkpoint-2", "checkpoint-3"]
     assert config.load_config(schema.TrainConfig, ROOT / "config/llama-360M.yaml").training.save_minutes == 30
 
@@ -310,7 +310,7 @@ def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tmp_path, tiny_corpus,
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, err[-2000:]
-    ckpts = trainer_setup.checkpoints_in(tmp_path / "out")
-    assert ckpts and trainer_setup.checkpoint_problem(ckpts[-1]) is None
+    ckpts = run_folder.checkpoints_in(tmp_path / "out")
+    assert ckpts and run_folder.checkpoint_problem(ckpts[-1]) is None
     assert f"checkpoint saved in {ckpts[-1]}" in err and f"--config {path} --resume" in err
     assert not (tmp_path / "out" / "metrics.json").exists()

@@ -13,7 +13,7 @@ import torch
 from babyllama import config
 from babyllama import schema
 import train
-from babyllama import trainer_setup
+from babyllama import run_folder, trainer_setup
 from conftest import Killed, kill_at, tiny_run_config, write_split
 from babyllama.models import build_model, count_parameters
 
@@ -66,7 +66,7 @@ def test_resume_matches_uninterrupted_run(tmp_path, tiny_corpus, tiny_tokenizer_
     part_cfg = tiny_run_config(tmp_path / "part", tiny_corpus, tiny_tokenizer_dir, overrides=over)
     with pytest.raises(Killed):
         train.run(part_cfg, callbacks=[kill_at(k)])
-    assert [p.name for p in trainer_setup.checkpoints_in(part_cfg.training.output_dir)] == [f"checkpoint-{k}"]
+    assert [p.name for p in run_folder.checkpoints_in(part_cfg.training.output_dir)] == [f"checkpoint-{k}"]
     with pytest.raises(config.UserError, match="pass --resume"):
         train.run(part_cfg)  # never starts over a folder that holds checkpoints
     resumed = train.run(part_cfg, resume=True)
@@ -176,16 +176,16 @@ def test_resume_skips_a_half_written_or_truncated_checkpoint(tmp_path, capsys):
         c.mkdir()
         if complete:
             (c / "trainer_state.json").write_text(json.dumps({"global_step": step}))
-    assert trainer_setup.prepare_output_dir(cfg, resume=True, overwrite=False) == str(tmp_path / "checkpoint-20")
+    assert run_folder.prepare_output_dir(cfg, resume=True, overwrite=False) == str(tmp_path / "checkpoint-20")
     assert "skipping" in capsys.readouterr().out
     (tmp_path / "checkpoint-20" / "trainer_state.json").write_text('{"global_st')  # cut mid-write
-    assert trainer_setup.prepare_output_dir(cfg, resume=True, overwrite=False) == str(tmp_path / "checkpoint-10")
+    assert run_folder.prepare_output_dir(cfg, resume=True, overwrite=False) == str(tmp_path / "checkpoint-10")
     # a full disk can cut the optimizer state or the weights short while trainer_state.json is fine
     (tmp_path / "checkpoint-20" / "trainer_state.json").write_text(json.dumps({"global_step": 20}))
     torch.save({"state": torch.zeros(1000)}, tmp_path / "checkpoint-20" / "optimizer.pt")
     data = (tmp_path / "checkpoint-20" / "optimizer.pt").read_bytes()
     (tmp_path / "checkpoint-20" / "optimizer.pt").write_bytes(data[: len(data) // 2])
-    assert trainer_setup.prepare_output_dir(cfg, resume=True, overwrite=False) == str(tmp_path / "checkpoint-10")
+    assert run_folder.prepare_output_dir(cfg, resume=True, overwrite=False) == str(tmp_path / "checkpoint-10")
     assert "optimizer.pt: unreadable" in capsys.readouterr().out
 
 
